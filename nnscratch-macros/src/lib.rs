@@ -1,0 +1,1 @@
+//! The `model!` compiler behind nnscratch (filled in by the compiler issue).

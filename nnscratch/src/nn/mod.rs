@@ -1,0 +1,77 @@
+//! PyTorch-style layers on the dynamic engine: [`Module`], [`Linear`], the activations
+//! and [`Sequential`].
+//!
+//! A network is written as a list of layer descriptions, the way `nn.Sequential` reads,
+//! and initialised from a seedable random number generator:
+//!
+//! ```
+//! use nnscratch::nn::{Linear, Module, ReLU, Sequential};
+//! use nnscratch::Tensor;
+//! use rand::SeedableRng;
+//!
+//! let mut rng = rand::rngs::StdRng::seed_from_u64(0);
+//! let model = Sequential::new(
+//!     [Linear(10, 30), ReLU, Linear(30, 30), ReLU, Linear(30, 1)],
+//!     &mut rng,
+//! )?;
+//! let y = model.forward(&Tensor::arange(10))?;
+//! y.backward()?;
+//! let names: Vec<String> = model.named_parameters().into_iter().map(|(n, _)| n).collect();
+//! assert_eq!(names, ["0.weight", "0.bias", "2.weight", "2.bias", "4.weight", "4.bias"]);
+//! assert!(model.named_parameters()[0].1.grad().is_some());
+//! # Ok::<(), nnscratch::Error>(())
+//! ```
+
+mod linear;
+mod sequential;
+
+pub use LayerSpec::{LeakyReLU, ReLU, Sigmoid, Tanh};
+pub use linear::Linear;
+pub use sequential::{Layer, LayerSpec, Sequential};
+
+use crate::optim::{Param, Parameters};
+use crate::{Float, Result, Tensor};
+
+/// PyTorch's default negative slope of `LeakyReLU`.
+pub const LEAKY_RELU_SLOPE: f64 = 0.01;
+
+/// A layer or a network on the dynamic engine.
+pub trait Module<T: Float> {
+    /// Runs the layer, recording the graph for `backward()`.
+    fn forward(&self, x: &Tensor<T>) -> Result<Tensor<T>>;
+
+    /// Runs the layer without recording anything (PyTorch's `torch.no_grad()`), for
+    /// evaluation: the parameters enter as detached values.
+    fn forward_no_grad(&self, x: &Tensor<T>) -> Result<Tensor<T>>;
+
+    /// The parameters with their `state_dict` names, in a fixed order.
+    fn named_parameters(&self) -> Vec<(String, Tensor<T>)>;
+
+    /// Clears the gradient of every parameter.
+    fn zero_grad(&self) {
+        for (_, p) in self.named_parameters() {
+            p.zero_grad();
+        }
+    }
+}
+
+/// Describes a Linear layer for [`Sequential::new`]: `Linear(in_features, out_features)`.
+///
+/// (The layer itself is the type [`Linear`]; this function only describes one, so that a
+/// network reads like PyTorch's `nn.Sequential(nn.Linear(10, 30), nn.ReLU(), ...)`.)
+#[allow(non_snake_case)]
+pub fn Linear(in_features: usize, out_features: usize) -> LayerSpec {
+    LayerSpec::Linear {
+        in_features,
+        out_features,
+    }
+}
+
+/// Visits a dynamic module's parameters: what lets optimizers train it.
+pub(crate) fn visit_module<T: Float>(
+    module: &impl Module<T>,
+    visitor: &mut dyn FnMut(Param<'_, T>),
+) {
+    let mut params = module.named_parameters();
+    params.as_mut_slice().visit_parameters(visitor);
+}

@@ -1,0 +1,205 @@
+//! `Sequential`: layers applied one after another, named as `nn.Sequential` names them.
+//!
+//! Layer `i` of the list owns the parameters `"{i}.weight"` and `"{i}.bias"`;
+//! activations take an index but own no parameters, exactly as in a PyTorch
+//! `state_dict`, so weights move between the two without renaming.
+
+use std::fmt;
+
+use rand::Rng;
+
+use super::{LEAKY_RELU_SLOPE, Linear, Module};
+use crate::optim::{Param, Parameters};
+use crate::{Error, Float, Result, Tensor};
+
+/// A layer as written in a [`Sequential`] list, before initialisation.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum LayerSpec {
+    /// `Linear(in_features, out_features)`.
+    Linear {
+        /// Width of the input.
+        in_features: usize,
+        /// Width of the output.
+        out_features: usize,
+    },
+    /// `max(x, 0)`.
+    ReLU,
+    /// `x` for `x > 0`, else `slope·x` (PyTorch's default slope is
+    /// [`LEAKY_RELU_SLOPE`] = 0.01; see [`LayerSpec::leaky_relu`]).
+    LeakyReLU(f64),
+    /// `1 / (1 + e^-x)`.
+    Sigmoid,
+    /// `tanh(x)`.
+    Tanh,
+}
+
+impl LayerSpec {
+    /// `LeakyReLU` with PyTorch's default slope 0.01.
+    pub fn leaky_relu() -> Self {
+        LayerSpec::LeakyReLU(LEAKY_RELU_SLOPE)
+    }
+}
+
+/// An initialised layer of a [`Sequential`].
+pub enum Layer<T: Float = f32> {
+    /// A fully connected layer.
+    Linear(Linear<T>),
+    /// `max(x, 0)`.
+    ReLU,
+    /// Leaky ReLU with the given negative slope.
+    LeakyReLU(T),
+    /// The logistic function.
+    Sigmoid,
+    /// Hyperbolic tangent.
+    Tanh,
+}
+
+impl<T: Float> Layer<T> {
+    fn run(&self, x: &Tensor<T>, record: bool) -> Result<Tensor<T>> {
+        Ok(match self {
+            Layer::Linear(linear) if record => linear.forward(x)?,
+            Layer::Linear(linear) => linear.forward_no_grad(x)?,
+            Layer::ReLU => x.relu(),
+            Layer::LeakyReLU(slope) => x.leaky_relu(*slope),
+            Layer::Sigmoid => x.sigmoid(),
+            Layer::Tanh => x.tanh(),
+        })
+    }
+}
+
+impl<T: Float> fmt::Display for Layer<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Layer::Linear(linear) => write!(f, "{linear}"),
+            Layer::ReLU => write!(f, "ReLU()"),
+            Layer::LeakyReLU(slope) => write!(f, "LeakyReLU(negative_slope={slope})"),
+            Layer::Sigmoid => write!(f, "Sigmoid()"),
+            Layer::Tanh => write!(f, "Tanh()"),
+        }
+    }
+}
+
+/// Layers applied in order; the dynamic twin of `nn.Sequential`.
+pub struct Sequential<T: Float = f32> {
+    layers: Vec<Layer<T>>,
+}
+
+impl<T: Float> Sequential<T> {
+    /// Builds and initialises the layers (PyTorch's `nn.Linear` initialisation), checking
+    /// that each Linear's input width equals the width of the layer before it.
+    pub fn new<R: Rng + ?Sized>(
+        specs: impl IntoIterator<Item = LayerSpec>,
+        rng: &mut R,
+    ) -> Result<Self> {
+        let mut layers = Vec::new();
+        let mut width: Option<(usize, usize)> = None; // (width, index of the Linear that set it)
+        for (index, spec) in specs.into_iter().enumerate() {
+            let layer = match spec {
+                LayerSpec::Linear {
+                    in_features,
+                    out_features,
+                } => {
+                    if let Some((previous, at)) = width
+                        && previous != in_features
+                    {
+                        return Err(Error::InvalidArgument {
+                            what: format!(
+                                "Sequential layer {index}: Linear({in_features}, {out_features})"
+                            ),
+                            expected: format!(
+                                "in_features = {previous}, the output width of layer {at}"
+                            ),
+                            found: format!("in_features = {in_features}"),
+                        });
+                    }
+                    width = Some((out_features, index));
+                    Layer::Linear(
+                        Linear::new(in_features, out_features, rng)?.set_prefix(&index.to_string()),
+                    )
+                }
+                LayerSpec::ReLU => Layer::ReLU,
+                LayerSpec::LeakyReLU(slope) => {
+                    if !slope.is_finite() {
+                        return Err(Error::InvalidArgument {
+                            what: format!("Sequential layer {index}: LeakyReLU"),
+                            expected: "a finite negative slope".into(),
+                            found: slope.to_string(),
+                        });
+                    }
+                    Layer::LeakyReLU(T::of(slope))
+                }
+                LayerSpec::Sigmoid => Layer::Sigmoid,
+                LayerSpec::Tanh => Layer::Tanh,
+            };
+            layers.push(layer);
+        }
+        Ok(Sequential { layers })
+    }
+
+    /// A network from already built layers.
+    pub fn from_layers(layers: Vec<Layer<T>>) -> Self {
+        let layers = layers
+            .into_iter()
+            .enumerate()
+            .map(|(i, layer)| match layer {
+                Layer::Linear(linear) => Layer::Linear(linear.set_prefix(&i.to_string())),
+                other => other,
+            })
+            .collect();
+        Sequential { layers }
+    }
+
+    /// The layers, in order.
+    pub fn layers(&self) -> &[Layer<T>] {
+        &self.layers
+    }
+
+    fn run(&self, x: &Tensor<T>, record: bool) -> Result<Tensor<T>> {
+        let mut h = if record { x.clone() } else { x.detach() };
+        for layer in &self.layers {
+            h = layer.run(&h, record)?;
+        }
+        Ok(h)
+    }
+}
+
+impl<T: Float> Module<T> for Sequential<T> {
+    fn forward(&self, x: &Tensor<T>) -> Result<Tensor<T>> {
+        self.run(x, true)
+    }
+
+    fn forward_no_grad(&self, x: &Tensor<T>) -> Result<Tensor<T>> {
+        self.run(x, false)
+    }
+
+    fn named_parameters(&self) -> Vec<(String, Tensor<T>)> {
+        let mut params = Vec::new();
+        for (i, layer) in self.layers.iter().enumerate() {
+            if let Layer::Linear(linear) = layer {
+                params.push((format!("{i}.weight"), linear.weight.clone()));
+                params.push((format!("{i}.bias"), linear.bias.clone()));
+            }
+        }
+        params
+    }
+}
+
+impl<T: Float> Parameters<T> for Sequential<T> {
+    fn visit_parameters(&mut self, visitor: &mut dyn FnMut(Param<'_, T>)) {
+        super::visit_module(self, visitor);
+    }
+    fn zero_grad(&mut self) {
+        Module::zero_grad(self);
+    }
+}
+
+impl<T: Float> fmt::Display for Sequential<T> {
+    /// PyTorch's repr of an `nn.Sequential`.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        writeln!(f, "Sequential(")?;
+        for (i, layer) in self.layers.iter().enumerate() {
+            writeln!(f, "  ({i}): {layer}")?;
+        }
+        write!(f, ")")
+    }
+}

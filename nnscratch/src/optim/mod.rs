@@ -1,0 +1,156 @@
+//! Optimizers with PyTorch's update formulas, written against one small visitor trait.
+//!
+//! An optimizer never needs to know what a model is: it needs, for each parameter in a
+//! fixed order, its value (to update) and its gradient (to read). [`Parameters`] is
+//! exactly that, so the same [`Sgd`] and [`Adam`] train a dynamic
+//! [`crate::nn::Sequential`] and a compiled `model!` struct.
+//!
+//! ```
+//! use nnscratch::nn::{Linear, ReLU, Sequential};
+//! use nnscratch::optim::{Optimizer, Parameters, Sgd};
+//! use nnscratch::Tensor;
+//! use rand::SeedableRng;
+//!
+//! let mut rng = rand::rngs::StdRng::seed_from_u64(0);
+//! let mut model = Sequential::<f64>::new([Linear(2, 8), ReLU, Linear(8, 1)], &mut rng)?;
+//! let mut sgd = Sgd::new(0.1).momentum(0.9);
+//! let x = Tensor::from([[0.0, 1.0], [1.0, 0.0]]);
+//! let target = Tensor::from([[1.0], [-1.0]]);
+//! for _ in 0..5 {
+//!     model.zero_grad();
+//!     let loss = nnscratch::nn::Module::forward(&model, &x)?.mse_loss(&target)?;
+//!     loss.backward()?;
+//!     sgd.step(&mut model)?;
+//! }
+//! # Ok::<(), nnscratch::Error>(())
+//! ```
+
+mod adam;
+mod sgd;
+
+pub use adam::Adam;
+pub use sgd::Sgd;
+
+use ndarray::{ArrayViewD, ArrayViewMutD};
+
+use crate::{Error, Float, Result, Tensor};
+
+/// One parameter as an optimizer sees it.
+pub struct Param<'a, T: Float> {
+    /// The name, as in a PyTorch `state_dict` (`"0.weight"`).
+    pub name: &'a str,
+    /// The value, updated in place.
+    pub value: ArrayViewMutD<'a, T>,
+    /// The gradient, or `None` if backward never reached this parameter.
+    pub grad: Option<ArrayViewD<'a, T>>,
+}
+
+/// Anything with named, trainable parameters: the one trait optimizers and `io` need.
+pub trait Parameters<T: Float> {
+    /// Calls `visitor` once per parameter, always in the same order.
+    fn visit_parameters(&mut self, visitor: &mut dyn FnMut(Param<'_, T>));
+
+    /// Clears every parameter's gradient.
+    fn zero_grad(&mut self);
+
+    /// The parameters' names and shapes, in visiting order.
+    fn parameter_shapes(&mut self) -> Vec<(String, Vec<usize>)> {
+        let mut shapes = Vec::new();
+        self.visit_parameters(&mut |p| shapes.push((p.name.to_string(), p.value.shape().to_vec())));
+        shapes
+    }
+
+    /// Total number of trainable numbers.
+    fn num_parameters(&mut self) -> usize {
+        self.parameter_shapes()
+            .iter()
+            .map(|(_, s)| s.iter().product::<usize>())
+            .sum()
+    }
+}
+
+/// Named tensors are parameters: what a dynamic model's `named_parameters()` returns.
+impl<T: Float> Parameters<T> for [(String, Tensor<T>)] {
+    fn visit_parameters(&mut self, visitor: &mut dyn FnMut(Param<'_, T>)) {
+        for (name, tensor) in self.iter() {
+            let mut value = tensor.data_mut();
+            let grad = tensor.grad_ref();
+            visitor(Param {
+                name,
+                value: value.view_mut(),
+                grad: grad.as_ref().map(|g| g.view()),
+            });
+        }
+    }
+
+    fn zero_grad(&mut self) {
+        for (_, tensor) in self.iter() {
+            tensor.zero_grad();
+        }
+    }
+}
+
+/// An optimizer: updates every parameter from its gradient.
+pub trait Optimizer<T: Float> {
+    /// One update of every parameter that has a gradient (others are skipped, as in
+    /// PyTorch). Fails, changing nothing, if the model's parameters are not those the
+    /// optimizer's state was built for.
+    fn step(&mut self, model: &mut (impl Parameters<T> + ?Sized)) -> Result<()>;
+}
+
+/// Per-parameter state of an optimizer, created on first use and checked afterwards.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct StateList<S> {
+    entries: Vec<(String, Vec<usize>, S)>,
+}
+
+impl<S> StateList<S> {
+    /// Checks (before any update) that `model` has the parameters this state was built
+    /// for: same count, names and shapes. An empty state accepts any model.
+    pub(crate) fn check<T: Float>(&self, model: &mut (impl Parameters<T> + ?Sized)) -> Result<()> {
+        if self.entries.is_empty() {
+            return Ok(());
+        }
+        let shapes = model.parameter_shapes();
+        let known: Vec<_> = self
+            .entries
+            .iter()
+            .map(|(n, s, _)| (n.clone(), s.clone()))
+            .collect();
+        if shapes != known {
+            return Err(Error::InvalidArgument {
+                what: "optimizer step".into(),
+                expected: format!("the parameters this optimizer was used with: {known:?}"),
+                found: format!("{shapes:?}"),
+            });
+        }
+        Ok(())
+    }
+
+    /// The state of parameter `index`, created by `init` on first use.
+    pub(crate) fn get(
+        &mut self,
+        index: usize,
+        name: &str,
+        shape: &[usize],
+        init: impl FnOnce() -> S,
+    ) -> &mut S {
+        if index == self.entries.len() {
+            self.entries
+                .push((name.to_string(), shape.to_vec(), init()));
+        }
+        &mut self.entries[index].2
+    }
+}
+
+/// Checks a hyper-parameter is finite and in range.
+pub(crate) fn check_hyper(what: &str, value: f64, range: &str, ok: bool) -> Result<()> {
+    if !value.is_finite() || !ok {
+        return Err(Error::InvalidArgument {
+            what: what.to_string(),
+            expected: range.to_string(),
+            found: value.to_string(),
+        });
+    }
+    Ok(())
+}

@@ -1,0 +1,147 @@
+//! Stochastic gradient descent with momentum, dampening, Nesterov and weight decay,
+//! step for step as `torch.optim.SGD`:
+//!
+//! ```text
+//! g = grad + weight_decay · p
+//! if momentum ≠ 0:
+//!     b = g                                   on the first step
+//!     b = momentum · b + (1 - dampening) · g  afterwards
+//!     g = g + momentum · b   if nesterov,  else  g = b
+//! p = p - lr · g
+//! ```
+
+use ndarray::{ArrayD, Zip};
+
+use super::{Optimizer, Parameters, StateList, check_hyper};
+use crate::{Float, Result};
+
+/// `torch.optim.SGD`. Build with [`Sgd::new`] and the setters, which mirror PyTorch's
+/// keyword arguments.
+#[derive(Debug, Clone)]
+pub struct Sgd<T: Float = f32> {
+    lr: f64,
+    momentum: f64,
+    dampening: f64,
+    nesterov: bool,
+    weight_decay: f64,
+    /// The momentum buffer of each parameter (`None` until its first update).
+    buffers: StateList<Option<ArrayD<T>>>,
+}
+
+impl<T: Float> Sgd<T> {
+    /// Plain SGD with learning rate `lr` (no momentum, no weight decay).
+    pub fn new(lr: f64) -> Self {
+        Sgd {
+            lr,
+            momentum: 0.0,
+            dampening: 0.0,
+            nesterov: false,
+            weight_decay: 0.0,
+            buffers: StateList::default(),
+        }
+    }
+
+    /// Momentum factor (default 0).
+    pub fn momentum(mut self, momentum: f64) -> Self {
+        self.momentum = momentum;
+        self
+    }
+
+    /// Dampening of the momentum (default 0).
+    pub fn dampening(mut self, dampening: f64) -> Self {
+        self.dampening = dampening;
+        self
+    }
+
+    /// Nesterov momentum (default off; needs momentum > 0 and dampening 0).
+    pub fn nesterov(mut self, nesterov: bool) -> Self {
+        self.nesterov = nesterov;
+        self
+    }
+
+    /// L2 penalty added to the gradient (default 0).
+    pub fn weight_decay(mut self, weight_decay: f64) -> Self {
+        self.weight_decay = weight_decay;
+        self
+    }
+
+    /// Changes the learning rate, keeping the momentum buffers (for schedules).
+    pub fn set_lr(&mut self, lr: f64) {
+        self.lr = lr;
+    }
+
+    /// The learning rate.
+    pub fn lr(&self) -> f64 {
+        self.lr
+    }
+
+    fn check(&self) -> Result<()> {
+        check_hyper("Sgd lr", self.lr, "a learning rate >= 0", self.lr >= 0.0)?;
+        check_hyper(
+            "Sgd momentum",
+            self.momentum,
+            "a momentum >= 0",
+            self.momentum >= 0.0,
+        )?;
+        check_hyper("Sgd dampening", self.dampening, "a finite dampening", true)?;
+        check_hyper(
+            "Sgd weight_decay",
+            self.weight_decay,
+            "a weight decay >= 0",
+            self.weight_decay >= 0.0,
+        )?;
+        if self.nesterov {
+            let ok = self.momentum > 0.0 && self.dampening == 0.0;
+            check_hyper(
+                "Sgd nesterov momentum",
+                self.momentum,
+                "momentum > 0 and dampening 0 with nesterov",
+                ok,
+            )?;
+        }
+        Ok(())
+    }
+}
+
+impl<T: Float> Optimizer<T> for Sgd<T> {
+    fn step(&mut self, model: &mut (impl Parameters<T> + ?Sized)) -> Result<()> {
+        self.check()?;
+        self.buffers.check(model)?;
+        let (lr, momentum, weight_decay) = (
+            T::of(self.lr),
+            T::of(self.momentum),
+            T::of(self.weight_decay),
+        );
+        let one_minus_dampening = T::of(1.0 - self.dampening);
+        let (nesterov, use_momentum) = (self.nesterov, self.momentum != 0.0);
+        let mut index = 0;
+        let buffers = &mut self.buffers;
+        model.visit_parameters(&mut |mut p| {
+            let slot = buffers.get(index, p.name, p.value.shape(), || None);
+            index += 1;
+            let Some(grad) = p.grad else { return };
+            let mut g = grad.to_owned();
+            if weight_decay != T::zero() {
+                g.scaled_add(weight_decay, &p.value);
+            }
+            if use_momentum {
+                match slot {
+                    None => *slot = Some(g.clone()),
+                    Some(buffer) => Zip::from(buffer)
+                        .and(&g)
+                        .for_each(|b, &g| *b = *b * momentum + g * one_minus_dampening),
+                }
+                let buffer = slot
+                    .as_ref()
+                    .unwrap_or_else(|| unreachable!("set just above"));
+                if nesterov {
+                    g.scaled_add(momentum, buffer);
+                } else {
+                    g.assign(buffer);
+                }
+            }
+            p.value.scaled_add(-lr, &g);
+        });
+        Ok(())
+    }
+}

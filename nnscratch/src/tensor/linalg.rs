@@ -1,0 +1,147 @@
+//! Matrix product and transpose.
+//!
+//! `matmul` follows `torch.matmul` for up to two dimensions: matrix·matrix, matrix·vector
+//! `[m,k]·[k] -> [m]`, vector·matrix `[k]·[k,n] -> [n]` and vector·vector (a dot product,
+//! 0-D). A vector on the left is treated as a row `[1,k]`, on the right as a column `[k,1]`,
+//! which reduces every case to one derivation for `C = A·B` with `A: [m,k]`, `B: [k,n]`:
+//!
+//! ```text
+//! C_ij = Σ_p A_ip B_pj   ⇒   ∂L/∂A_ip = Σ_j ∂L/∂C_ij · B_pj    i.e.  dA = dC·Bᵀ
+//!                            ∂L/∂B_pj = Σ_i A_ip · ∂L/∂C_ij    i.e.  dB = Aᵀ·dC
+//! ```
+
+use std::cell::Ref;
+
+use ndarray::{Array2, ArrayD, Ix2, IxDyn};
+
+use super::{Function, Partial, Tensor};
+use crate::{Error, Float, Result};
+
+/// Views a 0/1/2-D array as a matrix: a vector on the left of a product as a row,
+/// on the right as a column.
+fn as_matrix<T: Float>(a: &ArrayD<T>, left: bool) -> Array2<T> {
+    match a.ndim() {
+        2 => a.view().into_dimensionality::<Ix2>().map(|v| v.to_owned()),
+        1 => {
+            let n = a.len();
+            let shape = if left { (1, n) } else { (n, 1) };
+            a.view().into_shape_with_order(shape).map(|v| v.to_owned())
+        }
+        _ => unreachable!("matmul operands are checked to be 1-D or 2-D"),
+    }
+    .unwrap_or_else(|_| unreachable!("reshaping a standard-layout vector cannot fail"))
+}
+
+/// Reshapes `value` to `shape` (same number of elements).
+fn reshaped<T: Float>(value: Array2<T>, shape: &[usize]) -> ArrayD<T> {
+    let value = value.as_standard_layout().into_owned();
+    value
+        .into_shape_with_order(IxDyn(shape))
+        .unwrap_or_else(|_| unreachable!("element counts agree by construction"))
+}
+
+struct MatmulBackward;
+
+impl<T: Float> Function<T> for MatmulBackward {
+    fn name(&self) -> String {
+        "matmul".into()
+    }
+    fn backward(
+        &self,
+        inputs: &[Ref<'_, ArrayD<T>>],
+        _: &ArrayD<T>,
+        g: &ArrayD<T>,
+    ) -> Vec<ArrayD<T>> {
+        let (a, b) = (as_matrix(&inputs[0], true), as_matrix(&inputs[1], false));
+        let g = reshaped_grad(g, a.nrows(), b.ncols());
+        let grad_a = g.dot(&b.t()); // dA = dC·Bᵀ
+        let grad_b = a.t().dot(&g); // dB = Aᵀ·dC
+        vec![
+            reshaped(grad_a, inputs[0].shape()),
+            reshaped(grad_b, inputs[1].shape()),
+        ]
+    }
+    fn partial(&self, inputs: &[Ref<'_, ArrayD<T>>], _: &ArrayD<T>, index: usize) -> Partial<T> {
+        if index == 0 {
+            Partial::with_value(
+                "dA = dC·Bᵀ",
+                as_matrix(&inputs[1], false).t().to_owned().into_dyn(),
+            )
+        } else {
+            Partial::with_value(
+                "dB = Aᵀ·dC",
+                as_matrix(&inputs[0], true).t().to_owned().into_dyn(),
+            )
+        }
+    }
+}
+
+fn reshaped_grad<T: Float>(g: &ArrayD<T>, rows: usize, cols: usize) -> Array2<T> {
+    g.as_standard_layout()
+        .into_owned()
+        .into_shape_with_order((rows, cols))
+        .unwrap_or_else(|_| unreachable!("the output gradient has the output's element count"))
+}
+
+struct TransposeBackward;
+
+impl<T: Float> Function<T> for TransposeBackward {
+    fn name(&self) -> String {
+        "transpose".into()
+    }
+    // Y = Xᵀ  ⇒  dX = dYᵀ
+    fn backward(&self, _: &[Ref<'_, ArrayD<T>>], _: &ArrayD<T>, g: &ArrayD<T>) -> Vec<ArrayD<T>> {
+        vec![g.t().as_standard_layout().into_owned()]
+    }
+    fn partial(&self, _: &[Ref<'_, ArrayD<T>>], _: &ArrayD<T>, _: usize) -> Partial<T> {
+        Partial::formula("dX = dYᵀ")
+    }
+}
+
+impl<T: Float> Tensor<T> {
+    /// Matrix product, as `torch.matmul` for 1-D and 2-D operands.
+    pub fn matmul(&self, other: &Tensor<T>) -> Result<Tensor<T>> {
+        let (lhs, rhs) = (self.shape(), other.shape());
+        let mismatch = |expected: &str| Error::ShapeMismatch {
+            op: "matmul",
+            lhs: lhs.clone(),
+            rhs: rhs.clone(),
+            expected: expected.to_string(),
+        };
+        if lhs.is_empty() || rhs.is_empty() || lhs.len() > 2 || rhs.len() > 2 {
+            return Err(mismatch("1-D or 2-D operands (use * to scale by a scalar)"));
+        }
+        let inner_lhs = lhs[lhs.len() - 1];
+        let inner_rhs = rhs[0];
+        if inner_lhs != inner_rhs {
+            return Err(mismatch(&format!(
+                "the left operand's last dimension ({inner_lhs}) to equal the right operand's first ({inner_rhs})"
+            )));
+        }
+        let a = as_matrix(&self.data(), true);
+        let b = as_matrix(&other.data(), false);
+        let product = a.dot(&b);
+        let mut shape = Vec::new();
+        if lhs.len() == 2 {
+            shape.push(lhs[0]);
+        }
+        if rhs.len() == 2 {
+            shape.push(rhs[1]);
+        }
+        let data = reshaped(product, &shape);
+        Ok(Tensor::from_op(
+            data,
+            MatmulBackward,
+            vec![self.clone(), other.clone()],
+        ))
+    }
+
+    /// Transpose of a matrix (`x.T` in PyTorch); a scalar or a vector is returned as is.
+    pub fn t(&self) -> Tensor<T> {
+        if self.ndim() < 2 {
+            return self.clone();
+        }
+        let data = self.data().t().as_standard_layout().into_owned();
+        Tensor::from_op(data, TransposeBackward, vec![self.clone()])
+    }
+}

@@ -1,0 +1,139 @@
+//! Helpers shared by the integration tests: reading the PyTorch fixtures and comparing
+//! arrays with a relative error.
+
+#![allow(dead_code)]
+
+use std::collections::BTreeMap;
+
+use ndarray::{ArrayD, IxDyn};
+use nnscratch::Float;
+use serde::Deserialize;
+
+/// An array as the fixture script writes it.
+#[derive(Debug, Clone, Deserialize)]
+pub struct Encoded {
+    pub shape: Vec<usize>,
+    pub data: Vec<f64>,
+}
+
+impl Encoded {
+    /// The array in the element type under test (exact: f32 fixtures hold f32 values).
+    pub fn array<T: Float>(&self) -> ArrayD<T> {
+        let values = self.data.iter().map(|&v| T::of(v)).collect();
+        ArrayD::from_shape_vec(IxDyn(&self.shape), values).expect("fixture shape and data agree")
+    }
+}
+
+#[derive(Debug, Deserialize)]
+pub struct Fixtures {
+    pub torch: String,
+    pub dtype: String,
+    pub ops: Vec<OpCase>,
+    pub layers: Vec<LayerCase>,
+    pub optim: Vec<OptimCase>,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct OpCase {
+    pub name: String,
+    pub op: String,
+    pub args: serde_json::Value,
+    pub inputs: Vec<Encoded>,
+    pub upstream: Encoded,
+    pub output: Encoded,
+    pub grads: Vec<Encoded>,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct LayerDesc {
+    pub kind: String,
+    #[serde(rename = "in")]
+    pub in_features: Option<usize>,
+    #[serde(rename = "out")]
+    pub out_features: Option<usize>,
+    pub slope: Option<f64>,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct LayerCase {
+    pub name: String,
+    pub layers: Vec<LayerDesc>,
+    pub state: BTreeMap<String, Encoded>,
+    pub x: Encoded,
+    pub upstream: Option<Encoded>,
+    pub output: Encoded,
+    pub loss: Option<String>,
+    pub target: Option<serde_json::Value>,
+    pub loss_value: Option<f64>,
+    pub x_grad: Encoded,
+    pub grads: BTreeMap<String, Encoded>,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct OptimStep {
+    pub loss: f64,
+    pub state: BTreeMap<String, Encoded>,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct OptimCase {
+    pub name: String,
+    pub optimizer: String,
+    pub hyper: serde_json::Value,
+    pub layers: Vec<LayerDesc>,
+    pub initial: BTreeMap<String, Encoded>,
+    pub x: Encoded,
+    pub target: Encoded,
+    pub steps: Vec<OptimStep>,
+}
+
+/// Reads `tests/fixtures/engine_{dtype}.json`.
+pub fn load(dtype: &str) -> Fixtures {
+    let path = format!(
+        "{}/../tests/fixtures/engine_{dtype}.json",
+        env!("CARGO_MANIFEST_DIR")
+    );
+    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
+    serde_json::from_str(&text).unwrap_or_else(|e| panic!("{path}: {e}"))
+}
+
+/// Norm-wise relative error `max|a - b| / max|b|` (absolute when `b` is all zeros).
+pub fn relative_error<T: Float>(actual: &ArrayD<T>, expected: &ArrayD<T>) -> f64 {
+    assert_eq!(actual.shape(), expected.shape(), "shapes differ");
+    let scale = expected.iter().fold(0.0f64, |m, v| m.max(v.as_f64().abs()));
+    let diff = actual
+        .iter()
+        .zip(expected)
+        .fold(0.0f64, |m, (a, b)| m.max((a.as_f64() - b.as_f64()).abs()));
+    if scale > 0.0 { diff / scale } else { diff }
+}
+
+/// The tolerance a dtype is held to against PyTorch.
+pub fn tolerance<T: Float>() -> f64 {
+    if T::DTYPE == "float64" { 1e-10 } else { 1e-5 }
+}
+
+/// Tracks the largest relative error seen, and where.
+#[derive(Debug, Default)]
+pub struct WorstError {
+    pub error: f64,
+    pub at: String,
+    pub compared: usize,
+}
+
+impl WorstError {
+    pub fn check<T: Float>(&mut self, what: &str, actual: &ArrayD<T>, expected: &ArrayD<T>) {
+        let error = relative_error(actual, expected);
+        assert!(
+            error <= tolerance::<T>(),
+            "{what} ({}): relative error {error:e} over {:e}\n actual:   {actual}\n expected: {expected}",
+            T::DTYPE,
+            tolerance::<T>()
+        );
+        self.compared += 1;
+        if error >= self.error {
+            self.error = error;
+            self.at = what.to_string();
+        }
+    }
+}

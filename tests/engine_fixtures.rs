@@ -1,0 +1,282 @@
+//! The dynamic engine against PyTorch: every op, the layers, and the optimizers, in f64
+//! (to 1e-10 relative) and f32 (to 1e-5 relative). The fixtures come from
+//! `tests/fixtures/generate.py`.
+
+mod common;
+
+use common::{Encoded, LayerCase, LayerDesc, OpCase, OptimCase, WorstError, load};
+use nnscratch::nn::{Layer, Linear, Module, Sequential};
+use nnscratch::optim::{Adam, Optimizer, Sgd};
+use nnscratch::{Float, Tensor};
+
+fn apply<T: Float>(case: &OpCase, xs: &[Tensor<T>]) -> Tensor<T> {
+    let arg = |name: &str| case.args[name].as_f64().expect("numeric fixture argument");
+    let result = match case.op.as_str() {
+        "add" => xs[0].try_add(&xs[1]),
+        "sub" => xs[0].try_sub(&xs[1]),
+        "mul" => xs[0].try_mul(&xs[1]),
+        "div" => xs[0].try_div(&xs[1]),
+        "neg" => Ok(-&xs[0]),
+        "matmul" => xs[0].matmul(&xs[1]),
+        "transpose" => Ok(xs[0].t()),
+        "sum" => Ok(xs[0].sum()),
+        "mean" => Ok(xs[0].mean()),
+        "sum_axis" => xs[0].sum_axis(arg("axis") as usize),
+        "mean_axis" => xs[0].mean_axis(arg("axis") as usize),
+        "exp" => Ok(xs[0].exp()),
+        "ln" => Ok(xs[0].ln()),
+        "powf" => Ok(xs[0].powf(T::of(arg("p")))),
+        "relu" => Ok(xs[0].relu()),
+        "leaky_relu" => Ok(xs[0].leaky_relu(T::of(arg("slope")))),
+        "sigmoid" => Ok(xs[0].sigmoid()),
+        "tanh" => Ok(xs[0].tanh()),
+        "softmax" => Ok(xs[0].softmax()),
+        "log_softmax" => Ok(xs[0].log_softmax()),
+        "mse_loss" => xs[0].mse_loss(&xs[1]),
+        "cross_entropy" => {
+            let targets: Vec<usize> =
+                serde_json::from_value(case.args["targets"].clone()).expect("targets");
+            xs[0].cross_entropy(&targets)
+        }
+        other => panic!("fixture op {other} has no counterpart in this test"),
+    };
+    result.unwrap_or_else(|e| panic!("{}: {e}", case.name))
+}
+
+fn check_ops<T: Float>(worst: &mut WorstError) {
+    let fixtures = load(T::DTYPE);
+    assert_eq!(fixtures.dtype, T::DTYPE);
+    assert!(fixtures.ops.len() >= 50, "every op has a fixture");
+    for case in &fixtures.ops {
+        let xs: Vec<Tensor<T>> = case
+            .inputs
+            .iter()
+            .map(|e| Tensor::parameter(e.array()))
+            .collect();
+        let y = apply(case, &xs);
+        worst.check(
+            &format!("{} output", case.name),
+            &y.to_array(),
+            &case.output.array(),
+        );
+        y.backward_with_grad(case.upstream.array())
+            .expect("upstream has the output's shape");
+        for (i, (x, expected)) in xs.iter().zip(&case.grads).enumerate() {
+            let grad = x
+                .grad()
+                .unwrap_or_else(|| panic!("{}: no gradient reached input {i}", case.name));
+            worst.check(
+                &format!("{} grad of input {i}", case.name),
+                &grad,
+                &expected.array(),
+            );
+        }
+    }
+}
+
+/// Builds the Sequential a fixture describes and loads the fixture's weights into it.
+fn sequential<T: Float>(
+    layers: &[LayerDesc],
+    state: &std::collections::BTreeMap<String, Encoded>,
+) -> Sequential<T> {
+    let layers = layers
+        .iter()
+        .enumerate()
+        .map(|(i, desc)| match desc.kind.as_str() {
+            "Linear" => {
+                let weight = state[&format!("{i}.weight")].array::<T>();
+                let bias = state[&format!("{i}.bias")].array::<T>();
+                let weight = weight.into_dimensionality().expect("2-D weight");
+                let bias = bias.into_dimensionality().expect("1-D bias");
+                Layer::Linear(Linear::from_parameters(weight, bias).expect("consistent fixture"))
+            }
+            "ReLU" => Layer::ReLU,
+            "Tanh" => Layer::Tanh,
+            "Sigmoid" => Layer::Sigmoid,
+            "LeakyReLU" => Layer::LeakyReLU(T::of(desc.slope.expect("slope"))),
+            other => panic!("unknown layer {other} in fixture"),
+        })
+        .collect();
+    Sequential::from_layers(layers)
+}
+
+fn check_layers<T: Float>(worst: &mut WorstError) {
+    let fixtures = load(T::DTYPE);
+    for case in &fixtures.layers {
+        let model = sequential::<T>(&case.layers, &case.state);
+        let x = Tensor::parameter(case.x.array());
+        let y = model
+            .forward(&x)
+            .unwrap_or_else(|e| panic!("{}: {e}", case.name));
+        worst.check(
+            &format!("{} output", case.name),
+            &y.to_array(),
+            &case.output.array(),
+        );
+        match case.loss.as_deref() {
+            None => y
+                .backward_with_grad(upstream(case))
+                .expect("upstream shape"),
+            Some(kind) => {
+                let loss = loss_of(kind, &y, case);
+                let expected = case.loss_value.expect("loss value");
+                let actual = loss.item().expect("scalar loss").as_f64();
+                worst.check(
+                    &format!("{} loss", case.name),
+                    &ndarray::arr0(T::of(actual)).into_dyn(),
+                    &ndarray::arr0(T::of(expected)).into_dyn(),
+                );
+                loss.backward().expect("scalar loss");
+            }
+        }
+        worst.check(
+            &format!("{} input grad", case.name),
+            &x.grad().expect("x grad"),
+            &case.x_grad.array(),
+        );
+        for (name, p) in model.named_parameters() {
+            let expected = &case.grads[&name];
+            let grad = p
+                .grad()
+                .unwrap_or_else(|| panic!("{}: no gradient for {name}", case.name));
+            worst.check(
+                &format!("{} grad {name}", case.name),
+                &grad,
+                &expected.array(),
+            );
+        }
+    }
+}
+
+fn upstream<T: Float>(case: &LayerCase) -> ndarray::ArrayD<T> {
+    case.upstream.as_ref().expect("upstream").array()
+}
+
+fn loss_of<T: Float>(kind: &str, y: &Tensor<T>, case: &LayerCase) -> Tensor<T> {
+    let target = case.target.as_ref().expect("target");
+    match kind {
+        "mse" => {
+            let values: Encoded = serde_json::from_value(target["values"].clone()).expect("values");
+            y.mse_loss(&Tensor::new(values.array())).expect("mse")
+        }
+        "ce" => {
+            let classes: Vec<usize> =
+                serde_json::from_value(target["classes"].clone()).expect("classes");
+            y.cross_entropy(&classes).expect("cross entropy")
+        }
+        other => panic!("unknown loss {other}"),
+    }
+}
+
+fn run_optimizer<T: Float>(case: &OptimCase, worst: &mut WorstError) {
+    let mut model = sequential::<T>(&case.layers, &case.initial);
+    let x = Tensor::new(case.x.array());
+    let target = Tensor::new(case.target.array());
+    let hyper = |name: &str, default: f64| {
+        case.hyper
+            .get(name)
+            .and_then(|v| v.as_f64())
+            .unwrap_or(default)
+    };
+    let mut sgd = Sgd::<T>::new(hyper("lr", 0.0))
+        .momentum(hyper("momentum", 0.0))
+        .dampening(hyper("dampening", 0.0))
+        .weight_decay(hyper("weight_decay", 0.0))
+        .nesterov(
+            case.hyper
+                .get("nesterov")
+                .and_then(|v| v.as_bool())
+                .unwrap_or(false),
+        );
+    let betas = case
+        .hyper
+        .get("betas")
+        .map(|b| (b[0].as_f64().unwrap(), b[1].as_f64().unwrap()));
+    let (beta1, beta2) = betas.unwrap_or((0.9, 0.999));
+    let mut adam = Adam::<T>::new(hyper("lr", 0.0))
+        .betas(beta1, beta2)
+        .eps(hyper("eps", 1e-8))
+        .weight_decay(hyper("weight_decay", 0.0));
+    for (step, expected) in case.steps.iter().enumerate() {
+        Module::zero_grad(&model);
+        let loss = model
+            .forward(&x)
+            .and_then(|y| y.mse_loss(&target))
+            .expect("forward");
+        loss.backward().expect("backward");
+        let actual_loss = loss.item().expect("scalar");
+        worst.check(
+            &format!("{} step {step} loss", case.name),
+            &ndarray::arr0(actual_loss).into_dyn(),
+            &ndarray::arr0(T::of(expected.loss)).into_dyn(),
+        );
+        match case.optimizer.as_str() {
+            "sgd" => sgd.step(&mut model).expect("sgd step"),
+            "adam" => adam.step(&mut model).expect("adam step"),
+            other => panic!("unknown optimizer {other}"),
+        }
+        for (name, p) in model.named_parameters() {
+            let what = format!("{} step {step} {name}", case.name);
+            worst.check(&what, &p.to_array(), &expected.state[&name].array());
+        }
+    }
+}
+
+fn check_optimizers<T: Float>(worst: &mut WorstError) {
+    let fixtures = load(T::DTYPE);
+    assert_eq!(fixtures.optim.len(), 5);
+    for case in &fixtures.optim {
+        assert_eq!(case.steps.len(), 5, "{}: five steps", case.name);
+        run_optimizer::<T>(case, worst);
+    }
+}
+
+fn report(what: &str, worst: &WorstError) {
+    // Printed with --nocapture; the closing note quotes these.
+    println!(
+        "{what}: {} comparisons, largest relative error {:e} at {}",
+        worst.compared, worst.error, worst.at
+    );
+}
+
+#[test]
+fn every_op_and_its_gradients_match_pytorch_in_f64() {
+    let mut worst = WorstError::default();
+    check_ops::<f64>(&mut worst);
+    report("ops f64", &worst);
+}
+
+#[test]
+fn every_op_and_its_gradients_match_pytorch_in_f32() {
+    let mut worst = WorstError::default();
+    check_ops::<f32>(&mut worst);
+    report("ops f32", &worst);
+}
+
+#[test]
+fn linear_layers_and_batched_mlps_match_pytorch_in_f64() {
+    let mut worst = WorstError::default();
+    check_layers::<f64>(&mut worst);
+    report("layers f64", &worst);
+}
+
+#[test]
+fn linear_layers_and_batched_mlps_match_pytorch_in_f32() {
+    let mut worst = WorstError::default();
+    check_layers::<f32>(&mut worst);
+    report("layers f32", &worst);
+}
+
+#[test]
+fn five_steps_of_sgd_and_adam_match_pytorch_in_f64() {
+    let mut worst = WorstError::default();
+    check_optimizers::<f64>(&mut worst);
+    report("optimizers f64", &worst);
+}
+
+#[test]
+fn five_steps_of_sgd_and_adam_match_pytorch_in_f32() {
+    let mut worst = WorstError::default();
+    check_optimizers::<f32>(&mut worst);
+    report("optimizers f32", &worst);
+}
