@@ -1,0 +1,222 @@
+//! Every op's gradient against central finite differences, in f64, on random shapes and
+//! values (proptest). The objective is `L = Σ y ⊙ u` for a random upstream `u`, so the
+//! whole vector-Jacobian product is checked, not only its sum.
+
+use ndarray::{ArrayD, IxDyn};
+use nnscratch::Tensor;
+use proptest::prelude::*;
+use rand::{RngExt, SeedableRng};
+
+/// Step of the central difference; its truncation error is O(h²) ≈ 1e-12 and its rounding
+/// error O(ε/h) ≈ 1e-10, far below the tolerance.
+const H: f64 = 1e-6;
+const TOLERANCE: f64 = 1e-6;
+
+/// Compares `backward()` with `(L(x + h) - L(x - h)) / 2h` for every element of every input.
+fn check(name: &str, inputs: &[ArrayD<f64>], seed: u64, f: impl Fn(&[Tensor<f64>]) -> Tensor<f64>) {
+    let xs: Vec<Tensor<f64>> = inputs
+        .iter()
+        .map(|a| Tensor::parameter(a.clone()))
+        .collect();
+    let y = f(&xs);
+    let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
+    let upstream = ArrayD::from_shape_simple_fn(y.data().raw_dim(), || rng.random_range(-1.0..1.0));
+    y.backward_with_grad(upstream.clone())
+        .expect("upstream has the output's shape");
+
+    let objective = |values: &[ArrayD<f64>]| -> f64 {
+        let leaves: Vec<Tensor<f64>> = values.iter().map(|a| Tensor::new(a.clone())).collect();
+        let out = f(&leaves).to_array();
+        out.iter().zip(&upstream).map(|(y, u)| y * u).sum()
+    };
+    for (i, x) in xs.iter().enumerate() {
+        let analytic = x
+            .grad()
+            .unwrap_or_else(|| ArrayD::zeros(x.data().raw_dim()));
+        for (j, &g) in analytic.iter().enumerate() {
+            let mut plus = inputs.to_vec();
+            let mut minus = inputs.to_vec();
+            plus[i].as_slice_mut().expect("standard layout")[j] += H;
+            minus[i].as_slice_mut().expect("standard layout")[j] -= H;
+            let numeric = (objective(&plus) - objective(&minus)) / (2.0 * H);
+            let error = (g - numeric).abs() / numeric.abs().max(1.0);
+            assert!(
+                error <= TOLERANCE,
+                "{name}: d/d input {i}[{j}]: backward {g}, finite differences {numeric} (error {error:e})"
+            );
+        }
+    }
+}
+
+/// A matrix shape of 1 to 4 rows and columns.
+fn shape() -> impl Strategy<Value = (usize, usize)> {
+    (1usize..=4, 1usize..=4)
+}
+
+/// An array of the given shape with values in `range`, at least `gap` away from 0.
+fn values(dims: Vec<usize>, low: f64, high: f64, gap: f64) -> impl Strategy<Value = ArrayD<f64>> {
+    let n = dims.iter().product::<usize>();
+    prop::collection::vec(low..high, n).prop_map(move |v| {
+        let v = v.into_iter().map(|x| {
+            if x.abs() < gap {
+                x.signum() * gap + x
+            } else {
+                x
+            }
+        });
+        ArrayD::from_shape_vec(IxDyn(&dims), v.collect()).expect("length is the product")
+    })
+}
+
+/// Two operands of a binary op, in one of the broadcasting layouts a bias needs:
+/// same shape, scalar, row `[1,n]`, column `[m,1]`, vector `[n]` (either side).
+fn broadcast_pair(
+    low: f64,
+    high: f64,
+    gap: f64,
+) -> impl Strategy<Value = (ArrayD<f64>, ArrayD<f64>)> {
+    (shape(), 0usize..6).prop_flat_map(move |((m, n), layout)| {
+        let (a, b) = match layout {
+            0 => (vec![m, n], vec![m, n]),
+            1 => (vec![m, n], vec![]),
+            2 => (vec![m, n], vec![1, n]),
+            3 => (vec![m, n], vec![m, 1]),
+            4 => (vec![m, n], vec![n]),
+            _ => (vec![n], vec![m, n]),
+        };
+        (values(a, -2.0, 2.0, 0.0), values(b, low, high, gap))
+    })
+}
+
+fn matrix(low: f64, high: f64, gap: f64) -> impl Strategy<Value = ArrayD<f64>> {
+    shape().prop_flat_map(move |(m, n)| values(vec![m, n], low, high, gap))
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 24, ..ProptestConfig::default() })]
+
+    #[test]
+    fn add_with_broadcasting((a, b) in broadcast_pair(-2.0, 2.0, 0.0), seed: u64) {
+        check("add", &[a, b], seed, |x| &x[0] + &x[1]);
+    }
+
+    #[test]
+    fn sub_with_broadcasting((a, b) in broadcast_pair(-2.0, 2.0, 0.0), seed: u64) {
+        check("sub", &[a, b], seed, |x| &x[0] - &x[1]);
+    }
+
+    #[test]
+    fn mul_with_broadcasting((a, b) in broadcast_pair(-2.0, 2.0, 0.0), seed: u64) {
+        check("mul", &[a, b], seed, |x| &x[0] * &x[1]);
+    }
+
+    #[test]
+    fn div_with_broadcasting((a, b) in broadcast_pair(0.5, 2.0, 0.5), seed: u64) {
+        check("div", &[a, b], seed, |x| &x[0] / &x[1]);
+    }
+
+    #[test]
+    fn neg(a in matrix(-2.0, 2.0, 0.0), seed: u64) {
+        check("neg", &[a], seed, |x| -&x[0]);
+    }
+
+    #[test]
+    fn matmul_every_rank_combination(
+        (m, k, n) in (1usize..=4, 1usize..=4, 1usize..=4),
+        ranks in (1usize..=2, 1usize..=2),
+        seed: u64,
+    ) {
+        let left = if ranks.0 == 2 { vec![m, k] } else { vec![k] };
+        let right = if ranks.1 == 2 { vec![k, n] } else { vec![k] };
+        let mut rng = rand::rngs::StdRng::seed_from_u64(seed ^ 0x5eed);
+        let mut draw = |dims: Vec<usize>| ArrayD::from_shape_simple_fn(IxDyn(&dims), || rng.random_range(-2.0..2.0));
+        let (a, b) = (draw(left), draw(right));
+        check("matmul", &[a, b], seed, |x| x[0].matmul(&x[1]).expect("inner dimensions agree"));
+    }
+
+    #[test]
+    fn transpose(a in matrix(-2.0, 2.0, 0.0), seed: u64) {
+        check("transpose", &[a], seed, |x| x[0].t());
+    }
+
+    #[test]
+    fn sum_and_mean(a in matrix(-2.0, 2.0, 0.0), seed: u64) {
+        check("sum", std::slice::from_ref(&a), seed, |x| x[0].sum());
+        check("mean", &[a], seed, |x| x[0].mean());
+    }
+
+    #[test]
+    fn sum_and_mean_along_an_axis(a in matrix(-2.0, 2.0, 0.0), axis in 0usize..2, seed: u64) {
+        check("sum_axis", std::slice::from_ref(&a), seed, |x| x[0].sum_axis(axis).expect("axis < 2"));
+        check("mean_axis", &[a], seed, |x| x[0].mean_axis(axis).expect("axis < 2"));
+    }
+
+    #[test]
+    fn exp(a in matrix(-2.0, 2.0, 0.0), seed: u64) {
+        check("exp", &[a], seed, |x| x[0].exp());
+    }
+
+    #[test]
+    fn ln(a in matrix(0.3, 3.0, 0.0), seed: u64) {
+        check("ln", &[a], seed, |x| x[0].ln());
+    }
+
+    #[test]
+    fn powf(a in matrix(0.3, 3.0, 0.0), p in -2.0f64..3.0, seed: u64) {
+        check("powf", &[a], seed, |x| x[0].powf(p));
+    }
+
+    #[test]
+    fn relu(a in matrix(-2.0, 2.0, 0.01), seed: u64) {
+        check("relu", &[a], seed, |x| x[0].relu());
+    }
+
+    #[test]
+    fn leaky_relu(a in matrix(-2.0, 2.0, 0.01), slope in 0.0f64..0.5, seed: u64) {
+        check("leaky_relu", &[a], seed, |x| x[0].leaky_relu(slope));
+    }
+
+    #[test]
+    fn sigmoid(a in matrix(-4.0, 4.0, 0.0), seed: u64) {
+        check("sigmoid", &[a], seed, |x| x[0].sigmoid());
+    }
+
+    #[test]
+    fn tanh(a in matrix(-3.0, 3.0, 0.0), seed: u64) {
+        check("tanh", &[a], seed, |x| x[0].tanh());
+    }
+
+    #[test]
+    fn softmax_and_log_softmax(a in matrix(-3.0, 3.0, 0.0), seed: u64) {
+        check("softmax", std::slice::from_ref(&a), seed, |x| x[0].softmax());
+        check("log_softmax", &[a], seed, |x| x[0].log_softmax());
+    }
+
+    #[test]
+    fn mse_loss(a in matrix(-2.0, 2.0, 0.0), seed: u64) {
+        let target = a.mapv(|v| (v * 1.7).sin());
+        check("mse_loss", &[a, target], seed, |x| x[0].mse_loss(&x[1]).expect("same shapes"));
+    }
+
+    #[test]
+    fn cross_entropy(a in matrix(-3.0, 3.0, 0.0), seed: u64) {
+        let (rows, classes) = (a.shape()[0], a.shape()[1]);
+        let targets: Vec<usize> = (0..rows).map(|r| (r * 7 + seed as usize) % classes).collect();
+        check("cross_entropy", &[a], seed, |x| x[0].cross_entropy(&targets).expect("valid targets"));
+    }
+
+    #[test]
+    fn a_small_mlp_end_to_end(
+        x in values(vec![3, 2], -1.0, 1.0, 0.0),
+        w1 in values(vec![4, 2], -1.0, 1.0, 0.0),
+        w2 in values(vec![1, 4], -1.0, 1.0, 0.0),
+        seed: u64,
+    ) {
+        let target = ArrayD::from_shape_vec(IxDyn(&[3, 1]), vec![0.5, -0.5, 0.25]).expect("3 values");
+        check("mlp", &[x, w1, w2], seed, |p| {
+            let h = p[0].matmul(&p[1].t()).expect("widths").tanh();
+            let y = h.matmul(&p[2].t()).expect("widths").sigmoid();
+            y.mse_loss(&Tensor::new(target.clone())).expect("shapes")
+        });
+    }
+}
