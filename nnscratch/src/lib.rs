@@ -11,6 +11,8 @@ pub mod tensor;
 pub use error::{Error, Result};
 pub use float::Float;
 pub use tensor::Tensor;
+pub mod graph;
 pub mod init;
+pub mod io;
 pub mod nn;
 pub mod optim;
