@@ -1,4 +1,4 @@
-//! PyTorch-style layers on the dynamic engine: [`Module`], [`Linear`], the activations
+//! PyTorch-style layers on the dynamic engine: [`Module`], [`Linear`](struct@Linear), the activations
 //! and [`Sequential`].
 //!
 //! A network is written as a list of layer descriptions, the way `nn.Sequential` reads,
@@ -10,7 +10,7 @@
 //! use rand::SeedableRng;
 //!
 //! let mut rng = rand::rngs::StdRng::seed_from_u64(0);
-//! let model = Sequential::new(
+//! let model = Sequential::<f32>::new(
 //!     [Linear(10, 30), ReLU, Linear(30, 30), ReLU, Linear(30, 1)],
 //!     &mut rng,
 //! )?;
@@ -57,7 +57,7 @@ pub trait Module<T: Float> {
 
 /// Describes a Linear layer for [`Sequential::new`]: `Linear(in_features, out_features)`.
 ///
-/// (The layer itself is the type [`Linear`]; this function only describes one, so that a
+/// (The layer itself is the type [`Linear`](struct@Linear); this function only describes one, so that a
 /// network reads like PyTorch's `nn.Sequential(nn.Linear(10, 30), nn.ReLU(), ...)`.)
 #[allow(non_snake_case)]
 pub fn Linear(in_features: usize, out_features: usize) -> LayerSpec {

@@ -136,7 +136,7 @@ impl<T: Float> Optimizer<T> for Adam<T> {
                     *m = *m + b1 * (g - *m);
                     *v = *v * b2 + one_minus_b2 * g * g;
                     let denom = v.sqrt() / correction2_sqrt + eps;
-                    *p = *p - step_size * (*m / denom);
+                    *p -= step_size * (*m / denom);
                 });
         });
         Ok(())

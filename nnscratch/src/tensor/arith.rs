@@ -22,11 +22,11 @@ use crate::{Error, Float, Result};
 pub fn broadcast_shape(lhs: &[usize], rhs: &[usize]) -> Option<Vec<usize>> {
     let ndim = lhs.len().max(rhs.len());
     let mut shape = vec![0; ndim];
-    for i in 0..ndim {
+    for (i, size) in shape.iter_mut().enumerate() {
         // Align from the right; a missing dimension counts as 1.
         let l = lhs.len().checked_sub(ndim - i).map_or(1, |j| lhs[j]);
         let r = rhs.len().checked_sub(ndim - i).map_or(1, |j| rhs[j]);
-        shape[i] = match (l, r) {
+        *size = match (l, r) {
             (l, r) if l == r => l,
             (1, r) => r,
             (l, 1) => l,

@@ -1,7 +1,7 @@
 //! The dynamic autograd engine: a Rust micrograd for scalars, vectors and matrices.
 //!
 //! A [`Tensor`] is a cheap handle (an `Rc`) to a node of a computational graph. Every
-//! operation builds a new node that remembers its inputs and a [`Function`] that knows
+//! operation builds a new node that remembers its inputs and a `Function` that knows
 //! the local derivative; [`Tensor::backward`] sorts the graph topologically once and
 //! walks it in reverse, sending each node's gradient to its inputs with `+=`. That is
 //! the whole algorithm; the files of this module are the ops, one family per file, each
