@@ -60,6 +60,8 @@ pub struct GraphNode<T: Float> {
     pub value: Option<ArrayD<T>>,
     /// The gradient `dL/d(this)` after `backward()`, if one was computed.
     pub grad: Option<ArrayD<T>>,
+    /// Shown instead of the value when there is none (a compiled graph: `"[batch, 16]"`).
+    pub note: Option<String>,
 }
 
 /// An edge from an op's input to the op's output.
@@ -96,6 +98,7 @@ pub fn to_petgraph<T: Float>(root: &Tensor<T>) -> Graph<T> {
             shape: tensor.shape(),
             value: Some(tensor.to_array()),
             grad: tensor.grad(),
+            note: None,
         });
         for (input, parent) in tensor.parents().iter().enumerate() {
             let from = index[&parent.node_key()];
@@ -181,9 +184,10 @@ pub fn to_dot<T: Float>(graph: &Graph<T>) -> String {
     for index in graph.node_indices() {
         let node = &graph[index];
         let mut lines = vec![node.title.clone()];
-        match &node.value {
-            Some(value) => lines.push(format!("value {}", describe(value))),
-            None => lines.push(format!("shape {:?}", node.shape)),
+        match (&node.value, &node.note) {
+            (Some(value), _) => lines.push(format!("value {}", describe(value))),
+            (None, Some(note)) => lines.push(note.clone()),
+            (None, None) => lines.push(format!("shape {:?}", node.shape)),
         }
         if let Some(grad) = &node.grad {
             lines.push(format!("grad {}", describe(grad)));

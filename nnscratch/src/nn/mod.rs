@@ -22,10 +22,12 @@
 //! # Ok::<(), nnscratch::Error>(())
 //! ```
 
+mod graph_module;
 mod linear;
 mod sequential;
 
 pub use LayerSpec::{LeakyReLU, ReLU, Sigmoid, Tanh};
+pub use graph_module::{GraphModule, GraphOp};
 pub use linear::Linear;
 pub use sequential::{Layer, LayerSpec, Sequential};
 

@@ -120,27 +120,38 @@ impl<T: Float> Optimizer<T> for Sgd<T> {
             let slot = buffers.get(index, p.name, p.value.shape(), || None);
             index += 1;
             let Some(grad) = p.grad else { return };
-            let mut g = grad.to_owned();
-            if weight_decay != T::zero() {
-                g.scaled_add(weight_decay, &p.value);
+            // One pass per parameter, element by element: no temporary arrays, so a step
+            // allocates nothing once the momentum buffers exist.
+            if !use_momentum {
+                Zip::from(&mut p.value).and(&grad).for_each(|p, &g| {
+                    let g = if weight_decay != T::zero() {
+                        g + weight_decay * *p
+                    } else {
+                        g
+                    };
+                    *p -= lr * g;
+                });
+                return;
             }
-            if use_momentum {
-                match slot {
-                    None => *slot = Some(g.clone()),
-                    Some(buffer) => Zip::from(buffer)
-                        .and(&g)
-                        .for_each(|b, &g| *b = *b * momentum + g * one_minus_dampening),
-                }
-                let buffer = slot
-                    .as_ref()
-                    .unwrap_or_else(|| unreachable!("set just above"));
-                if nesterov {
-                    g.scaled_add(momentum, buffer);
-                } else {
-                    g.assign(buffer);
-                }
-            }
-            p.value.scaled_add(-lr, &g);
+            let first_step = slot.is_none();
+            let buffer = slot.get_or_insert_with(|| ArrayD::zeros(grad.raw_dim()));
+            Zip::from(&mut p.value)
+                .and(&grad)
+                .and(buffer)
+                .for_each(|p, &g, b| {
+                    let g = if weight_decay != T::zero() {
+                        g + weight_decay * *p
+                    } else {
+                        g
+                    };
+                    *b = if first_step {
+                        g
+                    } else {
+                        *b * momentum + g * one_minus_dampening
+                    };
+                    let g = if nesterov { g + momentum * *b } else { *b };
+                    *p -= lr * g;
+                });
         });
         Ok(())
     }

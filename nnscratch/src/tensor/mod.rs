@@ -28,6 +28,8 @@ mod reduce;
 mod softmax;
 mod unary;
 
+pub(crate) use unary::sigmoid;
+
 use std::cell::{Ref, RefCell, RefMut};
 use std::collections::HashMap;
 use std::fmt;

@@ -1,0 +1,290 @@
+//! Code generation: the validated IR becomes the model struct and its impls.
+//!
+//! For `struct M` the output is:
+//!
+//! * `struct M<T = f32>`: the parameters as public `Array2`/`Array1` fields, `grad: MGrad<T>`
+//!   with their gradients, and a private `MWorkspace<T>` holding one buffer per value and
+//!   per value's gradient, sized to the last batch (so a step allocates nothing);
+//! * `impl M`: constants, `new` (PyTorch initialisation), `forward`, `loss`,
+//!   `loss_backward`, `to_dynamic`, `graph`, and the private `run` that holds the
+//!   straight-line forward (`forward.rs`) and backward (`backward.rs`) code;
+//! * the `Parameters` and `CompiledModel` impls (`params.rs`).
+//!
+//! Every path is absolute (`::nnscratch::...`) so the expansion works wherever it lands.
+
+mod backward;
+mod docs;
+mod fallback;
+mod forward;
+mod params;
+
+pub use fallback::fallback;
+
+use proc_macro2::TokenStream;
+use quote::{format_ident, quote};
+
+use crate::graph::{LossKind, Model, Op};
+use crate::parse::ModelInput;
+
+/// How generated code names a value: `x` for the input (a view argument), `ws.NAME`
+/// for a workspace buffer.
+fn value_expr(model: &Model, node: petgraph::graph::NodeIndex) -> TokenStream {
+    let value = &model.graph[node];
+    if value.op == Op::Input {
+        quote!(x)
+    } else {
+        let ident = &value.ident;
+        quote!(ws.#ident)
+    }
+}
+
+/// The gradient buffer of a value: `ws.d_NAME`.
+fn grad_expr(model: &Model, node: petgraph::graph::NodeIndex) -> TokenStream {
+    let ident = format_ident!("d_{}", model.graph[node].ident);
+    quote!(ws.#ident)
+}
+
+pub fn model(input: &ModelInput, model: &Model) -> TokenStream {
+    let ModelInput {
+        attrs, vis, ident, ..
+    } = input;
+    let name = ident.to_string();
+    let grad_ident = format_ident!("{}Grad", ident);
+    let workspace_ident = format_ident!("{}Workspace", ident);
+    let output = &model.graph[model.output];
+    let (input_width, output_width) = (model.graph[model.input].width, output.width);
+    let equations = docs::equations(model);
+    let struct_docs = docs::struct_docs(model, &name, &equations);
+
+    let param_fields = params::fields(model);
+    let grad_fields = params::grad_fields(model);
+    let grad_init = params::grad_init(model);
+    let param_init = params::init(model);
+    let param_consts = params::shapes_const(model);
+    let visitor = params::visitor(model);
+    let to_dynamic = params::to_dynamic(model, &name);
+    let picture = docs::picture(model);
+
+    let (buffer_fields, buffer_init, buffer_resize) = workspace(model);
+    let forward_code = forward::statements(model);
+    let backward::Backward {
+        code: backward_code,
+        ..
+    } = backward::derive(model);
+    let destructure = params::destructure(model);
+    let output_ident = &output.ident;
+    let d_output = format_ident!("d_{}", output_ident);
+
+    let (target_type, target_check, loss_kind, loss_forward, loss_backward) = match model.loss {
+        LossKind::Mse => (
+            quote!(::nnscratch::ndarray::ArrayView2<'_, T>),
+            quote!(::nnscratch::compiled::check_values_target(#name, x.nrows(), #output_width, &target)?;),
+            quote!(::nnscratch::compiled::LossKind::MSELoss),
+            quote!(::nnscratch::kernels::mse_loss(ws.#output_ident.view(), target)),
+            quote!(::nnscratch::kernels::mse_loss_backward(ws.#output_ident.view(), target, ws.#d_output.view_mut())),
+        ),
+        LossKind::CrossEntropy => (
+            quote!(&[usize]),
+            quote!(::nnscratch::compiled::check_classes_target(#name, x.nrows(), #output_width, target)?;),
+            quote!(::nnscratch::compiled::LossKind::CrossEntropyLoss),
+            quote!(::nnscratch::kernels::cross_entropy(ws.#output_ident.view(), target)),
+            quote!(::nnscratch::kernels::cross_entropy_backward(ws.#output_ident.view(), target, ws.#d_output.view_mut())),
+        ),
+    };
+    let target_variant = match model.loss {
+        LossKind::Mse => quote!(::nnscratch::compiled::Target::Values(target)),
+        LossKind::CrossEntropy => quote!(::nnscratch::compiled::Target::Classes(target)),
+    };
+    let wrong_target = match model.loss {
+        LossKind::Mse => "Target::Values for a model trained with MSELoss",
+        LossKind::CrossEntropy => "Target::Classes for a model trained with CrossEntropyLoss",
+    };
+
+    quote! {
+        #(#attrs)*
+        #struct_docs
+        #vis struct #ident<T: ::nnscratch::Float = f32> {
+            #(#param_fields)*
+            /// Gradients of the parameters, filled by `loss_backward`.
+            pub grad: #grad_ident<T>,
+            workspace: #workspace_ident<T>,
+        }
+
+        #[doc = concat!("Gradients of [`", #name, "`]'s parameters: same names, same shapes.")]
+        #vis struct #grad_ident<T: ::nnscratch::Float = f32> {
+            #(#grad_fields)*
+            /// Whether `loss_backward` has filled these since the last `zero_grad`.
+            pub filled: bool,
+        }
+
+        /// One buffer per value and per value's gradient, `[batch, width]`, reused
+        /// across steps and reallocated only when the batch size changes.
+        struct #workspace_ident<T: ::nnscratch::Float> {
+            /// A row-major copy of the input, used only when the caller's is not.
+            input: ::nnscratch::ndarray::Array2<T>,
+            #(#buffer_fields)*
+        }
+
+        impl<T: ::nnscratch::Float> #ident<T> {
+            /// Width of the input, `[batch, INPUT_WIDTH]`.
+            pub const INPUT_WIDTH: usize = #input_width;
+            /// Width of the output, `[batch, OUTPUT_WIDTH]`.
+            pub const OUTPUT_WIDTH: usize = #output_width;
+            #param_consts
+            /// The forward and backward equations derived by `model!`.
+            pub const BACKWARD_EQUATIONS: &'static str = #equations;
+
+            /// A model initialised as PyTorch initialises `nn.Linear`:
+            /// weight and bias from `U(-1/√in, 1/√in)`, layer by layer.
+            pub fn new<R: ::nnscratch::rand::Rng + ?Sized>(rng: &mut R) -> Self {
+                Self {
+                    #(#param_init)*
+                    grad: #grad_ident { #(#grad_init)* filled: false },
+                    workspace: #workspace_ident {
+                        input: ::nnscratch::ndarray::Array2::zeros((0, 0)),
+                        #(#buffer_init)*
+                    },
+                }
+            }
+
+            /// The output for a batch `[batch, INPUT_WIDTH]`, as a view into the
+            /// model's workspace (valid until the next call).
+            pub fn forward(&mut self, x: ::nnscratch::ndarray::ArrayView2<'_, T>) -> ::nnscratch::Result<::nnscratch::ndarray::ArrayView2<'_, T>> {
+                ::nnscratch::compiled::check_input(#name, #input_width, &x)?;
+                self.prepare(x.nrows());
+                self.run(x, None, false);
+                Ok(self.workspace.#output_ident.view())
+            }
+
+            /// The loss of a batch, without gradients.
+            pub fn loss(&mut self, x: ::nnscratch::ndarray::ArrayView2<'_, T>, target: #target_type) -> ::nnscratch::Result<T> {
+                ::nnscratch::compiled::check_input(#name, #input_width, &x)?;
+                #target_check
+                self.prepare(x.nrows());
+                let loss = self.run(x, Some(target), false);
+                ::nnscratch::compiled::check_loss(#name, loss)
+            }
+
+            /// One training step's calculus: forward, the loss, and the derived backward
+            /// pass, which fills `self.grad`. Returns the loss. Allocates nothing once
+            /// the batch size has been seen.
+            pub fn loss_backward(&mut self, x: ::nnscratch::ndarray::ArrayView2<'_, T>, target: #target_type) -> ::nnscratch::Result<T> {
+                ::nnscratch::compiled::check_input(#name, #input_width, &x)?;
+                #target_check
+                self.prepare(x.nrows());
+                let loss = self.run(x, Some(target), true);
+                ::nnscratch::compiled::check_loss(#name, loss)
+            }
+
+            #to_dynamic
+
+            /// The compiled graph: values, parameters, and on each edge the partial
+            /// derivative the compiler derived.
+            pub fn graph() -> ::nnscratch::graph::Graph<T> {
+                #picture
+            }
+
+            /// Sizes every buffer for `batch` rows (allocates only when it changes).
+            fn prepare(&mut self, batch: usize) {
+                let ws = &mut self.workspace;
+                #(#buffer_resize)*
+            }
+
+            /// The straight-line program: forward, then (with a target) the loss, then
+            /// (with `backward`) the gradients in reverse topological order.
+            fn run(&mut self, x: ::nnscratch::ndarray::ArrayView2<'_, T>, target: Option<#target_type>, backward: bool) -> T {
+                use ::nnscratch::kernels::{self, Write};
+                #destructure
+                let x = ::nnscratch::compiled::standard_layout(x, &mut ws.input);
+                // ---- forward ----
+                #(#forward_code)*
+                let Some(target) = target else { return T::zero() };
+                if !backward {
+                    return #loss_forward;
+                }
+                // ---- loss and backward ----
+                let loss = #loss_backward;
+                #(#backward_code)*
+                grad.filled = true;
+                loss
+            }
+        }
+
+        impl<T: ::nnscratch::Float> ::nnscratch::optim::Parameters<T> for #ident<T> {
+            #visitor
+        }
+
+        impl<T: ::nnscratch::Float> ::nnscratch::compiled::CompiledModel<T> for #ident<T> {
+            const NAME: &'static str = #name;
+            const INPUT_WIDTH: usize = #input_width;
+            const OUTPUT_WIDTH: usize = #output_width;
+            const LOSS: ::nnscratch::compiled::LossKind = #loss_kind;
+            const BACKWARD_EQUATIONS: &'static str = #equations;
+
+            fn forward(&mut self, x: ::nnscratch::ndarray::ArrayView2<'_, T>) -> ::nnscratch::Result<::nnscratch::ndarray::ArrayView2<'_, T>> {
+                #ident::forward(self, x)
+            }
+
+            fn loss(&mut self, x: ::nnscratch::ndarray::ArrayView2<'_, T>, target: ::nnscratch::compiled::Target<'_, T>) -> ::nnscratch::Result<T> {
+                match target {
+                    #target_variant => #ident::loss(self, x, target),
+                    _ => Err(::nnscratch::Error::InvalidArgument {
+                        what: concat!(#name, " loss target").into(),
+                        expected: #wrong_target.into(),
+                        found: "the other kind of target".into(),
+                    }),
+                }
+            }
+
+            fn loss_backward(&mut self, x: ::nnscratch::ndarray::ArrayView2<'_, T>, target: ::nnscratch::compiled::Target<'_, T>) -> ::nnscratch::Result<T> {
+                match target {
+                    #target_variant => #ident::loss_backward(self, x, target),
+                    _ => Err(::nnscratch::Error::InvalidArgument {
+                        what: concat!(#name, " loss target").into(),
+                        expected: #wrong_target.into(),
+                        found: "the other kind of target".into(),
+                    }),
+                }
+            }
+
+            fn to_dynamic(&self) -> ::nnscratch::nn::GraphModule<T> {
+                #ident::to_dynamic(self)
+            }
+
+            fn graph() -> ::nnscratch::graph::Graph<T> {
+                #ident::graph()
+            }
+        }
+    }
+}
+
+/// The workspace's buffer fields, their empty initial values, and their resizing.
+fn workspace(model: &Model) -> (Vec<TokenStream>, Vec<TokenStream>, Vec<TokenStream>) {
+    let (mut fields, mut init, mut resize) = (Vec::new(), Vec::new(), Vec::new());
+    for &node in &model.order {
+        let value = &model.graph[node];
+        if value.op == Op::Input {
+            continue;
+        }
+        let width = value.width;
+        let mut buffers = vec![(
+            value.ident.clone(),
+            format!("`{}`: `[batch, {width}]`.", value.name),
+        )];
+        if value.requires_grad {
+            buffers.push((
+                format_ident!("d_{}", value.ident),
+                format!(
+                    "`d {}`, the gradient of the loss with respect to `{}`.",
+                    value.name, value.name
+                ),
+            ));
+        }
+        for (ident, doc) in buffers {
+            fields.push(quote! { #[doc = #doc] #ident: ::nnscratch::ndarray::Array2<T>, });
+            init.push(quote! { #ident: ::nnscratch::ndarray::Array2::zeros((0, #width)), });
+            resize.push(quote! { ::nnscratch::compiled::resize(&mut ws.#ident, batch, #width); });
+        }
+    }
+    (fields, init, resize)
+}

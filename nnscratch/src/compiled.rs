@@ -1,0 +1,211 @@
+//! Runtime support for models compiled by [`model!`](crate::model): the trait every
+//! generated struct implements, and the small checks its methods run on user input.
+//!
+//! Generated code calls these helpers so that every compiled model reports bad input the
+//! same way: a wrong width, a wrong target, a class index out of range or a non-finite
+//! loss is an `Err` naming the model, never a panic.
+
+use ndarray::{Array2, ArrayView2};
+
+use crate::graph::{Graph, GraphEdge, GraphNode, NodeKind};
+use crate::nn::GraphModule;
+use crate::optim::Parameters;
+use crate::tensor::{LeafKind, Partial};
+use crate::{Error, Float, Result};
+
+/// The loss a model was compiled with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LossKind {
+    /// Mean squared error against targets `[batch, outputs]`.
+    MSELoss,
+    /// Softmax cross-entropy against class indices, one per row.
+    CrossEntropyLoss,
+}
+
+/// A training target, whichever loss the model has.
+#[derive(Debug, Clone, Copy)]
+pub enum Target<'a, T> {
+    /// Values `[batch, outputs]`, for `MSELoss`.
+    Values(ArrayView2<'a, T>),
+    /// Class indices, one per row, for `CrossEntropyLoss`.
+    Classes(&'a [usize]),
+}
+
+/// What every `model!` struct can do; generic code (such as [`crate::check`]) uses this.
+///
+/// The generated struct also has inherent methods of the same names that take the
+/// target in its natural type (`ArrayView2` for MSE, `&[usize]` for cross-entropy).
+pub trait CompiledModel<T: Float>: Parameters<T> {
+    /// The struct's name.
+    const NAME: &'static str;
+    /// Width of the input, `[batch, INPUT_WIDTH]`.
+    const INPUT_WIDTH: usize;
+    /// Width of the output, `[batch, OUTPUT_WIDTH]`.
+    const OUTPUT_WIDTH: usize;
+    /// The loss.
+    const LOSS: LossKind;
+    /// The forward and backward equations the compiler derived, as text.
+    const BACKWARD_EQUATIONS: &'static str;
+
+    /// The output for a batch `[batch, INPUT_WIDTH]`, a view into the model's workspace.
+    fn forward(&mut self, x: ArrayView2<'_, T>) -> Result<ArrayView2<'_, T>>;
+
+    /// The loss of a batch, without computing gradients.
+    fn loss(&mut self, x: ArrayView2<'_, T>, target: Target<'_, T>) -> Result<T>;
+
+    /// Forward, loss and the derived backward pass: fills the parameters' gradients and
+    /// returns the loss.
+    fn loss_backward(&mut self, x: ArrayView2<'_, T>, target: Target<'_, T>) -> Result<T>;
+
+    /// The same network, with the same weights, on the dynamic engine.
+    fn to_dynamic(&self) -> GraphModule<T>;
+
+    /// The compiled graph with each edge's derived partial derivative.
+    fn graph() -> Graph<T>;
+}
+
+/// Checks a batch: `[batch >= 1, width]`.
+pub fn check_input<T>(model: &str, width: usize, x: &ArrayView2<'_, T>) -> Result<()> {
+    if x.ncols() != width || x.nrows() == 0 {
+        return Err(Error::BadShape {
+            op: model.to_string(),
+            expected: format!("an input of shape [batch, {width}] with batch >= 1"),
+            found: x.shape().to_vec(),
+        });
+    }
+    Ok(())
+}
+
+/// Checks an MSE target: one row of `width` values per input row.
+pub fn check_values_target<T>(
+    model: &str,
+    rows: usize,
+    width: usize,
+    target: &ArrayView2<'_, T>,
+) -> Result<()> {
+    if target.dim() != (rows, width) {
+        return Err(Error::BadShape {
+            op: format!("{model} (MSELoss target)"),
+            expected: format!("a target of shape [{rows}, {width}], one row per input row"),
+            found: target.shape().to_vec(),
+        });
+    }
+    Ok(())
+}
+
+/// Checks cross-entropy targets: one class index below `classes` per input row.
+pub fn check_classes_target(
+    model: &str,
+    rows: usize,
+    classes: usize,
+    targets: &[usize],
+) -> Result<()> {
+    if targets.len() != rows {
+        return Err(Error::BadShape {
+            op: format!("{model} (CrossEntropyLoss targets)"),
+            expected: format!(
+                "{rows} class indices, one per input row; {} were given",
+                targets.len()
+            ),
+            found: vec![targets.len()],
+        });
+    }
+    if let Some((row, &target)) = targets.iter().enumerate().find(|&(_, &t)| t >= classes) {
+        return Err(Error::ClassOutOfRange {
+            op: "CrossEntropyLoss",
+            row,
+            target,
+            classes,
+        });
+    }
+    Ok(())
+}
+
+/// Returns the loss, or an error if it is NaN or infinite (diverged training, bad input).
+pub fn check_loss<T: Float>(model: &str, loss: T) -> Result<T> {
+    if !loss.is_finite() {
+        return Err(Error::NotFinite {
+            what: format!("{model} loss"),
+            value: loss.to_string(),
+        });
+    }
+    Ok(loss)
+}
+
+/// Makes `buffer` `[rows, cols]`, reallocating only when the shape changes: after the
+/// first batch of a given size, a step allocates nothing.
+pub fn resize<T: Float>(buffer: &mut Array2<T>, rows: usize, cols: usize) {
+    if buffer.dim() != (rows, cols) {
+        *buffer = Array2::zeros((rows, cols));
+    }
+}
+
+/// `x` itself when it is row-major (the kernels need contiguous rows), else a copy of it
+/// in `buffer` (sized once, then reused).
+pub fn standard_layout<'a, T: Float>(
+    x: ArrayView2<'a, T>,
+    buffer: &'a mut Array2<T>,
+) -> ArrayView2<'a, T> {
+    if x.is_standard_layout() {
+        return x;
+    }
+    resize(buffer, x.nrows(), x.ncols());
+    buffer.assign(&x);
+    buffer.view()
+}
+
+/// One node of a compiled graph's picture, as the macro describes it.
+#[derive(Debug, Clone, Copy)]
+pub struct NodeSpec {
+    /// The value's name (`"h0"`, `"0.weight"`).
+    pub name: &'static str,
+    /// The op (`"Linear(1, 64)"`, `"Tanh"`, `"input"`, `"parameter"`).
+    pub op: &'static str,
+    /// The value's shape in words, e.g. `"[batch, 64]"` or `"[64, 1]"`.
+    pub shape: &'static str,
+    /// Whether this is a parameter leaf (drawn green) rather than an op or the input.
+    pub parameter: bool,
+    /// The operands: (node index, derived local partial derivative in words).
+    pub inputs: &'static [(usize, &'static str)],
+}
+
+/// Builds the petgraph picture of a compiled model from the macro's description.
+pub fn picture<T: Float>(nodes: &[NodeSpec]) -> Graph<T> {
+    let mut graph = Graph::new();
+    let indices: Vec<_> = nodes
+        .iter()
+        .map(|spec| {
+            let kind = match (spec.parameter, spec.op) {
+                (true, _) => NodeKind::Leaf(LeafKind::Parameter),
+                (false, "input") => NodeKind::Leaf(LeafKind::Input),
+                (false, op) => NodeKind::Op(op.to_string()),
+            };
+            let title = if spec.parameter || spec.op == "input" {
+                spec.name.to_string()
+            } else {
+                format!("{} = {}", spec.name, spec.op)
+            };
+            graph.add_node(GraphNode {
+                title,
+                kind,
+                shape: Vec::new(),
+                value: None,
+                grad: None,
+                note: Some(spec.shape.to_string()),
+            })
+        })
+        .collect();
+    for (spec, &node) in nodes.iter().zip(&indices) {
+        for (input, &(from, formula)) in spec.inputs.iter().enumerate() {
+            graph.add_edge(
+                indices[from],
+                node,
+                GraphEdge {
+                    input,
+                    partial: Partial::formula(formula),
+                },
+            );
+        }
+    }
+    graph
+}

@@ -1,0 +1,93 @@
+//! Element-wise activations, each `f` beside its `f'`:
+//!
+//! ```text
+//! ReLU        y = max(x, 0)              dx = dy ⊙ [x > 0]
+//! LeakyReLU   y = x if x > 0 else a·x    dx = dy ⊙ (1 if x > 0 else a)
+//! Sigmoid     y = 1 / (1 + e^-x)         dx = dy ⊙ y(1 - y)
+//! Tanh        y = tanh(x)                dx = dy ⊙ (1 - y²)
+//! ```
+//!
+//! Sigmoid and tanh differentiate through their output `y`, which the forward pass kept.
+
+use ndarray::{ArrayView2, ArrayViewMut2, Zip};
+
+use super::Write;
+use crate::Float;
+use crate::tensor::sigmoid;
+
+/// `y = max(x, 0)`.
+pub fn relu_forward<T: Float>(x: ArrayView2<'_, T>, y: ArrayViewMut2<'_, T>) {
+    Zip::from(y)
+        .and(x)
+        .for_each(|y, &x| *y = if x > T::zero() { x } else { T::zero() });
+}
+
+/// `dx = dy ⊙ [x > 0]`.
+pub fn relu_backward<T: Float>(
+    x: ArrayView2<'_, T>,
+    dy: ArrayView2<'_, T>,
+    dx: ArrayViewMut2<'_, T>,
+    write: Write,
+) {
+    Zip::from(dx)
+        .and(x)
+        .and(dy)
+        .for_each(|dx, &x, &dy| write.store(dx, if x > T::zero() { dy } else { T::zero() }));
+}
+
+/// `y = x` where `x > 0`, else `slope·x`.
+pub fn leaky_relu_forward<T: Float>(x: ArrayView2<'_, T>, slope: T, y: ArrayViewMut2<'_, T>) {
+    Zip::from(y)
+        .and(x)
+        .for_each(|y, &x| *y = if x > T::zero() { x } else { slope * x });
+}
+
+/// `dx = dy ⊙ (1 if x > 0 else slope)`.
+pub fn leaky_relu_backward<T: Float>(
+    x: ArrayView2<'_, T>,
+    slope: T,
+    dy: ArrayView2<'_, T>,
+    dx: ArrayViewMut2<'_, T>,
+    write: Write,
+) {
+    Zip::from(dx)
+        .and(x)
+        .and(dy)
+        .for_each(|dx, &x, &dy| write.store(dx, if x > T::zero() { dy } else { slope * dy }));
+}
+
+/// `y = σ(x)`.
+pub fn sigmoid_forward<T: Float>(x: ArrayView2<'_, T>, y: ArrayViewMut2<'_, T>) {
+    Zip::from(y).and(x).for_each(|y, &x| *y = sigmoid(x));
+}
+
+/// `dx = dy ⊙ y(1 - y)`.
+pub fn sigmoid_backward<T: Float>(
+    y: ArrayView2<'_, T>,
+    dy: ArrayView2<'_, T>,
+    dx: ArrayViewMut2<'_, T>,
+    write: Write,
+) {
+    Zip::from(dx)
+        .and(y)
+        .and(dy)
+        .for_each(|dx, &y, &dy| write.store(dx, dy * y * (T::one() - y)));
+}
+
+/// `y = tanh(x)`.
+pub fn tanh_forward<T: Float>(x: ArrayView2<'_, T>, y: ArrayViewMut2<'_, T>) {
+    Zip::from(y).and(x).for_each(|y, &x| *y = x.tanh());
+}
+
+/// `dx = dy ⊙ (1 - y²)`.
+pub fn tanh_backward<T: Float>(
+    y: ArrayView2<'_, T>,
+    dy: ArrayView2<'_, T>,
+    dx: ArrayViewMut2<'_, T>,
+    write: Write,
+) {
+    Zip::from(dx)
+        .and(y)
+        .and(dy)
+        .for_each(|dx, &y, &dy| write.store(dx, dy * (T::one() - y * y)));
+}

@@ -1,0 +1,94 @@
+//! Linear: `Y = X·Wᵀ + b`, with `X: [batch, in]`, `W: [out, in]`, `b: [out]`, `Y: [batch, out]`.
+//!
+//! Backward, from `Y_io = b_o + Σ_k X_ik W_ok`:
+//!
+//! ```text
+//! ∂L/∂W_ok = Σ_i ∂L/∂Y_io · X_ik     dW = dYᵀ·X
+//! ∂L/∂b_o  = Σ_i ∂L/∂Y_io            db = Σ_rows dY
+//! ∂L/∂X_ik = Σ_o ∂L/∂Y_io · W_ok     dX = dY·W
+//! ```
+//!
+//! The loops run over contiguous rows (`dot` and `axpy` on slices); every array here is
+//! in standard (row-major) layout, which the generated code guarantees.
+
+use ndarray::{ArrayView1, ArrayView2, ArrayViewMut1, ArrayViewMut2};
+
+use super::{Write, axpy, dot};
+use crate::Float;
+
+fn rows<'a, T>(a: &ArrayView2<'a, T>) -> &'a [T] {
+    a.to_slice()
+        .unwrap_or_else(|| unreachable!("kernels get standard-layout arrays"))
+}
+
+fn rows_mut<'a, T>(a: &'a mut ArrayViewMut2<'_, T>) -> &'a mut [T] {
+    a.as_slice_mut()
+        .unwrap_or_else(|| unreachable!("kernels get standard-layout arrays"))
+}
+
+/// `Y = X·Wᵀ + b`.
+pub fn linear_forward<T: Float>(
+    x: ArrayView2<'_, T>,
+    w: ArrayView2<'_, T>,
+    b: ArrayView1<'_, T>,
+    mut y: ArrayViewMut2<'_, T>,
+) {
+    let (inputs, outputs) = (w.ncols(), w.nrows());
+    let (x, w) = (rows(&x), rows(&w));
+    let b = b
+        .to_slice()
+        .unwrap_or_else(|| unreachable!("contiguous bias"));
+    let y = rows_mut(&mut y);
+    for (x_row, y_row) in x.chunks_exact(inputs).zip(y.chunks_exact_mut(outputs)) {
+        for ((y, w_row), &bias) in y_row.iter_mut().zip(w.chunks_exact(inputs)).zip(b) {
+            *y = bias + dot(x_row, w_row);
+        }
+    }
+}
+
+/// `dW = dYᵀ·X` and `db = Σ_rows dY`, overwriting both (each parameter has one use).
+pub fn linear_backward_params<T: Float>(
+    dy: ArrayView2<'_, T>,
+    x: ArrayView2<'_, T>,
+    mut dw: ArrayViewMut2<'_, T>,
+    mut db: ArrayViewMut1<'_, T>,
+) {
+    let (inputs, outputs) = (dw.ncols(), dw.nrows());
+    let (dy, x) = (rows(&dy), rows(&x));
+    let dw = rows_mut(&mut dw);
+    let db = db
+        .as_slice_mut()
+        .unwrap_or_else(|| unreachable!("contiguous bias gradient"));
+    dw.fill(T::zero());
+    db.fill(T::zero());
+    for (dy_row, x_row) in dy.chunks_exact(outputs).zip(x.chunks_exact(inputs)) {
+        for ((&g, dw_row), db) in dy_row
+            .iter()
+            .zip(dw.chunks_exact_mut(inputs))
+            .zip(db.iter_mut())
+        {
+            *db += g;
+            axpy(g, x_row, dw_row); // row o of dW += dY_io · X_i
+        }
+    }
+}
+
+/// `dX = dY·W` (set or added, see [`Write`]).
+pub fn linear_backward_input<T: Float>(
+    dy: ArrayView2<'_, T>,
+    w: ArrayView2<'_, T>,
+    mut dx: ArrayViewMut2<'_, T>,
+    write: Write,
+) {
+    let (inputs, outputs) = (w.ncols(), w.nrows());
+    let (dy, w) = (rows(&dy), rows(&w));
+    let dx = rows_mut(&mut dx);
+    if write == Write::Set {
+        dx.fill(T::zero());
+    }
+    for (dy_row, dx_row) in dy.chunks_exact(outputs).zip(dx.chunks_exact_mut(inputs)) {
+        for (&g, w_row) in dy_row.iter().zip(w.chunks_exact(inputs)) {
+            axpy(g, w_row, dx_row); // dX_i += dY_io · W_o
+        }
+    }
+}

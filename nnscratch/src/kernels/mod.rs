@@ -1,0 +1,73 @@
+//! The numeric kernels that `model!`-generated code calls, one file per layer family.
+//!
+//! Each kernel reads views and writes into buffers the caller owns (the model's
+//! workspace), so a training step allocates nothing. The derivation of every backward
+//! kernel is written above it. The dynamic engine does not use these: it derives the same
+//! gradients from elementary ops, which is what makes comparing the two meaningful.
+//!
+//! Backward kernels take a [`Write`]: a value used by several layers receives the sum of
+//! their gradients, so the first consumer (in backward order) sets the gradient buffer
+//! and the others add to it.
+
+mod activation;
+mod elementwise;
+mod linear;
+mod loss;
+
+pub use activation::{
+    leaky_relu_backward, leaky_relu_forward, relu_backward, relu_forward, sigmoid_backward,
+    sigmoid_forward, tanh_backward, tanh_forward,
+};
+pub use elementwise::{add_backward, add_forward, mul_backward, mul_forward};
+pub use linear::{linear_backward_input, linear_backward_params, linear_forward};
+pub use loss::{cross_entropy, cross_entropy_backward, mse_loss, mse_loss_backward};
+
+use crate::Float;
+
+/// How a backward kernel stores a gradient into its output buffer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Write {
+    /// Overwrite: the first (or only) contribution to this gradient.
+    Set,
+    /// Accumulate: a further contribution to a value used more than once.
+    Add,
+}
+
+impl Write {
+    /// Stores `value` into `slot` according to the mode.
+    #[inline(always)]
+    pub fn store<T: Float>(self, slot: &mut T, value: T) {
+        match self {
+            Write::Set => *slot = value,
+            Write::Add => *slot += value,
+        }
+    }
+}
+
+/// `Σ a_i b_i` over two equally long slices, with independent partial sums so the loop
+/// vectorises without reassociating a single running sum.
+#[inline]
+pub(crate) fn dot<T: Float>(a: &[T], b: &[T]) -> T {
+    const LANES: usize = 8;
+    let mut partial = [T::zero(); LANES];
+    let (a_chunks, b_chunks) = (a.chunks_exact(LANES), b.chunks_exact(LANES));
+    let (a_rest, b_rest) = (a_chunks.remainder(), b_chunks.remainder());
+    for (x, y) in a_chunks.zip(b_chunks) {
+        for lane in 0..LANES {
+            partial[lane] += x[lane] * y[lane];
+        }
+    }
+    let mut sum = T::zero();
+    for (x, y) in a_rest.iter().zip(b_rest) {
+        sum += *x * *y;
+    }
+    partial.iter().fold(sum, |acc, &p| acc + p)
+}
+
+/// `y += alpha · x` over two equally long slices.
+#[inline]
+pub(crate) fn axpy<T: Float>(alpha: T, x: &[T], y: &mut [T]) {
+    for (y, &x) in y.iter_mut().zip(x) {
+        *y += alpha * x;
+    }
+}

@@ -1,0 +1,304 @@
+//! `GraphModule`: a network as a list of named values, each computed from earlier ones,
+//! on the dynamic engine. It is what a compiled model's `to_dynamic()` returns, and it
+//! can express everything `model!` can: fan-out, skip connections, `+` and `*`.
+//!
+//! ```
+//! use nnscratch::compiled::{LossKind, Target};
+//! use nnscratch::nn::{GraphModule, Module};
+//! use nnscratch::Tensor;
+//!
+//! // y = Linear(x) + x, a skip connection
+//! let mut net = GraphModule::<f64>::new("Skip", LossKind::MSELoss);
+//! let x = net.input("x", 2);
+//! let h = net.linear("h", x, "h", ndarray::Array2::eye(2), ndarray::Array1::zeros(2))?;
+//! let y = net.add("y", h, x)?;
+//! let net = net.finish(y)?;
+//! let out = net.forward(&Tensor::from([[1.0, 2.0]]))?;
+//! assert_eq!(out.to_array(), ndarray::arr2(&[[2.0, 4.0]]).into_dyn());
+//! let target = ndarray::arr2(&[[2.0, 4.0]]);
+//! assert_eq!(net.loss(&Tensor::from([[1.0, 2.0]]), Target::Values(target.view()))?.item()?, 0.0);
+//! # Ok::<(), nnscratch::Error>(())
+//! ```
+
+use ndarray::{Array1, Array2};
+
+use super::{Linear, Module};
+use crate::compiled::{LossKind, Target};
+use crate::optim::{Param, Parameters};
+use crate::{Error, Float, Result, Tensor};
+
+/// How one value of a [`GraphModule`] is computed from earlier values (by index).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum GraphOp<T> {
+    /// The network's input, of the given width.
+    Input(usize),
+    /// `Linear` number `layer` (see [`GraphModule::linears`]) applied to a value.
+    Linear {
+        /// The value it reads.
+        input: usize,
+        /// Its index in [`GraphModule::linears`].
+        layer: usize,
+    },
+    /// `max(x, 0)`.
+    ReLU(usize),
+    /// Leaky ReLU with a slope.
+    LeakyReLU(usize, T),
+    /// Logistic function.
+    Sigmoid(usize),
+    /// Hyperbolic tangent.
+    Tanh(usize),
+    /// Element-wise sum.
+    Add(usize, usize),
+    /// Element-wise product.
+    Mul(usize, usize),
+}
+
+/// A network of named values on the dynamic engine (see the module docs).
+pub struct GraphModule<T: Float = f32> {
+    name: String,
+    values: Vec<(String, GraphOp<T>, usize)>, // (name, op, width)
+    linears: Vec<(String, Linear<T>)>,        // (state_dict prefix, layer)
+    output: usize,
+    loss: LossKind,
+}
+
+impl<T: Float> GraphModule<T> {
+    /// An empty network named `name` (for messages), trained with `loss`.
+    pub fn new(name: &str, loss: LossKind) -> Self {
+        GraphModule {
+            name: name.to_string(),
+            values: Vec::new(),
+            linears: Vec::new(),
+            output: 0,
+            loss,
+        }
+    }
+
+    fn push(&mut self, name: &str, op: GraphOp<T>, width: usize) -> usize {
+        self.values.push((name.to_string(), op, width));
+        self.values.len() - 1
+    }
+
+    fn width(&self, value: usize) -> Result<usize> {
+        self.values
+            .get(value)
+            .map(|v| v.2)
+            .ok_or_else(|| Error::InvalidArgument {
+                what: format!("{}: value index", self.name),
+                expected: format!("an index below {}", self.values.len()),
+                found: value.to_string(),
+            })
+    }
+
+    /// Declares the input (do this first); returns its index.
+    pub fn input(&mut self, name: &str, width: usize) -> usize {
+        self.push(name, GraphOp::Input(width), width)
+    }
+
+    /// `name = Linear(input)` with the given weight `[out, in]` and bias, whose
+    /// parameters are called `{prefix}.weight` and `{prefix}.bias`.
+    pub fn linear(
+        &mut self,
+        name: &str,
+        input: usize,
+        prefix: &str,
+        weight: Array2<T>,
+        bias: Array1<T>,
+    ) -> Result<usize> {
+        let width = self.width(input)?;
+        if weight.ncols() != width {
+            return Err(Error::ShapeMismatch {
+                op: "GraphModule::linear",
+                lhs: vec![weight.nrows(), weight.ncols()],
+                rhs: vec![width],
+                expected: format!("a weight with {width} columns, the width of its input"),
+            });
+        }
+        let out = weight.nrows();
+        let layer = Linear::from_parameters(weight, bias)?.set_prefix(prefix);
+        self.linears.push((prefix.to_string(), layer));
+        Ok(self.push(
+            name,
+            GraphOp::Linear {
+                input,
+                layer: self.linears.len() - 1,
+            },
+            out,
+        ))
+    }
+
+    fn unary(&mut self, name: &str, input: usize, op: GraphOp<T>) -> Result<usize> {
+        let width = self.width(input)?;
+        Ok(self.push(name, op, width))
+    }
+
+    /// `name = ReLU(input)`.
+    pub fn relu(&mut self, name: &str, input: usize) -> Result<usize> {
+        self.unary(name, input, GraphOp::ReLU(input))
+    }
+
+    /// `name = LeakyReLU(input, slope)`.
+    pub fn leaky_relu(&mut self, name: &str, input: usize, slope: T) -> Result<usize> {
+        self.unary(name, input, GraphOp::LeakyReLU(input, slope))
+    }
+
+    /// `name = Sigmoid(input)`.
+    pub fn sigmoid(&mut self, name: &str, input: usize) -> Result<usize> {
+        self.unary(name, input, GraphOp::Sigmoid(input))
+    }
+
+    /// `name = Tanh(input)`.
+    pub fn tanh(&mut self, name: &str, input: usize) -> Result<usize> {
+        self.unary(name, input, GraphOp::Tanh(input))
+    }
+
+    fn binary(&mut self, name: &str, a: usize, b: usize, op: GraphOp<T>) -> Result<usize> {
+        let (wa, wb) = (self.width(a)?, self.width(b)?);
+        if wa != wb {
+            return Err(Error::ShapeMismatch {
+                op: "GraphModule (+ or *)",
+                lhs: vec![wa],
+                rhs: vec![wb],
+                expected: "operands of equal width".into(),
+            });
+        }
+        Ok(self.push(name, op, wa))
+    }
+
+    /// `name = a + b`.
+    pub fn add(&mut self, name: &str, a: usize, b: usize) -> Result<usize> {
+        self.binary(name, a, b, GraphOp::Add(a, b))
+    }
+
+    /// `name = a * b` (element-wise).
+    pub fn mul(&mut self, name: &str, a: usize, b: usize) -> Result<usize> {
+        self.binary(name, a, b, GraphOp::Mul(a, b))
+    }
+
+    /// Marks `output` as the network's output, the value the loss reads.
+    pub fn finish(mut self, output: usize) -> Result<Self> {
+        self.width(output)?;
+        if !matches!(self.values.first(), Some((_, GraphOp::Input(_), _))) {
+            return Err(Error::InvalidArgument {
+                what: format!("{}: GraphModule::finish", self.name),
+                expected: "the input declared first".into(),
+                found: "no input".into(),
+            });
+        }
+        self.output = output;
+        Ok(self)
+    }
+
+    /// The values: name, how each is computed, width.
+    pub fn values(&self) -> &[(String, GraphOp<T>, usize)] {
+        &self.values
+    }
+
+    /// The Linear layers with their `state_dict` prefixes.
+    pub fn linears(&self) -> &[(String, Linear<T>)] {
+        &self.linears
+    }
+
+    /// The loss the network is trained with.
+    pub fn loss_kind(&self) -> LossKind {
+        self.loss
+    }
+
+    fn run(&self, x: &Tensor<T>, record: bool) -> Result<Tensor<T>> {
+        let width = self.values.first().map_or(0, |v| v.2);
+        let shape = x.shape();
+        if shape.len() != 2 || shape[1] != width {
+            return Err(Error::BadShape {
+                op: self.name.clone(),
+                expected: format!("an input of shape [batch, {width}]"),
+                found: shape,
+            });
+        }
+        let mut computed: Vec<Tensor<T>> = Vec::with_capacity(self.values.len());
+        for (name, op, _) in &self.values {
+            let value = match *op {
+                GraphOp::Input(_) => {
+                    if record {
+                        x.clone()
+                    } else {
+                        x.detach()
+                    }
+                }
+                GraphOp::Linear { input, layer } => {
+                    let layer = &self.linears[layer].1;
+                    if record {
+                        layer.forward(&computed[input])?
+                    } else {
+                        layer.forward_no_grad(&computed[input])?
+                    }
+                }
+                GraphOp::ReLU(input) => computed[input].relu(),
+                GraphOp::LeakyReLU(input, slope) => computed[input].leaky_relu(slope),
+                GraphOp::Sigmoid(input) => computed[input].sigmoid(),
+                GraphOp::Tanh(input) => computed[input].tanh(),
+                GraphOp::Add(a, b) => computed[a].try_add(&computed[b])?,
+                GraphOp::Mul(a, b) => computed[a].try_mul(&computed[b])?,
+            };
+            // Name the value for pictures (the input keeps the caller's label).
+            let value = if matches!(op, GraphOp::Input(_)) {
+                value
+            } else {
+                value.with_label(name.clone())
+            };
+            computed.push(value);
+        }
+        Ok(computed.swap_remove(self.output))
+    }
+
+    /// The loss of a batch: forward, then the network's loss against `target`.
+    pub fn loss(&self, x: &Tensor<T>, target: Target<'_, T>) -> Result<Tensor<T>> {
+        let output = self.forward(x)?;
+        let loss = match (self.loss, target) {
+            (LossKind::MSELoss, Target::Values(values)) => {
+                output.mse_loss(&Tensor::new(values.to_owned().into_dyn()))?
+            }
+            (LossKind::CrossEntropyLoss, Target::Classes(classes)) => {
+                output.cross_entropy(classes)?
+            }
+            (kind, _) => {
+                return Err(Error::InvalidArgument {
+                    what: format!("{} loss target", self.name),
+                    expected: match kind {
+                        LossKind::MSELoss => "Target::Values for MSELoss".into(),
+                        LossKind::CrossEntropyLoss => "Target::Classes for CrossEntropyLoss".into(),
+                    },
+                    found: "the other kind of target".into(),
+                });
+            }
+        };
+        Ok(loss.with_label("loss"))
+    }
+}
+
+impl<T: Float> Module<T> for GraphModule<T> {
+    fn forward(&self, x: &Tensor<T>) -> Result<Tensor<T>> {
+        self.run(x, true)
+    }
+
+    fn forward_no_grad(&self, x: &Tensor<T>) -> Result<Tensor<T>> {
+        self.run(x, false)
+    }
+
+    fn named_parameters(&self) -> Vec<(String, Tensor<T>)> {
+        let mut params = Vec::new();
+        for (prefix, layer) in &self.linears {
+            params.push((format!("{prefix}.weight"), layer.weight.clone()));
+            params.push((format!("{prefix}.bias"), layer.bias.clone()));
+        }
+        params
+    }
+}
+
+impl<T: Float> Parameters<T> for GraphModule<T> {
+    fn visit_parameters(&mut self, visitor: &mut dyn FnMut(Param<'_, T>)) {
+        super::visit_module(self, visitor);
+    }
+    fn zero_grad(&mut self) {
+        Module::zero_grad(self);
+    }
+}
