@@ -85,6 +85,7 @@
 
 #![warn(missing_docs)]
 
+pub mod check;
 pub mod compiled;
 mod error;
 mod float;

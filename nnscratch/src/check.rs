@@ -1,0 +1,202 @@
+//! Gradient checks: a compiled model's derived gradients against its dynamic twin (which
+//! differentiates elementary ops) and against central finite differences of its loss.
+//!
+//! ```
+//! use nnscratch::{check, model};
+//! use nnscratch::compiled::Target;
+//! use rand::SeedableRng;
+//!
+//! model! {
+//!     struct Tiny { input: 2, Linear(3), Tanh, Linear(1), loss: MSELoss, }
+//! }
+//!
+//! let mut rng = rand::rngs::StdRng::seed_from_u64(0);
+//! let mut net = Tiny::<f64>::new(&mut rng);
+//! let x = ndarray::arr2(&[[0.5, -1.0], [2.0, 0.25]]);
+//! let t = ndarray::arr2(&[[1.0], [-1.0]]);
+//! let report = check::gradients(&mut net, x.view(), Target::Values(t.view()))?;
+//! assert!(report.max_dynamic_error() < 1e-12);
+//! assert!(report.max_finite_difference_error() < 1e-6);
+//! println!("{report}");
+//! # Ok::<(), nnscratch::Error>(())
+//! ```
+
+use std::fmt;
+
+use ndarray::{ArrayD, ArrayView2};
+
+use crate::compiled::{CompiledModel, Target};
+use crate::nn::Module;
+use crate::optim::Parameters;
+use crate::{Error, Float, Result, Tensor};
+
+/// Norm-wise relative error `max|a - b| / max|b|` (absolute when `b` is all zeros).
+pub fn relative_error<T: Float>(actual: &ArrayD<T>, expected: &ArrayD<T>) -> f64 {
+    if actual.shape() != expected.shape() {
+        return f64::INFINITY;
+    }
+    let scale = expected.iter().fold(0.0f64, |m, v| m.max(v.as_f64().abs()));
+    let diff = actual
+        .iter()
+        .zip(expected)
+        .fold(0.0f64, |m, (a, b)| m.max((a.as_f64() - b.as_f64()).abs()));
+    if scale > 0.0 { diff / scale } else { diff }
+}
+
+/// How one parameter's gradient compares.
+#[derive(Debug, Clone)]
+pub struct ParameterReport {
+    /// The `state_dict` name.
+    pub name: String,
+    /// Its shape.
+    pub shape: Vec<usize>,
+    /// Relative error of the compiled gradient against the dynamic engine's.
+    pub dynamic_error: f64,
+    /// Relative error of the compiled gradient against central finite differences.
+    pub finite_difference_error: f64,
+}
+
+/// The result of [`gradients`].
+#[derive(Debug, Clone)]
+pub struct GradientReport {
+    /// The model's name.
+    pub model: &'static str,
+    /// The element type, `"float32"` or `"float64"`.
+    pub dtype: &'static str,
+    /// The loss computed by the compiled code.
+    pub compiled_loss: f64,
+    /// The loss computed by the dynamic twin.
+    pub dynamic_loss: f64,
+    /// One entry per parameter, in visiting order.
+    pub parameters: Vec<ParameterReport>,
+}
+
+impl GradientReport {
+    /// The largest compiled-vs-dynamic relative error, the loss included.
+    pub fn max_dynamic_error(&self) -> f64 {
+        let loss = (self.compiled_loss - self.dynamic_loss).abs()
+            / self.dynamic_loss.abs().max(f64::MIN_POSITIVE);
+        self.parameters
+            .iter()
+            .map(|p| p.dynamic_error)
+            .fold(loss, f64::max)
+    }
+
+    /// The largest compiled-vs-finite-differences relative error.
+    pub fn max_finite_difference_error(&self) -> f64 {
+        self.parameters
+            .iter()
+            .map(|p| p.finite_difference_error)
+            .fold(0.0, f64::max)
+    }
+}
+
+impl fmt::Display for GradientReport {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        writeln!(
+            f,
+            "{} ({}): loss compiled {:.12e}, dynamic {:.12e}",
+            self.model, self.dtype, self.compiled_loss, self.dynamic_loss
+        )?;
+        writeln!(
+            f,
+            "  {:<14} {:<10} {:>14} {:>14}",
+            "parameter", "shape", "vs dynamic", "vs finite diff"
+        )?;
+        for p in &self.parameters {
+            let shape = format!("{:?}", p.shape);
+            writeln!(
+                f,
+                "  {:<14} {:<10} {:>14.3e} {:>14.3e}",
+                p.name, shape, p.dynamic_error, p.finite_difference_error
+            )?;
+        }
+        Ok(())
+    }
+}
+
+/// Values and gradients of every parameter, copied out.
+fn snapshot<T: Float>(
+    model: &mut impl Parameters<T>,
+) -> Vec<(String, ArrayD<T>, Option<ArrayD<T>>)> {
+    let mut out = Vec::new();
+    model.visit_parameters(&mut |p| {
+        out.push((
+            p.name.to_string(),
+            p.value.to_owned(),
+            p.grad.map(|g| g.to_owned()),
+        ))
+    });
+    out
+}
+
+/// Sets element `element` of parameter `index` to `value`.
+fn set<T: Float>(model: &mut impl Parameters<T>, index: usize, element: usize, value: T) {
+    let mut i = 0;
+    model.visit_parameters(&mut |mut p| {
+        if i == index
+            && let Some(v) = p.value.iter_mut().nth(element)
+        {
+            *v = value;
+        }
+        i += 1;
+    });
+}
+
+/// Compares the compiled gradients of `model` on one batch with its `to_dynamic()` twin
+/// and with central finite differences `(L(p + h) - L(p - h)) / 2h`, `h = ε^(1/3)·max(1, |p|)`.
+/// The model's parameters are left as they were; its gradients are those of this batch.
+pub fn gradients<T: Float, M: CompiledModel<T>>(
+    model: &mut M,
+    x: ArrayView2<'_, T>,
+    target: Target<'_, T>,
+) -> Result<GradientReport> {
+    let compiled_loss = model.loss_backward(x, target)?;
+    let compiled = snapshot(model);
+
+    let twin = model.to_dynamic();
+    let dynamic_loss = twin.loss(&Tensor::new(x.to_owned().into_dyn()), target)?;
+    dynamic_loss.backward()?;
+    let dynamic: Vec<(String, Tensor<T>)> = twin.named_parameters();
+
+    let step_scale = T::epsilon().cbrt();
+    let mut parameters = Vec::new();
+    for (index, (name, value, grad)) in compiled.iter().enumerate() {
+        let grad = grad.as_ref().ok_or_else(|| Error::InvalidArgument {
+            what: format!("check::gradients: {name}"),
+            expected: "a gradient after loss_backward".into(),
+            found: "none".into(),
+        })?;
+        let twin_grad = dynamic
+            .iter()
+            .find(|(n, _)| n == name)
+            .and_then(|(_, t)| t.grad())
+            .unwrap_or_else(|| ArrayD::zeros(grad.raw_dim()));
+        let mut numeric = ArrayD::zeros(grad.raw_dim());
+        for (element, (slot, &p)) in numeric.iter_mut().zip(value.iter()).enumerate() {
+            let h = step_scale * p.abs().max(T::one());
+            set(model, index, element, p + h);
+            let plus = model.loss(x, target);
+            set(model, index, element, p - h);
+            let minus = model.loss(x, target);
+            set(model, index, element, p); // restored exactly, even if a loss failed
+            // The step actually taken, (p + h) - (p - h), differs from 2h by rounding.
+            *slot = (plus? - minus?) / ((p + h) - (p - h));
+        }
+        parameters.push(ParameterReport {
+            name: name.clone(),
+            shape: value.shape().to_vec(),
+            dynamic_error: relative_error(grad, &twin_grad),
+            finite_difference_error: relative_error(grad, &numeric),
+        });
+    }
+    // Leave the model's gradients those of the unperturbed parameters.
+    model.loss_backward(x, target)?;
+    Ok(GradientReport {
+        model: M::NAME,
+        dtype: T::DTYPE,
+        compiled_loss: compiled_loss.as_f64(),
+        dynamic_loss: dynamic_loss.item()?.as_f64(),
+        parameters,
+    })
+}

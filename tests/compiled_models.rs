@@ -1,0 +1,469 @@
+//! Ten `model!` networks covering every layer, both losses, both forms, a skip connection,
+//! a value used three times and a value multiplied by itself. For each: the compiled
+//! gradients against the dynamic twin (f64 to 1e-12, f32 to 1e-5) and finite differences
+//! (f64 to 1e-6), and loss and gradients against PyTorch after loading the fixture's
+//! weights (`tests/fixtures/compiled_*.json`, written by `generate.py`).
+
+mod common;
+
+use std::collections::BTreeMap;
+
+use common::{Encoded, WorstError};
+use ndarray::{Array2, ArrayD};
+use nnscratch::compiled::{CompiledModel, Target};
+use nnscratch::{Float, check, model};
+use rand::{RngExt, SeedableRng};
+use serde::Deserialize;
+
+model! {
+    /// The smallest model: one Linear and MSE.
+    pub struct TinyLinear { input: 3, Linear(2), loss: MSELoss, }
+}
+
+model! {
+    /// The seed's function fitter, narrower.
+    pub struct SineNet {
+        input: 1,
+        Linear(16), Tanh,
+        Linear(16, 16), Tanh,
+        Linear(1),
+        loss: MSELoss,
+    }
+}
+
+model! {
+    pub struct ReluMlp { input: 3, Linear(8), ReLU, Linear(8, 6), Tanh, Linear(2), loss: MSELoss, }
+}
+
+model! {
+    pub struct LeakyClassifier {
+        input: 4,
+        Linear(8), LeakyReLU,
+        Linear(6), Sigmoid,
+        Linear(5),
+        loss: CrossEntropyLoss,
+    }
+}
+
+model! {
+    pub struct SteepLeaky { input: 2, Linear(5), LeakyReLU(0.2), Linear(1), loss: MSELoss, }
+}
+
+model! {
+    pub struct DeepClassifier {
+        input: 2,
+        Linear(4), Sigmoid, Linear(4), ReLU, Linear(4), Tanh, Linear(3),
+        loss: CrossEntropyLoss,
+    }
+}
+
+model! {
+    /// A skip connection: `y` adds the input back.
+    pub struct Skip {
+        x = input(4);
+        h = Tanh(Linear(x, 16));
+        y = Linear(h, 4) + x;
+        out = Linear(Sigmoid(y), 1);
+        loss = MSELoss(out);
+    }
+}
+
+model! {
+    /// `h` feeds three consumers: its gradient is the sum of three contributions.
+    pub struct UsedThrice {
+        x = input(3);
+        h = Tanh(Linear(x, 4));
+        a = Linear(h, 4) + h;
+        b = h * a;
+        out = Linear(b, 2);
+        loss = MSELoss(out);
+    }
+}
+
+model! {
+    /// The input fans out to two branches that gate each other.
+    pub struct Gated {
+        x = input(4);
+        a = ReLU(Linear(x, 6));
+        g = Sigmoid(Linear(x, 6));
+        out = Linear(a * g, 3);
+        loss = CrossEntropyLoss(out);
+    }
+}
+
+model! {
+    /// `h * h`: both operands of one product are the same value.
+    pub struct Squared {
+        x = input(2);
+        h = LeakyReLU(Linear(x, 3), 0.1);
+        sq = h * h;
+        out = Linear(sq + h, 2);
+        loss = MSELoss(out);
+    }
+}
+
+/// A random batch and target for a model.
+fn batch<T: Float, M: CompiledModel<T>>(
+    seed: u64,
+    rows: usize,
+) -> (Array2<T>, Array2<T>, Vec<usize>) {
+    let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
+    let x = Array2::from_shape_simple_fn((rows, M::INPUT_WIDTH), || {
+        T::of(rng.random_range(-2.0..2.0))
+    });
+    let values = Array2::from_shape_simple_fn((rows, M::OUTPUT_WIDTH), || {
+        T::of(rng.random_range(-1.0..1.0))
+    });
+    let classes = (0..rows)
+        .map(|_| rng.random_range(0..M::OUTPUT_WIDTH))
+        .collect();
+    (x, values, classes)
+}
+
+fn target<'a, T: Float, M: CompiledModel<T>>(
+    values: &'a Array2<T>,
+    classes: &'a [usize],
+) -> Target<'a, T> {
+    match M::LOSS {
+        nnscratch::compiled::LossKind::MSELoss => Target::Values(values.view()),
+        nnscratch::compiled::LossKind::CrossEntropyLoss => Target::Classes(classes),
+    }
+}
+
+/// Compiled vs dynamic vs finite differences on a few random batches.
+fn check_model<T: Float, M: CompiledModel<T>>(
+    new: fn(&mut rand::rngs::StdRng) -> M,
+    dynamic_tol: f64,
+    fd_tol: Option<f64>,
+) {
+    for seed in 0..3 {
+        let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
+        let mut model = new(&mut rng);
+        let (x, values, classes) = batch::<T, M>(seed + 10, 5);
+        let report =
+            check::gradients(&mut model, x.view(), target::<T, M>(&values, &classes)).unwrap();
+        if seed == 0 {
+            println!("{report}"); // shown with --nocapture
+        }
+        assert!(
+            report.max_dynamic_error() <= dynamic_tol,
+            "compiled vs dynamic over {dynamic_tol:e}:\n{report}"
+        );
+        if let Some(fd_tol) = fd_tol {
+            assert!(
+                report.max_finite_difference_error() <= fd_tol,
+                "compiled vs finite differences over {fd_tol:e}:\n{report}"
+            );
+        }
+    }
+}
+
+macro_rules! gradient_checks {
+    ($($model:ident => $f64_test:ident, $f32_test:ident;)*) => {$(
+        #[test]
+        fn $f64_test() {
+            check_model::<f64, $model<f64>>(|rng| $model::new(rng), 1e-12, Some(1e-6));
+        }
+        #[test]
+        fn $f32_test() {
+            check_model::<f32, $model<f32>>(|rng| $model::new(rng), 1e-5, None);
+        }
+    )*};
+}
+
+gradient_checks! {
+    TinyLinear => tiny_linear_matches_dynamic_and_finite_differences_f64, tiny_linear_matches_dynamic_f32;
+    SineNet => sine_net_matches_dynamic_and_finite_differences_f64, sine_net_matches_dynamic_f32;
+    ReluMlp => relu_mlp_matches_dynamic_and_finite_differences_f64, relu_mlp_matches_dynamic_f32;
+    LeakyClassifier => leaky_classifier_matches_dynamic_and_finite_differences_f64, leaky_classifier_matches_dynamic_f32;
+    SteepLeaky => steep_leaky_matches_dynamic_and_finite_differences_f64, steep_leaky_matches_dynamic_f32;
+    DeepClassifier => deep_classifier_matches_dynamic_and_finite_differences_f64, deep_classifier_matches_dynamic_f32;
+    Skip => skip_connection_matches_dynamic_and_finite_differences_f64, skip_connection_matches_dynamic_f32;
+    UsedThrice => value_used_three_times_matches_dynamic_and_finite_differences_f64, value_used_three_times_matches_dynamic_f32;
+    Gated => gated_fan_out_matches_dynamic_and_finite_differences_f64, gated_fan_out_matches_dynamic_f32;
+    Squared => value_times_itself_matches_dynamic_and_finite_differences_f64, value_times_itself_matches_dynamic_f32;
+}
+
+// ---------------------------------------------------------------- PyTorch fixtures
+
+#[derive(Deserialize)]
+struct CompiledFixtures {
+    dtype: String,
+    models: Vec<ModelCase>,
+}
+
+#[derive(Deserialize)]
+struct ModelCase {
+    name: String,
+    state: BTreeMap<String, Encoded>,
+    x: Encoded,
+    output: Encoded,
+    target: serde_json::Value,
+    loss_value: f64,
+    grads: BTreeMap<String, Encoded>,
+}
+
+fn fixtures(dtype: &str) -> CompiledFixtures {
+    let path = format!(
+        "{}/../tests/fixtures/compiled_{dtype}.json",
+        env!("CARGO_MANIFEST_DIR")
+    );
+    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
+    serde_json::from_str(&text).unwrap_or_else(|e| panic!("{path}: {e}"))
+}
+
+/// Loads the fixture's weights by `state_dict` name, runs one `loss_backward`, and
+/// compares output, loss and every gradient with PyTorch's.
+fn compare_with_pytorch<T: Float, M: CompiledModel<T>>(
+    mut model: M,
+    case: &ModelCase,
+    worst: &mut WorstError,
+) {
+    let mut loaded = 0;
+    model.visit_parameters(&mut |mut p| {
+        let value: ArrayD<T> = case.state[p.name].array();
+        assert_eq!(p.value.shape(), value.shape(), "{} {}", case.name, p.name);
+        p.value.assign(&value);
+        loaded += 1;
+    });
+    assert_eq!(
+        loaded,
+        case.state.len(),
+        "{}: every PyTorch parameter has a compiled twin",
+        case.name
+    );
+    let x: Array2<T> = case.x.array().into_dimensionality().unwrap();
+    let output = model.forward(x.view()).unwrap().to_owned().into_dyn();
+    worst.check(
+        &format!("{} output", case.name),
+        &output,
+        &case.output.array(),
+    );
+    let values: Option<Encoded> = case
+        .target
+        .get("values")
+        .map(|v| serde_json::from_value(v.clone()).unwrap());
+    let values: Option<Array2<T>> = values.map(|v| v.array().into_dimensionality().unwrap());
+    let classes: Option<Vec<usize>> = case
+        .target
+        .get("classes")
+        .map(|v| serde_json::from_value(v.clone()).unwrap());
+    let target = match (&values, &classes) {
+        (Some(v), _) => Target::Values(v.view()),
+        (None, Some(c)) => Target::Classes(c),
+        _ => panic!("{}: fixture without target", case.name),
+    };
+    let loss = model.loss_backward(x.view(), target).unwrap();
+    worst.check(
+        &format!("{} loss", case.name),
+        &ndarray::arr0(loss).into_dyn(),
+        &ndarray::arr0(T::of(case.loss_value)).into_dyn(),
+    );
+    model.visit_parameters(&mut |p| {
+        let grad = p
+            .grad
+            .expect("loss_backward filled the gradients")
+            .to_owned();
+        worst.check(
+            &format!("{} grad {}", case.name, p.name),
+            &grad,
+            &case.grads[p.name].array(),
+        );
+    });
+}
+
+fn compare_all<T: Float>() -> WorstError {
+    let fixtures = fixtures(T::DTYPE);
+    assert_eq!(fixtures.dtype, T::DTYPE);
+    assert_eq!(fixtures.models.len(), 10);
+    let mut worst = WorstError::default();
+    let mut rng = rand::rngs::StdRng::seed_from_u64(0);
+    for case in &fixtures.models {
+        match case.name.as_str() {
+            "TinyLinear" => compare_with_pytorch(TinyLinear::<T>::new(&mut rng), case, &mut worst),
+            "SineNet" => compare_with_pytorch(SineNet::<T>::new(&mut rng), case, &mut worst),
+            "ReluMlp" => compare_with_pytorch(ReluMlp::<T>::new(&mut rng), case, &mut worst),
+            "LeakyClassifier" => {
+                compare_with_pytorch(LeakyClassifier::<T>::new(&mut rng), case, &mut worst)
+            }
+            "SteepLeaky" => compare_with_pytorch(SteepLeaky::<T>::new(&mut rng), case, &mut worst),
+            "DeepClassifier" => {
+                compare_with_pytorch(DeepClassifier::<T>::new(&mut rng), case, &mut worst)
+            }
+            "Skip" => compare_with_pytorch(Skip::<T>::new(&mut rng), case, &mut worst),
+            "UsedThrice" => compare_with_pytorch(UsedThrice::<T>::new(&mut rng), case, &mut worst),
+            "Gated" => compare_with_pytorch(Gated::<T>::new(&mut rng), case, &mut worst),
+            "Squared" => compare_with_pytorch(Squared::<T>::new(&mut rng), case, &mut worst),
+            other => panic!("fixture model {other} is not declared in this test"),
+        }
+    }
+    worst
+}
+
+#[test]
+fn compiled_models_match_pytorch_in_f64() {
+    let worst = compare_all::<f64>();
+    println!(
+        "compiled f64: {} comparisons, largest relative error {:e} at {}",
+        worst.compared, worst.error, worst.at
+    );
+}
+
+#[test]
+fn compiled_models_match_pytorch_in_f32() {
+    let worst = compare_all::<f32>();
+    println!(
+        "compiled f32: {} comparisons, largest relative error {:e} at {}",
+        worst.compared, worst.error, worst.at
+    );
+}
+
+// ---------------------------------------------------------------- the generated API
+
+#[test]
+fn parameter_names_follow_pytorch_in_both_forms() {
+    let names = |params: &[(&str, &[usize])]| {
+        params
+            .iter()
+            .map(|(n, _)| n.to_string())
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(
+        names(SineNet::<f32>::PARAMETERS),
+        [
+            "0.weight", "0.bias", "2.weight", "2.bias", "4.weight", "4.bias"
+        ]
+    );
+    assert_eq!(
+        SineNet::<f32>::PARAMETERS[2],
+        ("2.weight", &[16usize, 16][..])
+    );
+    assert_eq!(
+        names(Skip::<f32>::PARAMETERS),
+        [
+            "h.weight",
+            "h.bias",
+            "y.weight",
+            "y.bias",
+            "out.weight",
+            "out.bias"
+        ]
+    );
+    assert_eq!(
+        (Skip::<f32>::INPUT_WIDTH, Skip::<f32>::OUTPUT_WIDTH),
+        (4, 1)
+    );
+}
+
+#[test]
+fn runtime_input_errors_are_errors_not_panics() {
+    let mut rng = rand::rngs::StdRng::seed_from_u64(0);
+    let mut net = SineNet::<f64>::new(&mut rng);
+    let wrong = Array2::<f64>::zeros((4, 3));
+    let message = net.forward(wrong.view()).unwrap_err().to_string();
+    assert_eq!(
+        message,
+        "SineNet: expected an input of shape [batch, 1] with batch >= 1, found shape [4, 3]"
+    );
+    let x = Array2::<f64>::zeros((4, 1));
+    let bad_target = Array2::<f64>::zeros((3, 1));
+    let message = net
+        .loss_backward(x.view(), bad_target.view())
+        .unwrap_err()
+        .to_string();
+    assert!(
+        message.contains("[4, 1]") && message.contains("[3, 1]"),
+        "{message}"
+    );
+    let nan = Array2::from_elem((4, 1), f64::NAN);
+    let message = net
+        .loss_backward(x.view(), nan.view())
+        .unwrap_err()
+        .to_string();
+    assert!(
+        message.contains("SineNet loss") && message.contains("NaN"),
+        "{message}"
+    );
+
+    let mut classifier = Gated::<f32>::new(&mut rng);
+    let x = Array2::<f32>::zeros((2, 4));
+    let message = classifier
+        .loss_backward(x.view(), &[0, 3])
+        .unwrap_err()
+        .to_string();
+    assert!(
+        message.contains("target 3 at row 1") && message.contains("below 3"),
+        "{message}"
+    );
+    let message = classifier
+        .loss_backward(x.view(), &[0])
+        .unwrap_err()
+        .to_string();
+    assert!(message.contains("2 class indices"), "{message}");
+}
+
+#[test]
+fn a_transposed_input_is_read_correctly() {
+    let mut rng = rand::rngs::StdRng::seed_from_u64(3);
+    let mut net = ReluMlp::<f64>::new(&mut rng);
+    let x = Array2::from_shape_fn((3, 5), |(i, j)| (i as f64 - j as f64) * 0.3);
+    let expected = net
+        .forward(x.t().as_standard_layout().view())
+        .unwrap()
+        .to_owned();
+    let from_transposed = net.forward(x.t()).unwrap().to_owned();
+    assert_eq!(expected, from_transposed);
+}
+
+#[test]
+fn the_batch_size_may_change_between_calls() {
+    let mut rng = rand::rngs::StdRng::seed_from_u64(4);
+    let mut net = Skip::<f64>::new(&mut rng);
+    let twin = net.to_dynamic();
+    for rows in [1, 7, 3] {
+        let (x, _, _) = batch::<f64, Skip<f64>>(rows as u64, rows);
+        let compiled = net.forward(x.view()).unwrap().to_owned().into_dyn();
+        let dynamic =
+            nnscratch::nn::Module::forward(&twin, &nnscratch::Tensor::new(x.into_dyn())).unwrap();
+        assert!(check::relative_error(&compiled, &dynamic.to_array()) < 1e-14);
+    }
+}
+
+#[test]
+fn the_derived_equations_are_in_the_docs_and_the_graph() {
+    let equations = UsedThrice::<f32>::BACKWARD_EQUATIONS;
+    // h has three consumers: one contribution sets d_h, the others add to it.
+    assert_eq!(equations.matches("d_h =").count(), 1, "{equations}");
+    assert_eq!(equations.matches("d_h +=").count(), 2, "{equations}");
+    assert!(
+        equations.contains("d[out.weight] = d_outᵀ·b"),
+        "{equations}"
+    );
+    let graph = UsedThrice::<f32>::graph();
+    // x, 3 Linears with 2 parameter leaves each, tanh, +, *, and the loss.
+    assert_eq!(graph.node_count(), 1 + 3 * 3 + 3 + 1);
+    let dot = nnscratch::graph::to_dot(&graph);
+    assert!(
+        dot.contains("dW = dYᵀ·X")
+            && dot.contains("dX = dY ⊙ (1 - Y²)")
+            && dot.contains("[batch, 4]"),
+        "{dot}"
+    );
+}
+
+#[test]
+fn sgd_trains_a_compiled_model() {
+    use nnscratch::optim::{Optimizer, Sgd};
+    let mut rng = rand::rngs::StdRng::seed_from_u64(5);
+    let mut net = SineNet::<f32>::new(&mut rng);
+    let x = Array2::from_shape_fn((32, 1), |(i, _)| i as f32 / 8.0 - 2.0);
+    let t = x.mapv(f32::sin);
+    let mut sgd = Sgd::new(0.1).momentum(0.9);
+    let first = net.loss(x.view(), t.view()).unwrap();
+    for _ in 0..300 {
+        net.loss_backward(x.view(), t.view()).unwrap();
+        sgd.step(&mut net).unwrap();
+    }
+    let last = net.loss(x.view(), t.view()).unwrap();
+    assert!(last < first / 20.0, "{first} -> {last}");
+}
