@@ -107,5 +107,8 @@ fn a_new_batch_size_reallocates_once_then_nothing() {
     let (t_small, t_large) = (Array2::<f32>::zeros((4, 1)), Array2::<f32>::zeros((32, 1)));
     net.loss_backward(small.view(), t_small.view()).unwrap();
     assert!(allocations_during(|| drop(net.loss_backward(large.view(), t_large.view()))) > 0);
-    assert_eq!(allocations_during(|| drop(net.loss_backward(large.view(), t_large.view()))), 0);
+    assert_eq!(
+        allocations_during(|| drop(net.loss_backward(large.view(), t_large.view()))),
+        0
+    );
 }

@@ -111,6 +111,7 @@ pub fn model(input: &ModelInput, model: &Model) -> TokenStream {
         }
 
         #[doc = concat!("Gradients of [`", #name, "`]'s parameters: same names, same shapes.")]
+        #[derive(Clone, Debug)]
         #vis struct #grad_ident<T: ::nnscratch::Float = f32> {
             #(#grad_fields)*
             /// Whether `loss_backward` has filled these since the last `zero_grad`.
@@ -119,6 +120,7 @@ pub fn model(input: &ModelInput, model: &Model) -> TokenStream {
 
         /// One buffer per value and per value's gradient, `[batch, width]`, reused
         /// across steps and reallocated only when the batch size changes.
+        #[derive(Clone, Debug)]
         struct #workspace_ident<T: ::nnscratch::Float> {
             /// A row-major copy of the input, used only when the caller's is not.
             input: ::nnscratch::ndarray::Array2<T>,

@@ -1,0 +1,476 @@
+//! The graph form: named values, `name = expression;`, in any order (a value may be used
+//! before the statement that defines it). Statements are lowered depth-first, so each
+//! node is created after its operands and a name met while its own statement is still
+//! being lowered is a cycle. Parameters are named after the statement (`h.weight`).
+
+use std::collections::{HashMap, HashSet};
+
+use petgraph::Direction;
+use petgraph::graph::NodeIndex;
+use quote::format_ident;
+use syn::{Expr, Ident};
+
+use super::{
+    Builder, Errors, Form, LAYERS, LOSSES, LossKind, Model, Op, activation,
+    check_cross_entropy_width, edit_distance, parse_width, tokens_text, unknown_name_message,
+};
+use crate::parse::{ModelInput, Statement};
+
+/// The state of one statement while nodes are being created.
+#[derive(Clone, Copy, PartialEq)]
+enum Visit {
+    NotStarted,
+    InProgress,
+    Done(Option<NodeIndex>),
+}
+
+pub(super) struct GraphForm<'a> {
+    input: &'a ModelInput,
+    statements: &'a [Statement],
+    errors: &'a mut Errors,
+    builder: Builder,
+    by_name: HashMap<String, usize>,
+    visits: Vec<Visit>,
+    /// Statement indices currently being built, for naming a cycle.
+    stack: Vec<usize>,
+    input_node: Option<(NodeIndex, usize)>,
+    loss: Option<(LossKind, usize)>,
+    used_names: HashSet<String>,
+    /// Linears created so far per statement, for `h.0.weight`-style names.
+    linear_count: Vec<usize>,
+}
+
+impl<'a> GraphForm<'a> {
+    pub(super) fn new(
+        input: &'a ModelInput,
+        statements: &'a [Statement],
+        errors: &'a mut Errors,
+    ) -> Self {
+        GraphForm {
+            input,
+            statements,
+            errors,
+            builder: Builder::new(),
+            by_name: HashMap::new(),
+            visits: vec![Visit::NotStarted; statements.len()],
+            stack: Vec::new(),
+            input_node: None,
+            loss: None,
+            used_names: statements.iter().map(|s| s.name.to_string()).collect(),
+            linear_count: vec![0; statements.len()],
+        }
+    }
+
+    pub(super) fn build(mut self) -> Option<Model> {
+        for (i, statement) in self.statements.iter().enumerate() {
+            let name = statement.name.to_string();
+            if self.by_name.contains_key(&name) {
+                self.errors.at(
+                    &statement.name,
+                    format!("`{name}` is defined twice: each value is defined once"),
+                );
+            } else {
+                self.by_name.insert(name, i);
+            }
+        }
+        for i in 0..self.statements.len() {
+            self.statement(i);
+        }
+        // Every value must be used: an unused one is almost always a wiring mistake.
+        let loss_input = self.loss.and_then(|(_, at)| match self.visits[at] {
+            Visit::Done(node) => node,
+            _ => None,
+        });
+        // After another error a value may be unused only because the expression that
+        // used it failed; skip the check then, so the user sees the real mistake alone.
+        let check_unused = !self.errors.any();
+        for (i, statement) in self.statements.iter().enumerate() {
+            if !check_unused || self.loss.is_some_and(|(_, at)| at == i) {
+                continue;
+            }
+            if let Visit::Done(Some(node)) = self.visits[i]
+                && Some(node) != loss_input
+                && self
+                    .builder
+                    .graph
+                    .edges_directed(node, Direction::Outgoing)
+                    .next()
+                    .is_none()
+            {
+                self.errors.at(
+                    &statement.name,
+                    format!("`{}` is computed but never used: feed it to a layer or the loss, or remove it", statement.name),
+                );
+            }
+        }
+        if self.input_node.is_none() {
+            self.errors.at(
+                &self.input.ident,
+                format!(
+                    "model `{}` has no input: add a statement `x = input(WIDTH);`",
+                    self.input.ident
+                ),
+            );
+        }
+        let Some((loss, loss_at)) = self.loss else {
+            self.errors.at(
+                &self.input.ident,
+                format!(
+                    "model `{}` has no loss: add a statement such as `loss = MSELoss(out);`",
+                    self.input.ident
+                ),
+            );
+            return None;
+        };
+        let Visit::Done(Some(output)) = self.visits[loss_at] else {
+            return None;
+        };
+        Some(Model {
+            input: self.input_node?.0,
+            output,
+            loss,
+            order: self.builder.order,
+            graph: self.builder.graph,
+            linears: self.builder.linears,
+            form: Form::Graph,
+        })
+    }
+
+    /// Creates the nodes of statement `i` (after those it refers to); returns its value.
+    fn statement(&mut self, i: usize) -> Option<NodeIndex> {
+        match self.visits[i] {
+            Visit::Done(node) => return node,
+            Visit::InProgress => return None, // reported by `reference`
+            Visit::NotStarted => {}
+        }
+        self.visits[i] = Visit::InProgress;
+        self.stack.push(i);
+        let statement = &self.statements[i];
+        let node = self.top_level(i, &statement.expr);
+        // The statement's final value takes the statement's name (values inside its
+        // expression keep `{name}_{k}`), so generated code reads `ws.h` for `h = ...;`.
+        if let Some(node) = node {
+            let own = format!("{}_", statement.name);
+            let value = &mut self.builder.graph[node];
+            if value.name.starts_with(&own) && value.op != Op::Input {
+                self.used_names.remove(&value.name);
+                value.name = statement.name.to_string();
+                value.ident = value_ident(&statement.name);
+            }
+        }
+        self.stack.pop();
+        self.visits[i] = Visit::Done(node);
+        node
+    }
+
+    /// A statement's whole expression: where `input(..)` and losses may appear.
+    fn top_level(&mut self, i: usize, expr: &'a Expr) -> Option<NodeIndex> {
+        if let Expr::Path(path) = expr
+            && let Some(other) = path.path.get_ident()
+        {
+            self.errors.at(
+                expr,
+                format!(
+                    "`{} = {other};` only renames `{other}`: use `{other}` directly",
+                    self.statements[i].name
+                ),
+            );
+            return None;
+        }
+        if let Expr::Call(call) = expr
+            && let Some(name) = call_name(call)
+        {
+            let args: Vec<&Expr> = call.args.iter().collect();
+            if name == "input" {
+                if let Some((_, first)) = self.input_node {
+                    self.errors.at(
+                        &call.func,
+                        format!(
+                            "a second input: `{}` is already the input; a model has exactly one",
+                            self.statements[first].name
+                        ),
+                    );
+                    return None;
+                }
+                let width = match args.as_slice() {
+                    [width] => parse_width(width, "the input width", self.errors),
+                    _ => {
+                        self.errors.at(
+                            &call.func,
+                            "`input` takes one argument, the width: `x = input(4);`",
+                        );
+                        None
+                    }
+                };
+                let statement = &self.statements[i];
+                let node = self.builder.add(
+                    Op::Input,
+                    &[],
+                    width,
+                    value_ident(&statement.name),
+                    statement.name.to_string(),
+                );
+                self.input_node = Some((node, i));
+                return Some(node);
+            }
+            if LOSSES.contains(&name.as_str()) {
+                let kind = if name == "MSELoss" {
+                    LossKind::Mse
+                } else {
+                    LossKind::CrossEntropy
+                };
+                if self.loss.is_some() {
+                    self.errors
+                        .at(&call.func, "duplicate loss: a model has exactly one loss");
+                    return None;
+                }
+                self.loss = Some((kind, i));
+                let [value] = args.as_slice() else {
+                    self.errors.at(
+                        &call.func,
+                        format!(
+                            "`{name}` takes one argument, the model's output: `loss = {name}(out);`"
+                        ),
+                    );
+                    return None;
+                };
+                let output = self.value(i, value)?;
+                let source = format!("`{}`", tokens_text(*value));
+                check_cross_entropy_width(
+                    kind,
+                    expr,
+                    self.builder.width(output),
+                    &source,
+                    self.errors,
+                );
+                return Some(output);
+            }
+        }
+        self.value(i, expr)
+    }
+
+    /// Lowers a value expression of statement `i`; `None` after an error.
+    fn value(&mut self, i: usize, expr: &'a Expr) -> Option<NodeIndex> {
+        match expr {
+            Expr::Paren(inner) => self.value(i, &inner.expr),
+            Expr::Group(inner) => self.value(i, &inner.expr),
+            Expr::Path(path) if path.path.get_ident().is_some() => {
+                let ident = path.path.get_ident()?;
+                self.reference(ident)
+            }
+            Expr::Binary(binary) => {
+                let op = match binary.op {
+                    syn::BinOp::Add(_) => Op::Add,
+                    syn::BinOp::Mul(_) => Op::Mul,
+                    _ => {
+                        self.errors
+                            .at(binary.op, "only `+` and `*` (element-wise) combine values");
+                        return None;
+                    }
+                };
+                let left = self.value(i, &binary.left);
+                let right = self.value(i, &binary.right);
+                let (left, right) = (left?, right?);
+                let (lw, rw) = (self.builder.width(left), self.builder.width(right));
+                if let (Some(lw), Some(rw)) = (lw, rw)
+                    && lw != rw
+                {
+                    let symbol = if op == Op::Add { "+" } else { "*" };
+                    self.errors.at(
+                        binary.op,
+                        format!(
+                            "`{symbol}` needs operands of equal width: `{}` has width {lw}, `{}` has width {rw}",
+                            tokens_text(&*binary.left),
+                            tokens_text(&*binary.right)
+                        ),
+                    );
+                }
+                let (ident, name) = self.fresh(i);
+                Some(self.builder.add(op, &[left, right], lw.or(rw), ident, name))
+            }
+            Expr::Call(call) => self.call(i, call),
+            _ => {
+                self.errors.at(expr, format!(
+                    "expected a value: a name, a layer call such as `Tanh(h)` or `Linear(h, 16)`, or `a + b` / `a * b`; found `{}`",
+                    tokens_text(expr)));
+                None
+            }
+        }
+    }
+
+    fn call(&mut self, i: usize, call: &'a syn::ExprCall) -> Option<NodeIndex> {
+        let Some(name) = call_name(call) else {
+            self.errors.at(
+                &call.func,
+                "expected a layer name such as `Linear` or `Tanh`",
+            );
+            return None;
+        };
+        let args: Vec<&'a Expr> = call.args.iter().collect();
+        if name == "input" || LOSSES.contains(&name.as_str()) {
+            let what = if name == "input" {
+                "`input(..)`"
+            } else {
+                "a loss"
+            };
+            self.errors.at(&call.func, format!("{what} must be a statement of its own, e.g. `x = input(4);` or `loss = MSELoss(out);`"));
+            return None;
+        }
+        let Some(first) = args.first() else {
+            self.errors.at(
+                &call.func,
+                format!("`{name}` needs the value it applies to, e.g. `{name}(h)`"),
+            );
+            return None;
+        };
+        let operand = self.value(i, first);
+        let width_in = operand.and_then(|o| self.builder.width(o));
+        if name == "Linear" {
+            let out = match args.as_slice() {
+                [_, out] => parse_width(out, "Linear's output width", self.errors),
+                _ => {
+                    self.errors.at(
+                        &call.func,
+                        "`Linear` takes the value and the output width: `Linear(h, 16)`",
+                    );
+                    None
+                }
+            };
+            let operand = operand?;
+            let statement = &self.statements[i];
+            let prefix = self.linear_prefix(i, &statement.name);
+            let field = prefix.replace('.', "_");
+            let fields = (
+                format_ident!("{}_weight", field),
+                format_ident!("{}_bias", field),
+            );
+            let op = self.builder.linear(prefix, fields, width_in, out);
+            let (ident, value_name) = self.fresh(i);
+            return Some(self.builder.add(op, &[operand], out, ident, value_name));
+        }
+        let rest: Vec<Expr> = args[1..].iter().map(|e| (*e).clone()).collect();
+        let fn_ident = match &*call.func {
+            Expr::Path(p) => p.path.segments.last().map(|s| s.ident.clone()),
+            _ => None,
+        }?;
+        match activation(&fn_ident, &rest, self.errors) {
+            Some(op) => {
+                let operand = operand?;
+                let (ident, value_name) = self.fresh(i);
+                Some(self.builder.add(
+                    op.unwrap_or(Op::ReLU),
+                    &[operand],
+                    width_in,
+                    ident,
+                    value_name,
+                ))
+            }
+            None => {
+                self.errors
+                    .at(&call.func, unknown_name_message("layer", &name, &LAYERS));
+                None
+            }
+        }
+    }
+
+    /// A use of a named value: defined (anywhere), not the loss, not part of a cycle.
+    fn reference(&mut self, ident: &Ident) -> Option<NodeIndex> {
+        let name = ident.to_string();
+        let Some(&target) = self.by_name.get(&name) else {
+            let known: Vec<String> = self.statements.iter().map(|s| s.name.to_string()).collect();
+            let hint = suggest_among(&name, &known)
+                .map(|s| format!("; did you mean `{s}`?"))
+                .unwrap_or_default();
+            self.errors.at(
+                ident,
+                format!("cannot find value `{name}` in this model{hint}"),
+            );
+            return None;
+        };
+        if self.visits[target] == Visit::InProgress {
+            let start = self.stack.iter().position(|&s| s == target).unwrap_or(0);
+            let mut path: Vec<String> = self.stack[start..]
+                .iter()
+                .map(|&s| self.statements[s].name.to_string())
+                .collect();
+            path.push(name.clone());
+            self.errors.at(
+                ident,
+                format!(
+                    "cycle: `{name}` depends on itself ({}); a model is a graph without loops",
+                    path.join(" -> ")
+                ),
+            );
+            return None;
+        }
+        let node = self.statement(target);
+        if self.loss.is_some_and(|(_, at)| at == target) && self.visits[target] != Visit::InProgress
+        {
+            self.errors.at(
+                ident,
+                format!("`{name}` is the loss: it ends the model and cannot feed other values"),
+            );
+            return None;
+        }
+        node
+    }
+
+    /// A fresh identifier `{name}_{k}` for a new node of statement `i` (the statement's
+    /// final node is renamed to `{name}` when the statement is finished).
+    fn fresh(&mut self, i: usize) -> (Ident, String) {
+        let base = self.statements[i].name.to_string();
+        let mut k = 1;
+        loop {
+            let candidate = format!("{base}_{k}");
+            if self.used_names.insert(candidate.clone()) {
+                return (format_ident!("{}", candidate), candidate);
+            }
+            k += 1;
+        }
+    }
+
+    fn linear_prefix(&mut self, i: usize, name: &Ident) -> String {
+        let count = self.linear_count[i];
+        self.linear_count[i] += 1;
+        let total = count_linears(&self.statements[i].expr);
+        if total == 1 {
+            name.to_string()
+        } else {
+            format!("{name}.{count}")
+        }
+    }
+}
+
+fn suggest_among<'k>(name: &str, known: &'k [String]) -> Option<&'k str> {
+    known
+        .iter()
+        .map(|k| (edit_distance(name, k), k.as_str()))
+        .filter(|(d, k)| *d <= (k.len() / 3).max(1))
+        .min()
+        .map(|(_, k)| k)
+}
+
+fn call_name(call: &syn::ExprCall) -> Option<String> {
+    match &*call.func {
+        Expr::Path(p) => p.path.get_ident().map(Ident::to_string),
+        _ => None,
+    }
+}
+
+fn value_ident(name: &Ident) -> Ident {
+    format_ident!("{}", name.to_string())
+}
+
+/// How many `Linear(..)` calls an expression contains (for parameter names).
+fn count_linears(expr: &Expr) -> usize {
+    match expr {
+        Expr::Call(call) => {
+            let own = usize::from(call_name(call).as_deref() == Some("Linear"));
+            own + call.args.iter().map(count_linears).sum::<usize>()
+        }
+        Expr::Binary(b) => count_linears(&b.left) + count_linears(&b.right),
+        Expr::Paren(p) => count_linears(&p.expr),
+        Expr::Group(g) => count_linears(&g.expr),
+        _ => 0,
+    }
+}

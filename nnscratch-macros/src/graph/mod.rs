@@ -1,0 +1,463 @@
+//! Meaning: the AST becomes a petgraph graph with every width inferred, and every mistake
+//! becomes a `syn::Error` on the token that caused it.
+//!
+//! Errors are collected, not returned at the first one, so a user sees every bad layer
+//! of a model in one compile. Nothing here emits code; `emit/` never validates.
+
+use std::collections::HashMap;
+
+use petgraph::Direction;
+use petgraph::graph::{DiGraph, NodeIndex};
+use petgraph::visit::EdgeRef;
+use proc_macro2::Span;
+use quote::ToTokens;
+use syn::{Expr, Ident, Lit};
+
+use crate::parse::{Body, ModelInput};
+
+/// What a node computes.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Op {
+    /// The model's input `[batch, width]`.
+    Input,
+    /// `Y = X·Wᵀ + b` with the parameters `linears[param]`.
+    Linear {
+        param: usize,
+    },
+    ReLU,
+    LeakyReLU(f64),
+    Sigmoid,
+    Tanh,
+    /// Element-wise sum of two values of equal width.
+    Add,
+    /// Element-wise product of two values of equal width.
+    Mul,
+}
+
+/// The loss at the end of the graph.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LossKind {
+    Mse,
+    CrossEntropy,
+}
+
+impl LossKind {
+    pub fn name(self) -> &'static str {
+        match self {
+            LossKind::Mse => "MSELoss",
+            LossKind::CrossEntropy => "CrossEntropyLoss",
+        }
+    }
+}
+
+/// A value of the compiled graph: `[batch, width]`.
+pub struct Node {
+    pub op: Op,
+    pub width: usize,
+    /// The Rust identifier of the value (and `d_` + it for its gradient).
+    pub ident: Ident,
+    /// The name a learner reads: the value's name in the graph form, `h{i}` in sequential.
+    pub name: String,
+    /// Whether any parameter lies upstream, i.e. whether backward must reach this value.
+    pub requires_grad: bool,
+}
+
+/// The parameters of one Linear layer.
+pub struct LinearParams {
+    /// The `state_dict` prefix: `"0"` in `0.weight`, `"h"` in `h.weight`.
+    pub prefix: String,
+    pub in_features: usize,
+    pub out_features: usize,
+    pub weight: Ident,
+    pub bias: Ident,
+}
+
+/// Which syntax the model was written in (for its documentation).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Form {
+    Sequential,
+    Graph,
+}
+
+/// The validated model: a DAG whose edges go from operand to consumer, weighted by the
+/// operand's position (0 = left).
+pub struct Model {
+    pub graph: DiGraph<Node, usize>,
+    /// Every node, operands before consumers; the input is first.
+    pub order: Vec<NodeIndex>,
+    pub input: NodeIndex,
+    /// The value fed to the loss: what `forward` returns.
+    pub output: NodeIndex,
+    pub loss: LossKind,
+    pub linears: Vec<LinearParams>,
+    pub form: Form,
+}
+
+impl Model {
+    /// The operands of `node`, in position order.
+    pub fn operands(&self, node: NodeIndex) -> Vec<NodeIndex> {
+        let mut edges: Vec<_> = self
+            .graph
+            .edges_directed(node, Direction::Incoming)
+            .map(|e| (*e.weight(), e.source()))
+            .collect();
+        edges.sort();
+        edges.into_iter().map(|(_, source)| source).collect()
+    }
+
+    /// How a node is written for a learner: `Linear(16, 4)`, `Tanh`, `+`.
+    pub fn describe(&self, node: NodeIndex) -> String {
+        match &self.graph[node].op {
+            Op::Input => format!("input({})", self.graph[node].width),
+            Op::Linear { param } => {
+                let p = &self.linears[*param];
+                format!("Linear({}, {})", p.in_features, p.out_features)
+            }
+            Op::ReLU => "ReLU".into(),
+            Op::LeakyReLU(slope) => format!("LeakyReLU({slope})"),
+            Op::Sigmoid => "Sigmoid".into(),
+            Op::Tanh => "Tanh".into(),
+            Op::Add => "+".into(),
+            Op::Mul => "*".into(),
+        }
+    }
+}
+
+/// Collects errors so that all of them are reported at once.
+#[derive(Default)]
+pub struct Errors(Option<syn::Error>);
+
+impl Errors {
+    pub fn push(&mut self, error: syn::Error) {
+        match &mut self.0 {
+            Some(all) => all.combine(error),
+            None => self.0 = Some(error),
+        }
+    }
+
+    fn at(&mut self, tokens: impl ToTokens, message: impl std::fmt::Display) {
+        self.push(syn::Error::new_spanned(tokens, message));
+    }
+
+    fn at_span(&mut self, span: Span, message: impl std::fmt::Display) {
+        self.push(syn::Error::new(span, message));
+    }
+
+    /// Whether any error was reported (later checks that would only echo it are skipped).
+    pub fn any(&self) -> bool {
+        self.0.is_some()
+    }
+
+    pub fn finish(self) -> syn::Result<()> {
+        self.0.map_or(Ok(()), Err)
+    }
+}
+
+const LAYERS: [&str; 5] = ["Linear", "ReLU", "LeakyReLU", "Sigmoid", "Tanh"];
+const LOSSES: [&str; 2] = ["MSELoss", "CrossEntropyLoss"];
+
+mod graph_form;
+mod sequential;
+
+use graph_form::GraphForm;
+use sequential::Sequential;
+
+/// Builds and checks the model; `Err` carries every error found.
+pub fn build(input: &ModelInput) -> syn::Result<Model> {
+    let mut errors = Errors::default();
+    let model = match &input.body {
+        Body::Empty => {
+            errors.at_span(
+                input.brace.span.join(),
+                format!(
+                    "empty model `{}`: declare an input, layers and a loss, e.g. \
+                     `input: 4, Linear(16), ReLU, Linear(1), loss: MSELoss,`",
+                    input.ident
+                ),
+            );
+            None
+        }
+        Body::Sequential(items) => Sequential::new(input, &mut errors).build(items),
+        Body::Graph(statements) => GraphForm::new(input, statements, &mut errors).build(),
+    };
+    errors.finish()?;
+    model.ok_or_else(|| syn::Error::new(input.ident.span(), "invalid model"))
+}
+
+// ---------------------------------------------------------------- shared pieces
+
+/// The closest known name, for "did you mean".
+fn suggestion(name: &str, known: &[&'static str]) -> Option<&'static str> {
+    let lower = name.to_lowercase();
+    known
+        .iter()
+        .map(|k| (edit_distance(&lower, &k.to_lowercase()), *k))
+        .filter(|(d, k)| *d <= (k.len() / 3).max(2))
+        .min()
+        .map(|(_, k)| k)
+}
+
+fn edit_distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut row: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut previous = row[0];
+        row[0] = i + 1;
+        for (j, &cb) in b.iter().enumerate() {
+            let substitution = previous + usize::from(ca != cb);
+            previous = row[j + 1];
+            row[j + 1] = substitution.min(row[j] + 1).min(previous + 1);
+        }
+    }
+    row[b.len()]
+}
+
+fn unknown_name_message(kind: &str, name: &str, known: &[&'static str]) -> String {
+    let list = known
+        .iter()
+        .map(|k| format!("`{k}`"))
+        .collect::<Vec<_>>()
+        .join(", ");
+    match suggestion(name, known) {
+        Some(close) => format!("unknown {kind} `{name}`: did you mean `{close}`? (known: {list})"),
+        None => format!("unknown {kind} `{name}`: expected one of {list}"),
+    }
+}
+
+fn tokens_text(tokens: &impl ToTokens) -> String {
+    tokens
+        .to_token_stream()
+        .to_string()
+        .replace(" . ", ".")
+        .replace("- ", "-")
+}
+
+/// A width argument: a positive integer literal.
+fn parse_width(expr: &Expr, what: &str, errors: &mut Errors) -> Option<usize> {
+    let found = tokens_text(expr);
+    match expr {
+        Expr::Lit(syn::ExprLit {
+            lit: Lit::Int(int), ..
+        }) => match int.base10_parse::<usize>() {
+            Ok(0) => {
+                errors.at(
+                    expr,
+                    format!("{what} must be at least 1, found 0: a layer of width 0 has no values"),
+                );
+                None
+            }
+            Ok(width) => Some(width),
+            Err(_) => {
+                errors.at(
+                    expr,
+                    format!("{what} must be a positive integer, found `{found}`"),
+                );
+                None
+            }
+        },
+        Expr::Lit(syn::ExprLit {
+            lit: Lit::Float(_), ..
+        }) => {
+            errors.at(
+                expr,
+                format!("{what} must be a whole number of units, found `{found}`"),
+            );
+            None
+        }
+        Expr::Unary(syn::ExprUnary {
+            op: syn::UnOp::Neg(_),
+            ..
+        }) => {
+            errors.at(
+                expr,
+                format!("{what} must be a positive integer, found the negative `{found}`"),
+            );
+            None
+        }
+        _ => {
+            errors.at(
+                expr,
+                format!("{what} must be an integer literal such as `64` (widths are fixed at compile time), found `{found}`"),
+            );
+            None
+        }
+    }
+}
+
+/// A LeakyReLU slope: a non-negative number literal.
+fn parse_slope(expr: &Expr, errors: &mut Errors) -> Option<f64> {
+    let found = tokens_text(expr);
+    let value = match expr {
+        Expr::Lit(syn::ExprLit {
+            lit: Lit::Float(f), ..
+        }) => f.base10_parse::<f64>().ok(),
+        Expr::Lit(syn::ExprLit {
+            lit: Lit::Int(i), ..
+        }) => i.base10_parse::<f64>().ok(),
+        Expr::Unary(syn::ExprUnary {
+            op: syn::UnOp::Neg(_),
+            ..
+        }) => {
+            errors.at(
+                expr,
+                format!("LeakyReLU's negative slope must be >= 0 (PyTorch's default is 0.01), found `{found}`"),
+            );
+            return None;
+        }
+        _ => None,
+    };
+    match value {
+        Some(slope) if slope.is_finite() => Some(slope),
+        _ => {
+            errors.at(
+                expr,
+                format!(
+                    "LeakyReLU's slope must be a number literal such as `0.01`, found `{found}`"
+                ),
+            );
+            None
+        }
+    }
+}
+
+fn loss_kind(expr: &Expr, errors: &mut Errors) -> Option<LossKind> {
+    let Expr::Path(path) = expr else {
+        errors.at(
+            expr,
+            format!(
+                "expected a loss, `MSELoss` or `CrossEntropyLoss`, found `{}`",
+                tokens_text(expr)
+            ),
+        );
+        return None;
+    };
+    let name = path
+        .path
+        .segments
+        .last()
+        .map(|s| s.ident.to_string())
+        .unwrap_or_default();
+    match name.as_str() {
+        "MSELoss" => Some(LossKind::Mse),
+        "CrossEntropyLoss" => Some(LossKind::CrossEntropy),
+        _ => {
+            errors.at(expr, unknown_name_message("loss", &name, &LOSSES));
+            None
+        }
+    }
+}
+
+/// Nodes and parameters under construction, shared by both forms.
+struct Builder {
+    graph: DiGraph<Node, usize>,
+    order: Vec<NodeIndex>,
+    linears: Vec<LinearParams>,
+    widths: HashMap<NodeIndex, Option<usize>>,
+}
+
+impl Builder {
+    fn new() -> Self {
+        Builder {
+            graph: DiGraph::new(),
+            order: Vec::new(),
+            linears: Vec::new(),
+            widths: HashMap::new(),
+        }
+    }
+
+    /// Adds a node after its operands; `width` is `None` when an error made it unknown.
+    fn add(
+        &mut self,
+        op: Op,
+        operands: &[NodeIndex],
+        width: Option<usize>,
+        ident: Ident,
+        name: String,
+    ) -> NodeIndex {
+        let requires_grad = matches!(op, Op::Linear { .. })
+            || operands.iter().any(|&o| self.graph[o].requires_grad);
+        let node = self.graph.add_node(Node {
+            op,
+            width: width.unwrap_or(0),
+            ident,
+            name,
+            requires_grad,
+        });
+        for (position, &operand) in operands.iter().enumerate() {
+            self.graph.add_edge(operand, node, position);
+        }
+        self.order.push(node);
+        self.widths.insert(node, width);
+        node
+    }
+
+    fn width(&self, node: NodeIndex) -> Option<usize> {
+        self.widths.get(&node).copied().flatten()
+    }
+
+    /// Registers a Linear's parameters; `fields` are the Rust names of weight and bias.
+    fn linear(
+        &mut self,
+        prefix: String,
+        fields: (Ident, Ident),
+        in_features: Option<usize>,
+        out_features: Option<usize>,
+    ) -> Op {
+        let (weight, bias) = fields;
+        self.linears.push(LinearParams {
+            prefix,
+            in_features: in_features.unwrap_or(0),
+            out_features: out_features.unwrap_or(0),
+            weight,
+            bias,
+        });
+        Op::Linear {
+            param: self.linears.len() - 1,
+        }
+    }
+}
+
+/// The activation a name denotes, if it is one (with its argument checks).
+fn activation(call_name: &Ident, args: &[Expr], errors: &mut Errors) -> Option<Option<Op>> {
+    let name = call_name.to_string();
+    let op = match name.as_str() {
+        "ReLU" => Op::ReLU,
+        "Sigmoid" => Op::Sigmoid,
+        "Tanh" => Op::Tanh,
+        "LeakyReLU" => {
+            if args.len() > 1 {
+                errors.at(
+                    &args[1],
+                    "LeakyReLU takes at most one argument, its negative slope (default 0.01)",
+                );
+            }
+            return Some(match args.first() {
+                None => Some(Op::LeakyReLU(0.01)),
+                Some(slope) => parse_slope(slope, errors).map(Op::LeakyReLU),
+            });
+        }
+        _ => return None,
+    };
+    if let Some(extra) = args.first() {
+        errors.at(extra, format!("`{name}` takes no arguments"));
+    }
+    Some(Some(op))
+}
+
+fn check_cross_entropy_width(
+    loss: LossKind,
+    loss_expr: &Expr,
+    width: Option<usize>,
+    source: &str,
+    errors: &mut Errors,
+) {
+    if loss == LossKind::CrossEntropy && width == Some(1) {
+        errors.at(
+            loss_expr,
+            format!(
+                "CrossEntropyLoss needs at least 2 classes, but the model's output has width 1 (from {source}); \
+                 widen the last Linear to the number of classes, or use MSELoss for a single output"
+            ),
+        );
+    }
+}

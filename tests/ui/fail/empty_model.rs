@@ -1,0 +1,7 @@
+use nnscratch::model;
+
+model! {
+    pub struct Net {}
+}
+
+fn main() {}

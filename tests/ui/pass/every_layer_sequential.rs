@@ -1,0 +1,41 @@
+use nnscratch::model;
+use nnscratch::optim::{Adam, Optimizer};
+use rand::SeedableRng;
+
+model! {
+    /// Every layer of the sequential form, with the MSE loss.
+    #[derive(Clone)]
+    pub struct Regressor {
+        input: 3,
+        Linear(8), ReLU,
+        Linear(8, 8), LeakyReLU,
+        Linear(6), LeakyReLU(0.2),
+        Linear(6, 4), Sigmoid,
+        Linear(4), Tanh,
+        Linear(2),
+        loss: MSELoss,
+    }
+}
+
+model! {
+    struct Classifier { input: 5, Linear(7), Tanh, Linear(3), loss: CrossEntropyLoss, }
+}
+
+fn main() {
+    let mut rng = rand::rngs::StdRng::seed_from_u64(0);
+    let mut regressor = Regressor::<f64>::new(&mut rng);
+    let copy = regressor.clone();
+    let x = ndarray::Array2::<f64>::zeros((2, 3));
+    let t = ndarray::Array2::<f64>::zeros((2, 2));
+    let loss: f64 = regressor.loss_backward(x.view(), t.view()).unwrap();
+    Adam::new(1e-3).step(&mut regressor).unwrap();
+    assert!(loss.is_finite());
+    assert_eq!(copy.weight_0.dim(), (8, 3));
+
+    let mut classifier: Classifier = Classifier::new(&mut rng);
+    let x = ndarray::Array2::<f32>::zeros((2, 5));
+    let loss: f32 = classifier.loss_backward(x.view(), &[0, 2]).unwrap();
+    assert!(loss > 0.0);
+    let _ = classifier.to_dynamic();
+    let _ = Classifier::<f32>::graph();
+}
