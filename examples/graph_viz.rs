@@ -1,16 +1,29 @@
 //! Draws computational graphs with their partial derivatives.
 //!
 //! Picture 1 is the seed project's: `Linear(3, 2)` applied to `[0, 1, 2]`, summed, and
-//! `backward()`. Picture 2 is a tiny MLP with a loss. Each is written as DOT and as SVG
-//! (rendered in pure Rust), plus PNG when Graphviz's `dot` is installed.
+//! `backward()`. Picture 2 is a tiny MLP with a loss. Picture 3 is a `model!` network with
+//! a skip connection as the compiler sees it: values, parameters, and on each edge the
+//! partial derivative it derived. Each is written as DOT and as SVG (rendered in pure
+//! Rust), plus PNG when Graphviz's `dot` is installed.
 //!
 //!     cargo run --release --example graph_viz [OUTPUT_DIR]
 
 use std::path::PathBuf;
 
 use nnscratch::nn::{Linear, Module, Sequential, Tanh};
-use nnscratch::{Tensor, graph};
+use nnscratch::{Tensor, graph, model};
 use rand::SeedableRng;
+
+model! {
+    /// A skip connection: the input is added back after two layers.
+    struct Skip {
+        x = input(2);
+        h = Tanh(Linear(x, 3));
+        y = Linear(h, 2) + x;
+        out = Linear(y, 1);
+        loss = MSELoss(out);
+    }
+}
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let out_dir = PathBuf::from(std::env::args().nth(1).unwrap_or_else(|| ".".into()));
@@ -43,6 +56,12 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     loss.backward()?;
     println!("loss = {:.4}", loss.item()?);
     for path in graph::save(&loss, out_dir.join("graph_viz_mlp"))? {
+        println!("wrote {}", path.display());
+    }
+
+    // 3. A compiled model's graph, with the derivatives the compiler derived.
+    println!("{}", Skip::<f64>::BACKWARD_EQUATIONS);
+    for path in graph::save_graph(&Skip::<f64>::graph(), out_dir.join("graph_viz_compiled"))? {
         println!("wrote {}", path.display());
     }
     Ok(())

@@ -5,8 +5,8 @@
 //! * a small **dynamic autograd engine** ([`tensor`]), a Rust micrograd for scalars,
 //!   vectors and matrices, with PyTorch-style layers ([`nn`]), optimizers ([`optim`]) and
 //!   pictures of the computational graph with every partial derivative ([`graph`]);
-//! * the **`model!` compiler** (`nnscratch-macros`), which derives the backward pass of a
-//!   network at compile time and emits straight-line Rust for it.
+//! * the **[`model!`] compiler** (`nnscratch-macros`), which derives the backward pass of
+//!   a network at compile time and emits straight-line Rust for it.
 //!
 //! This page is a tutorial; every example on it is compiled and run by `cargo test`.
 //!
@@ -77,11 +77,106 @@
 //! # Ok::<(), nnscratch::Error>(())
 //! ```
 //!
+//! ## 4. The same network, compiled
+//!
+//! [`model!`] declares a network once. At compile time it builds the graph, checks every
+//! width, derives the backward pass by the chain rule and emits straight-line Rust: one
+//! kernel call per value forward, one per gradient backward, into buffers the model owns.
+//! No tape, no `Rc`, no `dyn`, and no allocation in a step once the batch size is known.
+//!
+//! ```
+//! use nnscratch::model;
+//! use nnscratch::optim::{Optimizer, Sgd};
+//! use rand::SeedableRng;
+//!
+//! model! {
+//!     /// Fits y = sin(x).
+//!     pub struct SineNet {
+//!         input: 1,
+//!         Linear(16), Tanh,          // Linear(out) infers its input width
+//!         Linear(16, 16), Tanh,      // Linear(in, out) is checked against the width before it
+//!         Linear(1),
+//!         loss: MSELoss,
+//!     }
+//! }
+//!
+//! let mut rng = rand::rngs::StdRng::seed_from_u64(0);
+//! let mut net = SineNet::<f32>::new(&mut rng); // PyTorch's nn.Linear initialisation
+//! let x = ndarray::Array2::from_shape_fn((32, 1), |(i, _)| i as f32 / 8.0 - 2.0);
+//! let y = x.mapv(f32::sin);
+//! let mut sgd = Sgd::new(0.1).momentum(0.9);
+//! let first = net.loss(x.view(), y.view())?;
+//! for _ in 0..300 {
+//!     net.loss_backward(x.view(), y.view())?; // forward, loss, derived backward
+//!     sgd.step(&mut net)?;
+//! }
+//! assert!(net.loss(x.view(), y.view())? < first / 20.0);
+//!
+//! // What the compiler derived, readable (also in SineNet's rustdoc):
+//! assert!(SineNet::<f32>::BACKWARD_EQUATIONS.contains("d_h2 = d_h3 ⊙ (1 - h3²)"));
+//! // The same weights on the dynamic engine, for checking and pictures:
+//! let twin = net.to_dynamic();
+//! # let _ = twin;
+//! # Ok::<(), nnscratch::Error>(())
+//! ```
+//!
+//! ### The language
+//!
+//! **Sequential form**: `input: N,` then layers, then `loss: ...,`. Layers are
+//! `Linear(out)` or `Linear(in, out)`, `ReLU`, `LeakyReLU` (slope 0.01) or
+//! `LeakyReLU(slope)`, `Sigmoid`, `Tanh`; losses `MSELoss` (targets `[batch, out]`) and
+//! `CrossEntropyLoss` (softmax folded in, one class index per row). Parameters are named
+//! exactly as `nn.Sequential` names them: layer `i`'s are `i.weight` `[out, in]` and
+//! `i.bias`; activations take an index but no parameters. Values are named `x`, `h0`,
+//! `h1`, … in the derived equations.
+//!
+//! **Graph form**, for skip connections and fan-out: named values, `name = expression;`.
+//! Expressions are layer calls (`Linear(value, out)`, `Tanh(value)`,
+//! `LeakyReLU(value, slope)`, …), element-wise `a + b` and `a * b` of equal widths, and
+//! names of other values; a value used several times receives the sum of the gradients.
+//! Exactly one `x = input(N);` and one `loss = MSELoss(out);` (or `CrossEntropyLoss`).
+//!
+//! ```
+//! nnscratch::model! {
+//!     pub struct Skip {
+//!         x = input(4);
+//!         h = Tanh(Linear(x, 16));
+//!         y = Linear(h, 4) + x;            // a skip connection: x is used twice
+//!         out = Linear(Sigmoid(y), 1);
+//!         loss = MSELoss(out);
+//!     }
+//! }
+//! assert_eq!(Skip::<f64>::PARAMETERS[0], ("h.weight", &[16usize, 4][..]));
+//! ```
+//!
+//! A statement's Linear is named after the statement (`h.weight`, `h.bias`); when a
+//! statement holds several, they are `name.0`, `name.1`, … innermost first. Values inside
+//! a statement's expression are called `name_1`, `name_2`, … in the equations.
+//!
+//! Each model is a struct generic over the float type (`f32` by default, `f64` works)
+//! with public parameter fields, `grad` (their gradients), `new`, `forward`, `loss`,
+//! `loss_backward`, `to_dynamic`, `graph`, the constants `INPUT_WIDTH`, `OUTPUT_WIDTH`,
+//! `PARAMETERS`, `BACKWARD_EQUATIONS`, and the [`optim::Parameters`] and
+//! [`compiled::CompiledModel`] impls. A mistake is a compile error on the offending token:
+//!
+//! ```compile_fail
+//! nnscratch::model! {
+//!     struct Net { input: 4, Linear(8), ReLU, Linear(16, 2), loss: MSELoss, }
+//! }
+//! // error: width mismatch: expected 8, found 16; `Linear(16, ..)` reads the output of
+//! //        `ReLU` (layer 1) after `Linear(8)` (layer 0), which has width 8
+//! ```
+//!
+//! Run-time input errors (a wrong input width, a wrong target shape, a class index out of
+//! range, a non-finite loss) are `Err`s, never panics.
+//!
 //! ## Correctness
 //!
-//! Every op, layer, loss and optimizer is compared with PyTorch (fixtures written by
-//! `tests/fixtures/generate.py`, f64 to 1e-10 and f32 to 1e-5 relative) and every op's
-//! gradient with central finite differences on random shapes.
+//! Every op, layer, loss and optimizer of the dynamic engine is compared with PyTorch
+//! (fixtures written by `tests/fixtures/generate.py`, f64 to 1e-10 and f32 to 1e-5
+//! relative) and every op's gradient with central finite differences on random shapes.
+//! Compiled models are compared with their dynamic twins, with finite differences
+//! ([`check::gradients`]) and with PyTorch.
 
 #![warn(missing_docs)]
 
@@ -101,6 +196,8 @@ pub use error::{Error, Result};
 pub use float::Float;
 pub use tensor::Tensor;
 
+/// Compiles a network declaration into a struct with a derived backward pass; the
+/// language is described in the [crate documentation](crate#the-language).
 pub use nnscratch_macros::model;
 
 // Re-exported so that code generated by `model!` (and users) name the same versions.
@@ -109,6 +206,8 @@ pub use rand;
 
 /// The names a training script needs, in one import: `use nnscratch::prelude::*;`.
 pub mod prelude {
+    pub use crate::compiled::{CompiledModel, Target};
+    pub use crate::model;
     pub use crate::nn::{LeakyReLU, Linear, Module, ReLU, Sequential, Sigmoid, Tanh};
     pub use crate::optim::{Adam, Optimizer, Parameters, Sgd};
     pub use crate::{Error, Float, Result, Tensor};

@@ -64,13 +64,15 @@ impl<'a> GraphForm<'a> {
     pub(super) fn build(mut self) -> Option<Model> {
         for (i, statement) in self.statements.iter().enumerate() {
             let name = statement.name.to_string();
-            if self.by_name.contains_key(&name) {
+            if let std::collections::hash_map::Entry::Vacant(slot) =
+                self.by_name.entry(name.clone())
+            {
+                slot.insert(i);
+            } else {
                 self.errors.at(
                     &statement.name,
                     format!("`{name}` is defined twice: each value is defined once"),
                 );
-            } else {
-                self.by_name.insert(name, i);
             }
         }
         for i in 0..self.statements.len() {
