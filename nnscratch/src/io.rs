@@ -54,14 +54,20 @@ pub fn write_atomic(path: impl AsRef<Path>, bytes: &[u8]) -> Result<()> {
     })
 }
 
-
 /// Saves every parameter of `model` to a safetensors file, under its PyTorch `state_dict`
 /// name and in PyTorch's layout (weights `[out, in]`), in the model's float type (`F32`
 /// or `F64`). The write is atomic: a crash leaves the old file or the new one, never half
 /// of one. `torch.nn.Module.load_state_dict(safetensors.torch.load_file(path))` reads it.
-pub fn save_safetensors<T: Float>(model: &mut (impl Parameters<T> + ?Sized), path: impl AsRef<Path>) -> Result<()> {
+pub fn save_safetensors<T: Float>(
+    model: &mut (impl Parameters<T> + ?Sized),
+    path: impl AsRef<Path>,
+) -> Result<()> {
     let path = path.as_ref();
-    let dtype = if T::DTYPE == "float32" { Dtype::F32 } else { Dtype::F64 };
+    let dtype = if T::DTYPE == "float32" {
+        Dtype::F32
+    } else {
+        Dtype::F64
+    };
     let mut tensors: Vec<(String, Vec<usize>, Vec<u8>)> = Vec::new();
     model.visit_parameters(&mut |p| {
         let mut bytes = Vec::with_capacity(p.value.len() * std::mem::size_of::<T>());
@@ -76,10 +82,13 @@ pub fn save_safetensors<T: Float>(model: &mut (impl Parameters<T> + ?Sized), pat
     });
     let mut views = Vec::with_capacity(tensors.len());
     for (name, shape, bytes) in &tensors {
-        let view = safetensors::tensor::TensorView::new(dtype, shape.clone(), bytes).map_err(|e| Error::Io {
-            path: path.display().to_string(),
-            message: format!("cannot encode `{name}`: {e}"),
-        })?;
+        let view =
+            safetensors::tensor::TensorView::new(dtype, shape.clone(), bytes).map_err(|e| {
+                Error::Io {
+                    path: path.display().to_string(),
+                    message: format!("cannot encode `{name}`: {e}"),
+                }
+            })?;
         views.push((name.as_str(), view));
     }
     let bytes = safetensors::serialize(views, None).map_err(|e| Error::Io {
@@ -96,11 +105,18 @@ pub fn save_safetensors<T: Float>(model: &mut (impl Parameters<T> + ?Sized), pat
 /// rounds). Every key is checked before anything is written: a missing key, an extra
 /// key, a wrong shape or dtype, or a file that is not safetensors is an error naming the
 /// key (and both shapes), and the model is left unchanged.
-pub fn load_safetensors<T: Float>(model: &mut (impl Parameters<T> + ?Sized), path: impl AsRef<Path>) -> Result<()> {
+pub fn load_safetensors<T: Float>(
+    model: &mut (impl Parameters<T> + ?Sized),
+    path: impl AsRef<Path>,
+) -> Result<()> {
     let path = path.as_ref();
-    let fail = |message: String| Error::Io { path: path.display().to_string(), message };
+    let fail = |message: String| Error::Io {
+        path: path.display().to_string(),
+        message,
+    };
     let bytes = std::fs::read(path).map_err(|e| io_error(path, &e))?;
-    let file = SafeTensors::deserialize(&bytes).map_err(|e| fail(format!("not a valid safetensors file: {e}")))?;
+    let file = SafeTensors::deserialize(&bytes)
+        .map_err(|e| fail(format!("not a valid safetensors file: {e}")))?;
     let expected = model.parameter_shapes();
     let mut values: Vec<ArrayD<T>> = Vec::with_capacity(expected.len());
     for (name, shape) in &expected {
@@ -121,25 +137,46 @@ pub fn load_safetensors<T: Float>(model: &mut (impl Parameters<T> + ?Sized), pat
                 .collect(),
             Dtype::F64 => data
                 .chunks_exact(8)
-                .map(|c| T::of(f64::from_le_bytes([c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7]])))
+                .map(|c| {
+                    T::of(f64::from_le_bytes([
+                        c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7],
+                    ]))
+                })
                 .collect(),
             other => {
-                return Err(fail(format!("key `{name}`: dtype {other:?} is not supported; expected F32 or F64")));
+                return Err(fail(format!(
+                    "key `{name}`: dtype {other:?} is not supported; expected F32 or F64"
+                )));
             }
         };
-        let array = ArrayD::from_shape_vec(ndarray::IxDyn(shape), numbers)
-            .map_err(|_| fail(format!("key `{name}`: data length does not match shape {shape:?}")))?;
+        let array = ArrayD::from_shape_vec(ndarray::IxDyn(shape), numbers).map_err(|_| {
+            fail(format!(
+                "key `{name}`: data length does not match shape {shape:?}"
+            ))
+        })?;
         values.push(array);
     }
     let known: std::collections::HashSet<&str> = expected.iter().map(|(n, _)| n.as_str()).collect();
-    let mut extra: Vec<&str> = file.names().into_iter().filter(|n| !known.contains(n)).collect();
+    let mut extra: Vec<&str> = file
+        .names()
+        .into_iter()
+        .filter(|n| !known.contains(n))
+        .collect();
     if !extra.is_empty() {
         extra.sort_unstable();
         return Err(fail(format!(
             "unexpected key{} {}: the model's parameters are {}",
             if extra.len() > 1 { "s" } else { "" },
-            extra.iter().map(|n| format!("`{n}`")).collect::<Vec<_>>().join(", "),
-            expected.iter().map(|(n, _)| format!("`{n}`")).collect::<Vec<_>>().join(", ")
+            extra
+                .iter()
+                .map(|n| format!("`{n}`"))
+                .collect::<Vec<_>>()
+                .join(", "),
+            expected
+                .iter()
+                .map(|(n, _)| format!("`{n}`"))
+                .collect::<Vec<_>>()
+                .join(", ")
         )));
     }
     let mut values = values.into_iter();

@@ -182,6 +182,7 @@
 
 pub mod check;
 pub mod compiled;
+pub mod data;
 mod error;
 mod float;
 pub mod graph;

@@ -1,0 +1,80 @@
+//! Mini-batches: index lists in a seeded random order, and rows gathered without copying
+//! where possible.
+
+use ndarray::{Array2, ArrayView2, s};
+use rand::Rng;
+use rand::seq::SliceRandom;
+
+/// The samples `0..n` cut into batches of `batch_size` (the last may be smaller).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MiniBatches {
+    order: Vec<usize>,
+    batch_size: usize,
+}
+
+impl MiniBatches {
+    /// Batches in order: `[0..b], [b..2b], ...` (no shuffling).
+    pub fn sequential(n: usize, batch_size: usize) -> Self {
+        MiniBatches {
+            order: (0..n).collect(),
+            batch_size: batch_size.max(1),
+        }
+    }
+
+    /// Batches of a random permutation drawn from `rng` (seed it for repeatable epochs).
+    pub fn shuffled<R: Rng + ?Sized>(n: usize, batch_size: usize, rng: &mut R) -> Self {
+        let mut order: Vec<usize> = (0..n).collect();
+        order.shuffle(rng);
+        MiniBatches {
+            order,
+            batch_size: batch_size.max(1),
+        }
+    }
+
+    /// The batches, each a list of row indices.
+    pub fn iter(&self) -> std::slice::Chunks<'_, usize> {
+        self.order.chunks(self.batch_size)
+    }
+
+    /// Number of batches.
+    pub fn len(&self) -> usize {
+        self.order.len().div_ceil(self.batch_size)
+    }
+
+    /// Whether there are no samples.
+    pub fn is_empty(&self) -> bool {
+        self.order.is_empty()
+    }
+}
+
+/// The rows `rows` of `source`: a view of `source` itself when they are consecutive and
+/// ascending (no copy), else a copy in `buffer`, which is resized only when the batch
+/// shape changes, so an epoch of equal batches allocates once.
+pub fn gather_rows<'a, T: Copy + num_traits::Zero>(
+    source: ArrayView2<'a, T>,
+    rows: &[usize],
+    buffer: &'a mut Array2<T>,
+) -> ArrayView2<'a, T> {
+    let consecutive = rows.windows(2).all(|w| w[1] == w[0] + 1);
+    if let (true, Some(&first)) = (consecutive, rows.first()) {
+        return source.slice_move(s![first..first + rows.len(), ..]);
+    }
+    if buffer.dim() != (rows.len(), source.ncols()) {
+        *buffer = Array2::zeros((rows.len(), source.ncols()));
+    }
+    for (mut out, &row) in buffer.rows_mut().into_iter().zip(rows) {
+        out.assign(&source.row(row));
+    }
+    buffer.view()
+}
+
+/// The labels of `rows`, written into `buffer` (reused across batches).
+pub fn gather_labels<'a>(
+    labels: &[usize],
+    rows: &[usize],
+    buffer: &'a mut Vec<usize>,
+) -> &'a [usize] {
+    buffer.clear();
+    buffer.extend(rows.iter().map(|&r| labels[r]));
+    buffer
+}
