@@ -170,6 +170,29 @@
 //! Run-time input errors (a wrong input width, a wrong target shape, a class index out of
 //! range, a non-finite loss) are `Err`s, never panics.
 //!
+//! ## 5. Data and weights
+//!
+//! [`data`] holds a real data set compiled into the crate (1797 handwritten digits), an
+//! MNIST IDX reader, seeded splits and mini-batches. [`io`] saves and loads parameters as
+//! safetensors under their PyTorch names, so weights move to PyTorch and back:
+//!
+//! ```
+//! # nnscratch::model! { struct SineNet { input: 1, Linear(8), Tanh, Linear(1), loss: MSELoss, } }
+//! use rand::SeedableRng;
+//! let mut net = SineNet::<f32>::new(&mut rand::rngs::StdRng::seed_from_u64(0));
+//! let path = std::env::temp_dir().join(format!("sine-{}.safetensors", std::process::id()));
+//! nnscratch::io::save_safetensors(&mut net, &path)?; // atomic: never half-written
+//! // In Python: net.load_state_dict(safetensors.torch.load_file(path)) gives the same outputs.
+//! let mut copy = SineNet::<f64>::new(&mut rand::rngs::StdRng::seed_from_u64(1));
+//! nnscratch::io::load_safetensors(&mut copy, &path)?; // f32 file into an f64 model
+//! assert_eq!(copy.weight_0.mapv(|w| w as f32), net.weight_0);
+//! # std::fs::remove_file(&path).ok();
+//! # Ok::<(), nnscratch::Error>(())
+//! ```
+//!
+//! The examples put it together: `function_approximation` (the seed project's task, with
+//! a progress bar and SVG plots), `digits` and `mnist` (classification).
+//!
 //! ## Correctness
 //!
 //! Every op, layer, loss and optimizer of the dynamic engine is compared with PyTorch
