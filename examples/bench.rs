@@ -110,22 +110,44 @@ pub struct Options {
 }
 
 pub fn parse(args: &[String]) -> Result<Options, String> {
-    let mut options = Options { workload: String::new(), engine: "compiled".into(), threads: 1, steps: None, json: false };
+    let mut options = Options {
+        workload: String::new(),
+        engine: "compiled".into(),
+        threads: 1,
+        steps: None,
+        json: false,
+    };
     let mut it = args.iter();
     while let Some(arg) = it.next() {
-        let mut value = |name: &str| it.next().cloned().ok_or_else(|| format!("{name} needs a value\n{USAGE}"));
+        let mut value = |name: &str| {
+            it.next()
+                .cloned()
+                .ok_or_else(|| format!("{name} needs a value\n{USAGE}"))
+        };
         match arg.as_str() {
             "--workload" => options.workload = value("--workload")?,
             "--engine" => options.engine = value("--engine")?,
-            "--threads" => options.threads = value("--threads")?.parse().map_err(|_| format!("--threads: a number\n{USAGE}"))?,
-            "--steps" => options.steps = Some(value("--steps")?.parse().map_err(|_| format!("--steps: a number\n{USAGE}"))?),
+            "--threads" => {
+                options.threads = value("--threads")?
+                    .parse()
+                    .map_err(|_| format!("--threads: a number\n{USAGE}"))?
+            }
+            "--steps" => {
+                options.steps = Some(
+                    value("--steps")?
+                        .parse()
+                        .map_err(|_| format!("--steps: a number\n{USAGE}"))?,
+                )
+            }
             "--json" => options.json = true,
             "--help" | "-h" => return Err(USAGE.to_string()),
             other => return Err(format!("unknown argument `{other}`\n{USAGE}")),
         }
     }
     if !["w1", "w2", "w3", "seed-fit"].contains(&options.workload.as_str()) {
-        return Err(format!("--workload must be w1, w2, w3 or seed-fit\n{USAGE}"));
+        return Err(format!(
+            "--workload must be w1, w2, w3 or seed-fit\n{USAGE}"
+        ));
     }
     if !["compiled", "dynamic"].contains(&options.engine.as_str()) {
         return Err(format!("--engine must be compiled or dynamic\n{USAGE}"));
@@ -138,7 +160,11 @@ pub fn parse(args: &[String]) -> Result<Options, String> {
 
 /// Times `reps` repetitions of `steps` calls of `step` after a warm-up; returns the
 /// median microseconds per step and the allocations per step.
-fn time_steps(steps: usize, reps: usize, mut step: impl FnMut() -> Result<(), String>) -> Result<(f64, f64), String> {
+fn time_steps(
+    steps: usize,
+    reps: usize,
+    mut step: impl FnMut() -> Result<(), String>,
+) -> Result<(f64, f64), String> {
     for _ in 0..(steps / 5).max(2) {
         step()?;
     }
@@ -153,7 +179,10 @@ fn time_steps(steps: usize, reps: usize, mut step: impl FnMut() -> Result<(), St
     }
     let allocations = ALLOCATIONS.load(Ordering::Relaxed) - before;
     per_step.sort_by(f64::total_cmp);
-    Ok((per_step[reps / 2], allocations as f64 / (steps * reps) as f64))
+    Ok((
+        per_step[reps / 2],
+        allocations as f64 / (steps * reps) as f64,
+    ))
 }
 
 fn random(rows: usize, cols: usize, rng: &mut rand::rngs::StdRng) -> Array2<f32> {
@@ -164,7 +193,13 @@ fn specs(workload: &str) -> Vec<LayerSpec> {
     match workload {
         "w1" => vec![Linear(10, 30), ReLU, Linear(30, 30), ReLU, Linear(30, 1)],
         "w2" => vec![Linear(1, 64), Tanh, Linear(64, 64), Tanh, Linear(64, 1)],
-        "w3" => vec![Linear(784, 256), ReLU, Linear(256, 128), ReLU, Linear(128, 10)],
+        "w3" => vec![
+            Linear(784, 256),
+            ReLU,
+            Linear(256, 128),
+            ReLU,
+            Linear(128, 10),
+        ],
         _ => vec![Linear(1, 30), ReLU, Linear(30, 30), ReLU, Linear(30, 1)],
     }
 }
@@ -179,7 +214,11 @@ pub fn run(options: &Options) -> Result<Record, String> {
         _ => return seed_fit(options),
     };
     let steps = options.steps.unwrap_or(default_steps);
-    let reps = if options.steps.is_some() && steps < 10 { 1 } else { 7 };
+    let reps = if options.steps.is_some() && steps < 10 {
+        1
+    } else {
+        7
+    };
     let x = random(batch, inputs, &mut rng);
     let values = random(batch, outputs, &mut rng);
     let classes: Vec<usize> = (0..batch).map(|_| rng.random_range(0..outputs)).collect();
@@ -214,7 +253,12 @@ pub fn run(options: &Options) -> Result<Record, String> {
             time_steps(steps, reps, || {
                 Parameters::zero_grad(&mut net);
                 let out = net.forward(&x).map_err(err)?;
-                let loss = if workload == "w3" { out.cross_entropy(&classes) } else { out.mse_loss(&values) }.map_err(err)?;
+                let loss = if workload == "w3" {
+                    out.cross_entropy(&classes)
+                } else {
+                    out.mse_loss(&values)
+                }
+                .map_err(err)?;
                 loss.backward().map_err(err)?;
                 sgd.step(&mut net).map_err(err)
             })?
@@ -263,10 +307,21 @@ fn seed_fit(options: &Options) -> Result<Record, String> {
             for _ in 0..epochs {
                 let batches = MiniBatches::shuffled(100, 20, &mut rng);
                 for rows in batches.iter() {
-                    let xb = Tensor::new(data::gather_rows(x.view(), rows, &mut xb_buffer).to_owned().into_dyn());
-                    let yb = Tensor::new(data::gather_rows(y.view(), rows, &mut yb_buffer).to_owned().into_dyn());
+                    let xb = Tensor::new(
+                        data::gather_rows(x.view(), rows, &mut xb_buffer)
+                            .to_owned()
+                            .into_dyn(),
+                    );
+                    let yb = Tensor::new(
+                        data::gather_rows(y.view(), rows, &mut yb_buffer)
+                            .to_owned()
+                            .into_dyn(),
+                    );
                     Parameters::zero_grad(&mut net);
-                    net.forward(&xb).and_then(|out| out.mse_loss(&yb)).and_then(|l| l.backward()).map_err(err)?;
+                    net.forward(&xb)
+                        .and_then(|out| out.mse_loss(&yb))
+                        .and_then(|l| l.backward())
+                        .map_err(err)?;
                     sgd.step(&mut net).map_err(err)?;
                 }
             }
@@ -294,8 +349,14 @@ fn main() {
     match result {
         Ok((options, record)) if options.json => println!("{}", record.json()),
         Ok((_, r)) => {
-            println!("workload {}  engine {}  threads {}", r.workload, r.engine, r.threads);
-            println!("  median {:.3} µs per step, {:.2} allocations per step", r.us_per_step, r.allocs_per_step);
+            println!(
+                "workload {}  engine {}  threads {}",
+                r.workload, r.engine, r.threads
+            );
+            println!(
+                "  median {:.3} µs per step, {:.2} allocations per step",
+                r.us_per_step, r.allocs_per_step
+            );
             if let Some(g) = r.gflops {
                 println!("  {g:.1} GFLOP/s ({:.1} MFLOP per step)", W3_FLOPS / 1e6);
             }

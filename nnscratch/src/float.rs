@@ -32,6 +32,14 @@ pub trait Float:
 
     /// Widens to `f64` (exact for both types).
     fn as_f64(self) -> f64;
+
+    /// `y = tanh(x)` over slices of equal length. `f32` uses a vectorised approximation
+    /// within 2 ulp ([`crate::kernels::tanh_f32`]); `f64` the standard library's.
+    fn tanh_slice(x: &[Self], y: &mut [Self]) {
+        for (y, &x) in y.iter_mut().zip(x) {
+            *y = x.tanh();
+        }
+    }
 }
 
 impl Float for f32 {
@@ -41,6 +49,9 @@ impl Float for f32 {
     }
     fn as_f64(self) -> f64 {
         f64::from(self)
+    }
+    fn tanh_slice(x: &[Self], y: &mut [Self]) {
+        crate::kernels::tanh_f32(x, y);
     }
 }
 

@@ -84,14 +84,14 @@ pub fn derive(model: &Model) -> Backward {
                 let x = value_expr(model, operands[0]);
                 let x_name = name(operands[0]);
                 // dW = dYᵀ·X, db = Σ_rows dY
-                code.push(quote!(kernels::linear_backward_params(#dy.view(), #x.view(), grad.#w.view_mut(), grad.#b.view_mut());));
+                code.push(quote!(kernels::linear_backward_params(#dy.view(), #x.view(), grad.#w.view_mut(), grad.#b.view_mut(), &mut ws.gemm);));
                 equations.push(format!(
                     "d[{0}.weight] = {dv}ᵀ·{x_name}    d[{0}.bias] = Σ_rows {dv}",
                     p.prefix
                 ));
                 // dX = dY·W
                 if let Some((dx, write, lhs)) = target(0) {
-                    code.push(quote!(kernels::linear_backward_input(#dy.view(), #w.view(), #dx.view_mut(), #write);));
+                    code.push(quote!(kernels::linear_backward_input(#dy.view(), #w.view(), #dx.view_mut(), #write, &mut ws.gemm);));
                     equations.push(format!("{lhs} {dv}·[{}.weight]", p.prefix));
                 }
             }

@@ -19,7 +19,7 @@ pub fn statements(model: &Model) -> Vec<TokenStream> {
             Op::Linear { param } => {
                 let p = &model.linears[*param];
                 let (w, b, x) = (&p.weight, &p.bias, arg(0));
-                quote!(kernels::linear_forward(#x.view(), #w.view(), #b.view(), ws.#out.view_mut());)
+                quote!(kernels::linear_forward(#x.view(), #w.view(), #b.view(), ws.#out.view_mut(), &mut ws.gemm);)
             }
             Op::ReLU => {
                 let x = arg(0);

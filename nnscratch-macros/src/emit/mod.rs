@@ -124,6 +124,8 @@ pub fn model(input: &ModelInput, model: &Model) -> TokenStream {
         struct #workspace_ident<T: ::nnscratch::Float> {
             /// A row-major copy of the input, used only when the caller's is not.
             input: ::nnscratch::ndarray::Array2<T>,
+            /// Packing buffers of the matrix products of large layers.
+            gemm: ::nnscratch::kernels::GemmWorkspace<T>,
             #(#buffer_fields)*
         }
 
@@ -144,6 +146,7 @@ pub fn model(input: &ModelInput, model: &Model) -> TokenStream {
                     grad: #grad_ident { #(#grad_init)* filled: false },
                     workspace: #workspace_ident {
                         input: ::nnscratch::ndarray::Array2::zeros((0, 0)),
+                        gemm: ::nnscratch::kernels::GemmWorkspace::new(),
                         #(#buffer_init)*
                     },
                 }

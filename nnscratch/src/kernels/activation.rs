@@ -74,9 +74,12 @@ pub fn sigmoid_backward<T: Float>(
         .for_each(|dx, &y, &dy| write.store(dx, dy * y * (T::one() - y)));
 }
 
-/// `y = tanh(x)`.
-pub fn tanh_forward<T: Float>(x: ArrayView2<'_, T>, y: ArrayViewMut2<'_, T>) {
-    Zip::from(y).and(x).for_each(|y, &x| *y = x.tanh());
+/// `y = tanh(x)` (for `f32`, the vectorised approximation of [`super::tanh_f32`]).
+pub fn tanh_forward<T: Float>(x: ArrayView2<'_, T>, mut y: ArrayViewMut2<'_, T>) {
+    match (x.to_slice(), y.as_slice_mut()) {
+        (Some(x), Some(y)) => T::tanh_slice(x, y),
+        _ => Zip::from(y).and(x).for_each(|y, &x| *y = x.tanh()),
+    }
 }
 
 /// `dx = dy ⊙ (1 - y²)`.

@@ -8,13 +8,21 @@
 //! ∂L/∂X_ik = Σ_o ∂L/∂Y_io · W_ok     dX = dY·W
 //! ```
 //!
-//! The loops run over contiguous rows (`dot` and `axpy` on slices); every array here is
+//! Small layers run direct loops over contiguous rows (`dot` and `axpy` on slices); large
+//! ones the packed GEMM of `gemm.rs`, whose buffers the caller keeps. Every array here is
 //! in standard (row-major) layout, which the generated code guarantees.
 
 use ndarray::{ArrayView1, ArrayView2, ArrayViewMut1, ArrayViewMut2};
 
+use super::gemm::{GemmWorkspace, MatRef, gemm};
 use super::{Write, axpy, dot};
 use crate::Float;
+
+/// Whether an `m×k · k×n` product is worth packing for (measured with `bench`: below
+/// this the direct loops win, above it the blocked kernel does).
+fn use_gemm(m: usize, n: usize, k: usize) -> bool {
+    m >= 4 && n >= 4 && m * n * k >= 16 * 1024
+}
 
 fn rows<'a, T>(a: &ArrayView2<'a, T>) -> &'a [T] {
     a.to_slice()
@@ -32,13 +40,22 @@ pub fn linear_forward<T: Float>(
     w: ArrayView2<'_, T>,
     b: ArrayView1<'_, T>,
     mut y: ArrayViewMut2<'_, T>,
+    workspace: &mut GemmWorkspace<T>,
 ) {
-    let (inputs, outputs) = (w.ncols(), w.nrows());
+    let (batch, inputs, outputs) = (x.nrows(), w.ncols(), w.nrows());
     let (x, w) = (rows(&x), rows(&w));
     let b = b
         .to_slice()
         .unwrap_or_else(|| unreachable!("contiguous bias"));
     let y = rows_mut(&mut y);
+    if use_gemm(batch, outputs, inputs) {
+        for y_row in y.chunks_exact_mut(outputs) {
+            y_row.copy_from_slice(b);
+        }
+        let x = MatRef::row_major(x, batch, inputs);
+        let w_t = MatRef::row_major(w, outputs, inputs).t();
+        return gemm(x, w_t, y, true, workspace);
+    }
     for (x_row, y_row) in x.chunks_exact(inputs).zip(y.chunks_exact_mut(outputs)) {
         for ((y, w_row), &bias) in y_row.iter_mut().zip(w.chunks_exact(inputs)).zip(b) {
             *y = bias + dot(x_row, w_row);
@@ -52,15 +69,31 @@ pub fn linear_backward_params<T: Float>(
     x: ArrayView2<'_, T>,
     mut dw: ArrayViewMut2<'_, T>,
     mut db: ArrayViewMut1<'_, T>,
+    workspace: &mut GemmWorkspace<T>,
 ) {
-    let (inputs, outputs) = (dw.ncols(), dw.nrows());
+    let (batch, inputs, outputs) = (x.nrows(), dw.ncols(), dw.nrows());
     let (dy, x) = (rows(&dy), rows(&x));
     let dw = rows_mut(&mut dw);
     let db = db
         .as_slice_mut()
         .unwrap_or_else(|| unreachable!("contiguous bias gradient"));
-    dw.fill(T::zero());
     db.fill(T::zero());
+    if use_gemm(outputs, inputs, batch) {
+        for dy_row in dy.chunks_exact(outputs) {
+            for (db, &g) in db.iter_mut().zip(dy_row) {
+                *db += g;
+            }
+        }
+        let dy_t = MatRef::row_major(dy, batch, outputs).t();
+        return gemm(
+            dy_t,
+            MatRef::row_major(x, batch, inputs),
+            dw,
+            false,
+            workspace,
+        );
+    }
+    dw.fill(T::zero());
     for (dy_row, x_row) in dy.chunks_exact(outputs).zip(x.chunks_exact(inputs)) {
         for ((&g, dw_row), db) in dy_row
             .iter()
@@ -79,10 +112,21 @@ pub fn linear_backward_input<T: Float>(
     w: ArrayView2<'_, T>,
     mut dx: ArrayViewMut2<'_, T>,
     write: Write,
+    workspace: &mut GemmWorkspace<T>,
 ) {
-    let (inputs, outputs) = (w.ncols(), w.nrows());
+    let (batch, inputs, outputs) = (dy.nrows(), w.ncols(), w.nrows());
     let (dy, w) = (rows(&dy), rows(&w));
     let dx = rows_mut(&mut dx);
+    if use_gemm(batch, inputs, outputs) {
+        let dy = MatRef::row_major(dy, batch, outputs);
+        return gemm(
+            dy,
+            MatRef::row_major(w, outputs, inputs),
+            dx,
+            write == Write::Add,
+            workspace,
+        );
+    }
     if write == Write::Set {
         dx.fill(T::zero());
     }

@@ -11,16 +11,20 @@
 
 mod activation;
 mod elementwise;
+mod gemm;
 mod linear;
 mod loss;
+mod math;
 
 pub use activation::{
     leaky_relu_backward, leaky_relu_forward, relu_backward, relu_forward, sigmoid_backward,
     sigmoid_forward, tanh_backward, tanh_forward,
 };
 pub use elementwise::{add_backward, add_forward, mul_backward, mul_forward};
+pub use gemm::{GemmWorkspace, MatRef, gemm, gemm_naive};
 pub use linear::{linear_backward_input, linear_backward_params, linear_forward};
 pub use loss::{cross_entropy, cross_entropy_backward, mse_loss, mse_loss_backward};
+pub use math::tanh_f32;
 
 use crate::Float;
 

@@ -1,0 +1,142 @@
+//! The compiled path's kernels against references: the packed GEMM against the naive
+//! triple loop (every transpose combination, edge sizes, accumulation), and the fast f32
+//! `tanh` against `f64::tanh` (at most 2 ulp).
+
+use nnscratch::kernels::{GemmWorkspace, MatRef, gemm, gemm_naive, tanh_f32};
+use rand::{RngExt, SeedableRng};
+
+fn random(n: usize, rng: &mut rand::rngs::StdRng) -> Vec<f64> {
+    (0..n).map(|_| rng.random_range(-1.0..1.0)).collect()
+}
+
+#[test]
+fn gemm_matches_the_naive_product_for_every_layout_and_edge_size() {
+    let mut rng = rand::rngs::StdRng::seed_from_u64(0);
+    let mut workspace = GemmWorkspace::new();
+    // Sizes straddle the micro-kernel (6×16) and blocking (96, 256) boundaries.
+    for &(m, n, k) in &[
+        (1, 1, 1),
+        (5, 17, 3),
+        (6, 16, 256),
+        (7, 33, 257),
+        (97, 15, 300),
+        (128, 10, 128),
+        (13, 64, 520),
+    ] {
+        for (a_t, b_t) in [(false, false), (true, false), (false, true), (true, true)] {
+            for accumulate in [false, true] {
+                let (a_data, b_data) = (random(m * k, &mut rng), random(k * n, &mut rng));
+                let a = if a_t {
+                    MatRef::row_major(&a_data, k, m).t()
+                } else {
+                    MatRef::row_major(&a_data, m, k)
+                };
+                let b = if b_t {
+                    MatRef::row_major(&b_data, n, k).t()
+                } else {
+                    MatRef::row_major(&b_data, k, n)
+                };
+                let start = random(m * n, &mut rng);
+                let (mut fast, mut slow) = (start.clone(), start);
+                gemm(a, b, &mut fast, accumulate, &mut workspace);
+                gemm_naive(a, b, &mut slow, accumulate);
+                let worst = fast
+                    .iter()
+                    .zip(&slow)
+                    .map(|(x, y)| (x - y).abs())
+                    .fold(0.0, f64::max);
+                assert!(
+                    worst < 1e-12 * k as f64,
+                    "{m}x{n}x{k} a_t={a_t} b_t={b_t} acc={accumulate}: {worst:e}"
+                );
+            }
+        }
+    }
+}
+
+#[test]
+fn gemm_in_f32_agrees_with_f64_to_single_precision() {
+    let mut rng = rand::rngs::StdRng::seed_from_u64(1);
+    let (m, n, k) = (64, 48, 200);
+    let (a64, b64) = (random(m * k, &mut rng), random(k * n, &mut rng));
+    let (a32, b32): (Vec<f32>, Vec<f32>) = (
+        a64.iter().map(|&v| v as f32).collect(),
+        b64.iter().map(|&v| v as f32).collect(),
+    );
+    let mut c32 = vec![0.0f32; m * n];
+    gemm(
+        MatRef::row_major(&a32, m, k),
+        MatRef::row_major(&b32, k, n),
+        &mut c32,
+        false,
+        &mut GemmWorkspace::new(),
+    );
+    let a64r: Vec<f64> = a32.iter().map(|&v| f64::from(v)).collect();
+    let b64r: Vec<f64> = b32.iter().map(|&v| f64::from(v)).collect();
+    let mut c64 = vec![0.0f64; m * n];
+    gemm_naive(
+        MatRef::row_major(&a64r, m, k),
+        MatRef::row_major(&b64r, k, n),
+        &mut c64,
+        false,
+    );
+    let worst = c32
+        .iter()
+        .zip(&c64)
+        .map(|(&x, &y)| (f64::from(x) - y).abs())
+        .fold(0.0, f64::max);
+    assert!(worst < 2e-5, "{worst:e}");
+}
+
+/// Distance in units in the last place between an f32 result and the exact value.
+fn ulp_error(got: f32, exact: f64) -> f64 {
+    let rounded = exact as f32;
+    if got == rounded {
+        return 0.0;
+    }
+    let ulp = f64::from(
+        (rounded.abs().max(f32::MIN_POSITIVE)).next_up() - rounded.abs().max(f32::MIN_POSITIVE),
+    );
+    (f64::from(got) - exact).abs() / ulp
+}
+
+#[test]
+fn fast_tanh_is_within_two_ulp_everywhere() {
+    // Every 97th f32 between -12 and 12 (about 22 million values), plus the boundaries.
+    let mut inputs: Vec<f32> = Vec::new();
+    let mut x = -12.0f32;
+    while x < 12.0 {
+        inputs.push(x);
+        for _ in 0..97 {
+            x = x.next_up();
+        }
+    }
+    inputs.extend([
+        0.0,
+        -0.0,
+        0.625,
+        -0.625,
+        0.625f32.next_down(),
+        9.0,
+        1e-30,
+        -1e-30,
+        100.0,
+        -100.0,
+        f32::MAX,
+        f32::MIN,
+    ]);
+    let mut outputs = vec![0.0; inputs.len()];
+    tanh_f32(&inputs, &mut outputs);
+    let mut worst = (0.0, 0.0f32);
+    for (&x, &y) in inputs.iter().zip(&outputs) {
+        let error = ulp_error(y, f64::from(x).tanh());
+        if error > worst.0 {
+            worst = (error, x);
+        }
+    }
+    println!("largest error {} ulp at x = {}", worst.0, worst.1);
+    assert!(worst.0 <= 2.0, "{} ulp at x = {}", worst.0, worst.1);
+    let mut nan = [0.0f32];
+    tanh_f32(&[f32::NAN], &mut nan);
+    assert!(nan[0].is_nan());
+}
