@@ -462,10 +462,10 @@ impl<T: Float> Drop for Node<T> {
             Origin::Leaf(_) => return,
         };
         while let Some(tensor) = stack.pop() {
-            if let Ok(mut node) = Rc::try_unwrap(tensor.0) {
-                if let Origin::Op { parents, .. } = &mut node.origin {
-                    stack.append(parents);
-                }
+            if let Ok(mut node) = Rc::try_unwrap(tensor.0)
+                && let Origin::Op { parents, .. } = &mut node.origin
+            {
+                stack.append(parents);
             }
         }
     }
