@@ -157,12 +157,16 @@ fn gemm_blocked<T: Float, const FMA: bool>(
                     let cols = NR.min(n - col0);
                     for (i, acc_row) in acc.iter().enumerate().take(rows) {
                         let out = &mut c[(row0 + i) * n + col0..(row0 + i) * n + col0 + cols];
+                        // Element loops, not copy_from_slice: a memcpy call per 16 values
+                        // costs more than the copy.
                         if add {
                             for (o, &v) in out.iter_mut().zip(acc_row) {
                                 *o += v;
                             }
                         } else {
-                            out.copy_from_slice(&acc_row[..cols]);
+                            for (o, &v) in out.iter_mut().zip(acc_row) {
+                                *o = v;
+                            }
                         }
                     }
                 }
@@ -194,7 +198,7 @@ fn micro_kernel<T: Float, const FMA: bool>(kc: usize, a: &[T], b: &[T], acc: &mu
 }
 
 /// Packs `B[pc..pc+kc, ..]` into NR-wide column panels, each `kc × NR` row-major,
-/// zero-padded past the last column.
+/// zero-padded past the last column. Contiguous rows or columns are copied as slices.
 fn pack_b<T: Float>(b: MatRef<'_, T>, pc: usize, kc: usize, n_panels: usize, packed: &mut Vec<T>) {
     let size = n_panels * kc * NR;
     if packed.len() < size {
@@ -204,28 +208,39 @@ fn pack_b<T: Float>(b: MatRef<'_, T>, pc: usize, kc: usize, n_panels: usize, pac
         let panel = &mut packed[jp * kc * NR..(jp + 1) * kc * NR];
         let col0 = jp * NR;
         let cols = NR.min(b.cols - col0);
-        for (p, row) in panel.chunks_exact_mut(NR).enumerate() {
-            for (j, slot) in row.iter_mut().enumerate() {
-                *slot = if j < cols {
-                    b.at(pc + p, col0 + j)
-                } else {
-                    T::zero()
-                };
+        if cols < NR {
+            panel.fill(T::zero());
+        }
+        if b.col_stride == 1 {
+            // Row-major B: each packed row is a slice of a row of B.
+            for (p, row) in panel.chunks_exact_mut(NR).enumerate() {
+                let start = (pc + p) * b.row_stride + col0;
+                for (slot, &v) in row.iter_mut().zip(&b.data[start..start + cols]) {
+                    *slot = v;
+                }
+            }
+        } else if b.row_stride == 1 {
+            // Column-major B (a transposed row-major matrix, such as Wᵀ): read columns.
+            for j in 0..cols {
+                let start = (col0 + j) * b.col_stride + pc;
+                for (p, &v) in b.data[start..start + kc].iter().enumerate() {
+                    panel[p * NR + j] = v;
+                }
+            }
+        } else {
+            for (p, row) in panel.chunks_exact_mut(NR).enumerate() {
+                for (j, slot) in row.iter_mut().enumerate().take(cols) {
+                    *slot = b.at(pc + p, col0 + j);
+                }
             }
         }
     }
 }
 
 /// Packs `A[ic..ic+mc, pc..pc+kc]` into MR-tall row panels, each stored column by
-/// column (`kc × MR`), zero-padded past the last row.
-fn pack_a<T: Float>(
-    a: MatRef<'_, T>,
-    ic: usize,
-    mc: usize,
-    pc: usize,
-    kc: usize,
-    packed: &mut Vec<T>,
-) {
+/// column (`kc × MR`), zero-padded past the last row. Contiguous rows or columns are
+/// read as slices.
+fn pack_a<T: Float>(a: MatRef<'_, T>, ic: usize, mc: usize, pc: usize, kc: usize, packed: &mut Vec<T>) {
     let m_panels = mc.div_ceil(MR);
     let size = m_panels * kc * MR;
     if packed.len() < size {
@@ -235,13 +250,30 @@ fn pack_a<T: Float>(
         let panel = &mut packed[ip * kc * MR..(ip + 1) * kc * MR];
         let row0 = ic + ip * MR;
         let rows = MR.min(ic + mc - row0);
-        for (p, column) in panel.chunks_exact_mut(MR).enumerate() {
-            for (i, slot) in column.iter_mut().enumerate() {
-                *slot = if i < rows {
-                    a.at(row0 + i, pc + p)
-                } else {
-                    T::zero()
-                };
+        if rows < MR {
+            panel.fill(T::zero());
+        }
+        if a.row_stride == 1 {
+            // Column-major A (such as dYᵀ): each packed column is a slice of a column.
+            for (p, column) in panel.chunks_exact_mut(MR).enumerate() {
+                let start = (pc + p) * a.col_stride + row0;
+                for (slot, &v) in column.iter_mut().zip(&a.data[start..start + rows]) {
+                    *slot = v;
+                }
+            }
+        } else if a.col_stride == 1 {
+            // Row-major A: read each row once.
+            for i in 0..rows {
+                let start = (row0 + i) * a.row_stride + pc;
+                for (p, &v) in a.data[start..start + kc].iter().enumerate() {
+                    panel[p * MR + i] = v;
+                }
+            }
+        } else {
+            for (p, column) in panel.chunks_exact_mut(MR).enumerate() {
+                for (i, slot) in column.iter_mut().enumerate().take(rows) {
+                    *slot = a.at(row0 + i, pc + p);
+                }
             }
         }
     }

@@ -56,6 +56,15 @@ pub fn linear_forward<T: Float>(
         let w_t = MatRef::row_major(w, outputs, inputs).t();
         return gemm(x, w_t, y, true, workspace);
     }
+    if inputs == 1 {
+        // One input (a function of x): each output row is b + x·w, a vectorised axpy.
+        for (&x, y_row) in x.iter().zip(y.chunks_exact_mut(outputs)) {
+            for ((y, &w), &bias) in y_row.iter_mut().zip(w).zip(b) {
+                *y = bias + x * w;
+            }
+        }
+        return;
+    }
     for (x_row, y_row) in x.chunks_exact(inputs).zip(y.chunks_exact_mut(outputs)) {
         for ((y, w_row), &bias) in y_row.iter_mut().zip(w.chunks_exact(inputs)).zip(b) {
             *y = bias + dot(x_row, w_row);
@@ -94,6 +103,16 @@ pub fn linear_backward_params<T: Float>(
         );
     }
     dw.fill(T::zero());
+    if inputs == 1 {
+        // dW is a column: dW += x_i · dY_i and db += dY_i, both over contiguous rows.
+        for (dy_row, &x) in dy.chunks_exact(outputs).zip(x) {
+            for ((dw, db), &g) in dw.iter_mut().zip(db.iter_mut()).zip(dy_row) {
+                *dw += g * x;
+                *db += g;
+            }
+        }
+        return;
+    }
     for (dy_row, x_row) in dy.chunks_exact(outputs).zip(x.chunks_exact(inputs)) {
         for ((&g, dw_row), db) in dy_row
             .iter()
