@@ -90,8 +90,9 @@ fn run() -> Result<(), String> {
     let bar = progress_bar(epochs as u64, "epochs");
     let mut curve = Vec::with_capacity(epochs);
     let (mut x_buffer, mut y_buffer) = (Array2::zeros((0, 0)), Array2::zeros((0, 0)));
+    let mut batches = MiniBatches::sequential(x.nrows(), batch_size);
     for epoch in 0..epochs {
-        let batches = MiniBatches::shuffled(x.nrows(), batch_size, &mut rng);
+        batches.reshuffle(&mut rng);
         let mut total = 0.0;
         for rows in batches.iter() {
             let xb = data::gather_rows(x.view(), rows, &mut x_buffer);

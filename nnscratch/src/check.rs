@@ -123,8 +123,8 @@ fn snapshot<T: Float>(
     model.visit_parameters(&mut |p| {
         out.push((
             p.name.to_string(),
-            p.value.to_owned(),
-            p.grad.map(|g| g.to_owned()),
+            p.value_view().to_owned(),
+            p.grad_view().map(|g| g.to_owned()),
         ))
     });
     out
@@ -133,9 +133,9 @@ fn snapshot<T: Float>(
 /// Sets element `element` of parameter `index` to `value`.
 fn set<T: Float>(model: &mut impl Parameters<T>, index: usize, element: usize, value: T) {
     let mut i = 0;
-    model.visit_parameters(&mut |mut p| {
+    model.visit_parameters(&mut |p| {
         if i == index
-            && let Some(v) = p.value.iter_mut().nth(element)
+            && let Some(v) = p.value.get_mut(element)
         {
             *v = value;
         }

@@ -72,13 +72,13 @@ pub fn save_safetensors<T: Float>(
     model.visit_parameters(&mut |p| {
         let mut bytes = Vec::with_capacity(p.value.len() * std::mem::size_of::<T>());
         // Row-major order, as PyTorch stores a contiguous tensor.
-        for &v in p.value.as_standard_layout().iter() {
+        for &v in p.value.iter() {
             match dtype {
                 Dtype::F32 => bytes.extend_from_slice(&(v.as_f64() as f32).to_le_bytes()),
                 _ => bytes.extend_from_slice(&v.as_f64().to_le_bytes()),
             }
         }
-        tensors.push((p.name.to_string(), p.value.shape().to_vec(), bytes));
+        tensors.push((p.name.to_string(), p.shape.to_vec(), bytes));
     });
     let mut views = Vec::with_capacity(tensors.len());
     for (name, shape, bytes) in &tensors {
@@ -180,9 +180,11 @@ pub fn load_safetensors<T: Float>(
         )));
     }
     let mut values = values.into_iter();
-    model.visit_parameters(&mut |mut p| {
+    model.visit_parameters(&mut |p| {
         if let Some(value) = values.next() {
-            p.value.assign(&value);
+            for (slot, &v) in p.value.iter_mut().zip(value.iter()) {
+                *slot = v;
+            }
         }
     });
     Ok(())

@@ -108,11 +108,7 @@ pub fn visitor(model: &Model) -> TokenStream {
     });
     let visits = visits.map(|(name, field)| {
         quote! {
-            visitor(::nnscratch::optim::Param {
-                name: #name,
-                value: self.#field.view_mut().into_dyn(),
-                grad: filled.then(|| self.grad.#field.view().into_dyn()),
-            });
+            ::nnscratch::optim::visit_array(#name, &mut self.#field, filled.then_some(&self.grad.#field), visitor);
         }
     });
     let zeros = model

@@ -31,6 +31,11 @@ impl MiniBatches {
         }
     }
 
+    /// A new random order for the next epoch, reusing the index buffer (no allocation).
+    pub fn reshuffle<R: Rng + ?Sized>(&mut self, rng: &mut R) {
+        self.order.shuffle(rng);
+    }
+
     /// The batches, each a list of row indices.
     pub fn iter(&self) -> std::slice::Chunks<'_, usize> {
         self.order.chunks(self.batch_size)

@@ -240,7 +240,14 @@ fn pack_b<T: Float>(b: MatRef<'_, T>, pc: usize, kc: usize, n_panels: usize, pac
 /// Packs `A[ic..ic+mc, pc..pc+kc]` into MR-tall row panels, each stored column by
 /// column (`kc × MR`), zero-padded past the last row. Contiguous rows or columns are
 /// read as slices.
-fn pack_a<T: Float>(a: MatRef<'_, T>, ic: usize, mc: usize, pc: usize, kc: usize, packed: &mut Vec<T>) {
+fn pack_a<T: Float>(
+    a: MatRef<'_, T>,
+    ic: usize,
+    mc: usize,
+    pc: usize,
+    kc: usize,
+    packed: &mut Vec<T>,
+) {
     let m_panels = mc.div_ceil(MR);
     let size = m_panels * kc * MR;
     if packed.len() < size {

@@ -10,8 +10,6 @@
 //! The last line is the bias-corrected `m̂ / (√v̂ + eps)` arranged as PyTorch computes it,
 //! so that `f32` results agree with PyTorch's to the last bits.
 
-use ndarray::{ArrayD, Zip};
-
 use super::{Optimizer, Parameters, StateList, check_hyper};
 use crate::{Float, Result};
 
@@ -29,8 +27,8 @@ pub struct Adam<T: Float = f32> {
 #[derive(Debug, Clone)]
 struct Moments<T> {
     step: i32,
-    m: ArrayD<T>,
-    v: ArrayD<T>,
+    m: Vec<T>,
+    v: Vec<T>,
 }
 
 impl<T: Float> Adam<T> {
@@ -106,14 +104,14 @@ impl<T: Float> Optimizer<T> for Adam<T> {
         let (lr, eps, weight_decay) = (self.lr, T::of(self.eps), T::of(self.weight_decay));
         let mut index = 0;
         let moments = &mut self.moments;
-        model.visit_parameters(&mut |mut p| {
-            let slot = moments.get(index, p.name, p.value.shape(), || None);
+        model.visit_parameters(&mut |p| {
+            let slot = moments.get(index, p.name, p.shape, || None);
             index += 1;
             let Some(grad) = p.grad else { return };
             let state = slot.get_or_insert_with(|| Moments {
                 step: 0,
-                m: ArrayD::zeros(grad.raw_dim()),
-                v: ArrayD::zeros(grad.raw_dim()),
+                m: vec![T::zero(); grad.len()],
+                v: vec![T::zero(); grad.len()],
             });
             state.step += 1;
             // Bias corrections in f64, as PyTorch computes them in Python floats.
@@ -123,21 +121,18 @@ impl<T: Float> Optimizer<T> for Adam<T> {
             let correction2_sqrt = T::of(correction2_sqrt);
             let (b1, b2) = (T::of(1.0 - beta1), T::of(beta2));
             let one_minus_b2 = T::of(1.0 - beta2);
-            Zip::from(&mut p.value)
-                .and(&grad)
-                .and(&mut state.m)
-                .and(&mut state.v)
-                .for_each(|p, &grad, m, v| {
-                    let g = if weight_decay != T::zero() {
-                        grad + weight_decay * *p
-                    } else {
-                        grad
-                    };
-                    *m = *m + b1 * (g - *m);
-                    *v = *v * b2 + one_minus_b2 * g * g;
-                    let denom = v.sqrt() / correction2_sqrt + eps;
-                    *p -= step_size * (*m / denom);
-                });
+            let moments = state.m.iter_mut().zip(state.v.iter_mut());
+            for ((p, &grad), (m, v)) in p.value.iter_mut().zip(grad).zip(moments) {
+                let g = if weight_decay != T::zero() {
+                    grad + weight_decay * *p
+                } else {
+                    grad
+                };
+                *m = *m + b1 * (g - *m);
+                *v = *v * b2 + one_minus_b2 * g * g;
+                let denom = v.sqrt() / correction2_sqrt + eps;
+                *p -= step_size * (*m / denom);
+            }
         });
         Ok(())
     }

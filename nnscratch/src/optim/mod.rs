@@ -31,18 +31,65 @@ mod sgd;
 pub use adam::Adam;
 pub use sgd::Sgd;
 
-use ndarray::{ArrayViewD, ArrayViewMutD};
+use ndarray::{Array, ArrayViewD, Dimension, IxDyn};
 
 use crate::{Error, Float, Result, Tensor};
 
-/// One parameter as an optimizer sees it.
+/// One parameter as an optimizer sees it: plain slices in row-major order, so an update
+/// is a loop over memory with no shape machinery in the way.
 pub struct Param<'a, T: Float> {
     /// The name, as in a PyTorch `state_dict` (`"0.weight"`).
     pub name: &'a str,
-    /// The value, updated in place.
-    pub value: ArrayViewMutD<'a, T>,
-    /// The gradient, or `None` if backward never reached this parameter.
-    pub grad: Option<ArrayViewD<'a, T>>,
+    /// The shape (weights `[out, in]`, biases `[out]`).
+    pub shape: &'a [usize],
+    /// The values in row-major order, updated in place.
+    pub value: &'a mut [T],
+    /// The gradient in the same order, or `None` if backward never reached this parameter.
+    pub grad: Option<&'a [T]>,
+}
+
+impl<T: Float> Param<'_, T> {
+    /// The value as an array view of its shape.
+    pub fn value_view(&self) -> ArrayViewD<'_, T> {
+        ArrayViewD::from_shape(IxDyn(self.shape), self.value)
+            .unwrap_or_else(|_| unreachable!("shape and length agree"))
+    }
+
+    /// The gradient as an array view of the parameter's shape.
+    pub fn grad_view(&self) -> Option<ArrayViewD<'_, T>> {
+        let grad = self.grad?;
+        Some(
+            ArrayViewD::from_shape(IxDyn(self.shape), grad)
+                .unwrap_or_else(|_| unreachable!("shape and length agree")),
+        )
+    }
+}
+
+/// Visits one array parameter (what `model!`-generated code calls for each weight and
+/// bias). Arrays are row-major unless a user assigned another layout to a public field,
+/// which is then converted once.
+pub fn visit_array<T: Float, D: Dimension>(
+    name: &str,
+    value: &mut Array<T, D>,
+    grad: Option<&Array<T, D>>,
+    visitor: &mut dyn FnMut(Param<'_, T>),
+) {
+    if !value.is_standard_layout() {
+        *value = value.as_standard_layout().into_owned();
+    }
+    let mut dims = [0usize; 8];
+    let ndim = value.ndim().min(dims.len());
+    dims[..ndim].copy_from_slice(&value.shape()[..ndim]);
+    let grad = grad.map(|g| g.as_standard_layout());
+    let value = value
+        .as_slice_mut()
+        .unwrap_or_else(|| unreachable!("made standard above"));
+    visitor(Param {
+        name,
+        shape: &dims[..ndim],
+        value,
+        grad: grad.as_ref().and_then(|g| g.as_slice()),
+    });
 }
 
 /// Anything with named, trainable parameters: the one trait optimizers and `io` need.
@@ -56,7 +103,7 @@ pub trait Parameters<T: Float> {
     /// The parameters' names and shapes, in visiting order.
     fn parameter_shapes(&mut self) -> Vec<(String, Vec<usize>)> {
         let mut shapes = Vec::new();
-        self.visit_parameters(&mut |p| shapes.push((p.name.to_string(), p.value.shape().to_vec())));
+        self.visit_parameters(&mut |p| shapes.push((p.name.to_string(), p.shape.to_vec())));
         shapes
     }
 
@@ -75,11 +122,7 @@ impl<T: Float> Parameters<T> for [(String, Tensor<T>)] {
         for (name, tensor) in self.iter() {
             let mut value = tensor.data_mut();
             let grad = tensor.grad_ref();
-            visitor(Param {
-                name,
-                value: value.view_mut(),
-                grad: grad.as_ref().map(|g| g.view()),
-            });
+            visit_array(name, &mut value, grad.as_ref(), visitor);
         }
     }
 
@@ -116,7 +159,7 @@ impl<S> StateList<S> {
         let mut agrees = true;
         model.visit_parameters(&mut |p| {
             agrees &= matches!(self.entries.get(index),
-                Some((name, shape, _)) if name == p.name && shape.as_slice() == p.value.shape());
+                Some((name, shape, _)) if name == p.name && shape.as_slice() == p.shape);
             index += 1;
         });
         if agrees && index == self.entries.len() {

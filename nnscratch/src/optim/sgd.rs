@@ -10,8 +10,6 @@
 //! p = p - lr · g
 //! ```
 
-use ndarray::{ArrayD, Zip};
-
 use super::{Optimizer, Parameters, StateList, check_hyper};
 use crate::{Float, Result};
 
@@ -25,7 +23,7 @@ pub struct Sgd<T: Float = f32> {
     nesterov: bool,
     weight_decay: f64,
     /// The momentum buffer of each parameter (`None` until its first update).
-    buffers: StateList<Option<ArrayD<T>>>,
+    buffers: StateList<Option<Vec<T>>>,
 }
 
 impl<T: Float> Sgd<T> {
@@ -116,42 +114,39 @@ impl<T: Float> Optimizer<T> for Sgd<T> {
         let (nesterov, use_momentum) = (self.nesterov, self.momentum != 0.0);
         let mut index = 0;
         let buffers = &mut self.buffers;
-        model.visit_parameters(&mut |mut p| {
-            let slot = buffers.get(index, p.name, p.value.shape(), || None);
+        model.visit_parameters(&mut |p| {
+            let slot = buffers.get(index, p.name, p.shape, || None);
             index += 1;
             let Some(grad) = p.grad else { return };
-            // One pass per parameter, element by element: no temporary arrays, so a step
+            // One pass per parameter over plain slices: no temporaries, so a step
             // allocates nothing once the momentum buffers exist.
             if !use_momentum {
-                Zip::from(&mut p.value).and(&grad).for_each(|p, &g| {
+                for (p, &g) in p.value.iter_mut().zip(grad) {
                     let g = if weight_decay != T::zero() {
                         g + weight_decay * *p
                     } else {
                         g
                     };
                     *p -= lr * g;
-                });
+                }
                 return;
             }
             let first_step = slot.is_none();
-            let buffer = slot.get_or_insert_with(|| ArrayD::zeros(grad.raw_dim()));
-            Zip::from(&mut p.value)
-                .and(&grad)
-                .and(buffer)
-                .for_each(|p, &g, b| {
-                    let g = if weight_decay != T::zero() {
-                        g + weight_decay * *p
-                    } else {
-                        g
-                    };
-                    *b = if first_step {
-                        g
-                    } else {
-                        *b * momentum + g * one_minus_dampening
-                    };
-                    let g = if nesterov { g + momentum * *b } else { *b };
-                    *p -= lr * g;
-                });
+            let buffer = slot.get_or_insert_with(|| vec![T::zero(); grad.len()]);
+            for ((p, &g), b) in p.value.iter_mut().zip(grad).zip(buffer.iter_mut()) {
+                let g = if weight_decay != T::zero() {
+                    g + weight_decay * *p
+                } else {
+                    g
+                };
+                *b = if first_step {
+                    g
+                } else {
+                    *b * momentum + g * one_minus_dampening
+                };
+                let g = if nesterov { g + momentum * *b } else { *b };
+                *p -= lr * g;
+            }
         });
         Ok(())
     }
