@@ -70,7 +70,7 @@ pub fn save_safetensors<T: Float>(
     };
     let mut tensors: Vec<(String, Vec<usize>, Vec<u8>)> = Vec::new();
     model.visit_parameters(&mut |p| {
-        let mut bytes = Vec::with_capacity(p.value.len() * std::mem::size_of::<T>());
+        let mut bytes = Vec::with_capacity(std::mem::size_of_val(p.value));
         // Row-major order, as PyTorch stores a contiguous tensor.
         for &v in p.value.iter() {
             match dtype {

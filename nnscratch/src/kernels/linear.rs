@@ -21,7 +21,7 @@ use crate::Float;
 /// Whether an `m×k · k×n` product is worth packing for (measured with `bench`: below
 /// this the direct loops win, above it the blocked kernel does).
 fn use_gemm(m: usize, n: usize, k: usize) -> bool {
-    m >= 4 && n >= 4 && m * n * k >= 16 * 1024
+    m >= 4 && n >= 4 && m * n * k >= 1024
 }
 
 fn rows<'a, T>(a: &ArrayView2<'a, T>) -> &'a [T] {
