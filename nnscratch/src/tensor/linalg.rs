@@ -17,6 +17,36 @@ use ndarray::{Array2, ArrayD, Ix2, IxDyn};
 use super::{Function, Partial, Tensor};
 use crate::{Error, Float, Result};
 
+/// `op(A)·op(B)` into a new row-major `[rows, cols]` array, reading both operands in
+/// place through strides (transposes are free views).
+fn product<T: Float>(
+    a: &ArrayD<T>,
+    a_left: bool,
+    a_t: bool,
+    b: &ArrayD<T>,
+    b_left: bool,
+    b_t: bool,
+) -> Array2<T> {
+    fn view<T: Float>(x: &ArrayD<T>, left: bool, t: bool) -> ndarray::ArrayView2<'_, T> {
+        let m = match x.ndim() {
+            2 => x
+                .view()
+                .into_dimensionality::<Ix2>()
+                .unwrap_or_else(|_| unreachable!("2-D")),
+            _ if left => x
+                .view()
+                .into_shape_with_order((1, x.len()))
+                .unwrap_or_else(|_| unreachable!("1-D")),
+            _ => x
+                .view()
+                .into_shape_with_order((x.len(), 1))
+                .unwrap_or_else(|_| unreachable!("1-D")),
+        };
+        if t { m.reversed_axes() } else { m }
+    }
+    view(a, a_left, a_t).dot(&view(b, b_left, b_t))
+}
+
 /// Views a 0/1/2-D array as a matrix: a vector on the left of a product as a row,
 /// on the right as a column.
 fn as_matrix<T: Float>(a: &ArrayD<T>, left: bool) -> Array2<T> {
@@ -49,17 +79,43 @@ impl<T: Float> Function<T> for MatmulBackward {
     fn backward(
         &self,
         inputs: &[Ref<'_, ArrayD<T>>],
-        _: &ArrayD<T>,
+        output: &ArrayD<T>,
         g: &ArrayD<T>,
     ) -> Vec<ArrayD<T>> {
-        let (a, b) = (as_matrix(&inputs[0], true), as_matrix(&inputs[1], false));
-        let g = reshaped_grad(g, a.nrows(), b.ncols());
-        let grad_a = g.dot(&b.t()); // dA = dC·Bᵀ
-        let grad_b = a.t().dot(&g); // dB = Aᵀ·dC
-        vec![
-            reshaped(grad_a, inputs[0].shape()),
-            reshaped(grad_b, inputs[1].shape()),
-        ]
+        self.backward_needed(inputs, output, g, &[true, true])
+    }
+    fn backward_needed(
+        &self,
+        inputs: &[Ref<'_, ArrayD<T>>],
+        _: &ArrayD<T>,
+        g: &ArrayD<T>,
+        needs: &[bool],
+    ) -> Vec<ArrayD<T>> {
+        let (a, b) = (&*inputs[0], &*inputs[1]);
+        // The output gradient as a matrix [m, n], a vector operand's side being 1.
+        let rows = if a.ndim() == 2 { a.shape()[0] } else { 1 };
+        let cols = if b.ndim() == 2 { b.shape()[1] } else { 1 };
+        let g = reshaped_grad(g, rows, cols).into_dyn();
+        let skipped = || ArrayD::zeros(IxDyn(&[0]));
+        // dA = dC·Bᵀ, dB = Aᵀ·dC, each only if that input wants a gradient.
+        let grad_a = if needs[0] {
+            reshaped(product(&g, true, false, b, false, true), a.shape())
+        } else {
+            skipped()
+        };
+        let grad_b = match needs[1] {
+            false => skipped(),
+            // A column-major B (the `w.t()` of a Linear layer) gets a column-major
+            // gradient, computed as (dB)ᵀ = dCᵀ·A, so that the transpose's backward
+            // hands the weight a row-major gradient without reordering it.
+            true if b.ndim() == 2 && a.ndim() == 2 && b.t().is_standard_layout() => {
+                product(&g, true, true, a, false, false)
+                    .reversed_axes()
+                    .into_dyn()
+            }
+            true => reshaped(product(a, true, true, &g, false, false), b.shape()),
+        };
+        vec![grad_a, grad_b]
     }
     fn partial(&self, inputs: &[Ref<'_, ArrayD<T>>], _: &ArrayD<T>, index: usize) -> Partial<T> {
         if index == 0 {
@@ -89,9 +145,9 @@ impl<T: Float> Function<T> for TransposeBackward {
     fn name(&self) -> String {
         "transpose".into()
     }
-    // Y = Xᵀ  ⇒  dX = dYᵀ
+    // Y = Xᵀ  ⇒  dX = dYᵀ (a memory copy of the transposed view; see `t`)
     fn backward(&self, _: &[Ref<'_, ArrayD<T>>], _: &ArrayD<T>, g: &ArrayD<T>) -> Vec<ArrayD<T>> {
-        vec![g.t().as_standard_layout().into_owned()]
+        vec![g.t().to_owned()]
     }
     fn partial(&self, _: &[Ref<'_, ArrayD<T>>], _: &ArrayD<T>, _: usize) -> Partial<T> {
         Partial::formula("dX = dYᵀ")
@@ -118,9 +174,7 @@ impl<T: Float> Tensor<T> {
                 "the left operand's last dimension ({inner_lhs}) to equal the right operand's first ({inner_rhs})"
             )));
         }
-        let a = as_matrix(&self.data(), true);
-        let b = as_matrix(&other.data(), false);
-        let product = a.dot(&b);
+        let product = product(&self.data(), true, false, &other.data(), false, false);
         let mut shape = Vec::new();
         if lhs.len() == 2 {
             shape.push(lhs[0]);
@@ -137,11 +191,14 @@ impl<T: Float> Tensor<T> {
     }
 
     /// Transpose of a matrix (`x.T` in PyTorch); a scalar or a vector is returned as is.
+    ///
+    /// The result keeps the transposed strides (a straight memory copy, column-major),
+    /// which `matmul` reads in place, so `x.matmul(&w.t())` never reorders `w`.
     pub fn t(&self) -> Tensor<T> {
         if self.ndim() < 2 {
             return self.clone();
         }
-        let data = self.data().t().as_standard_layout().into_owned();
+        let data = self.data().t().to_owned();
         Tensor::from_op(data, TransposeBackward, vec![self.clone()])
     }
 }

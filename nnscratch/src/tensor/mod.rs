@@ -116,6 +116,20 @@ pub(crate) trait Function<T: Float> {
         grad_output: &ArrayD<T>,
     ) -> Vec<ArrayD<T>>;
 
+    /// [`Function::backward`] when only some inputs need a gradient (`needs[i]`); an op
+    /// whose input gradients are expensive (matmul) skips the unneeded ones and returns
+    /// an empty array in their place. The default computes them all.
+    fn backward_needed(
+        &self,
+        inputs: &[Ref<'_, ArrayD<T>>],
+        output: &ArrayD<T>,
+        grad_output: &ArrayD<T>,
+        needs: &[bool],
+    ) -> Vec<ArrayD<T>> {
+        let _ = needs;
+        self.backward(inputs, output, grad_output)
+    }
+
     /// The local partial derivative of the output with respect to input `index`.
     fn partial(
         &self,
@@ -428,7 +442,8 @@ impl<T: Float> Tensor<T> {
             if let Origin::Op { function, parents } = &node.0.origin {
                 let input_grads = {
                     let inputs: Vec<_> = parents.iter().map(|p| p.0.data.borrow()).collect();
-                    function.backward(&inputs, &node.0.data.borrow(), &grad_output)
+                    let needs: Vec<bool> = parents.iter().map(Tensor::requires_grad).collect();
+                    function.backward_needed(&inputs, &node.0.data.borrow(), &grad_output, &needs)
                 };
                 for (parent, input_grad) in parents.iter().zip(input_grads) {
                     if !parent.requires_grad() {
