@@ -227,6 +227,7 @@ pub fn run(options: &Options) -> Result<Record, String> {
     let (us, allocs) = match (options.engine.as_str(), options.workload.as_str()) {
         ("compiled", "w1") => {
             let mut net = W1::<f32>::new(&mut rng);
+            net.set_threads(options.threads);
             time_steps(steps, reps, || {
                 net.loss_backward(x.view(), values.view()).map_err(err)?;
                 sgd.step(&mut net).map_err(err)
@@ -234,6 +235,7 @@ pub fn run(options: &Options) -> Result<Record, String> {
         }
         ("compiled", "w2") => {
             let mut net = W2::<f32>::new(&mut rng);
+            net.set_threads(options.threads);
             time_steps(steps, reps, || {
                 net.loss_backward(x.view(), values.view()).map_err(err)?;
                 sgd.step(&mut net).map_err(err)
@@ -241,6 +243,7 @@ pub fn run(options: &Options) -> Result<Record, String> {
         }
         ("compiled", _) => {
             let mut net = W3::<f32>::new(&mut rng);
+            net.set_threads(options.threads);
             time_steps(steps, reps, || {
                 net.loss_backward(x.view(), &classes).map_err(err)?;
                 sgd.step(&mut net).map_err(err)
@@ -296,6 +299,7 @@ fn seed_fit(options: &Options) -> Result<Record, String> {
         let started;
         if options.engine == "compiled" {
             let mut net = SeedFit::<f32>::new(&mut rng);
+            net.set_threads(options.threads);
             before = ALLOCATIONS.load(Ordering::Relaxed);
             started = Instant::now();
             for _ in 0..epochs {
@@ -352,6 +356,12 @@ fn seed_fit(options: &Options) -> Result<Record, String> {
 
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
+    // The dynamic engine's matrix products go through ndarray's matrixmultiply, which
+    // reads its thread count from this variable once, at its first product.
+    if let Ok(options) = parse(&args) {
+        // SAFETY: set before any other thread exists.
+        unsafe { std::env::set_var("MATMUL_NUM_THREADS", options.threads.to_string()) };
+    }
     let result = parse(&args).and_then(|options| run(&options).map(|record| (options, record)));
     match result {
         Ok((options, record)) if options.json => println!("{}", record.json()),

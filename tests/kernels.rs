@@ -55,6 +55,37 @@ fn gemm_matches_the_naive_product_for_every_layout_and_edge_size() {
 }
 
 #[test]
+fn gemm_split_across_threads_matches_the_naive_product() {
+    let mut rng = rand::rngs::StdRng::seed_from_u64(2);
+    for threads in [2, 3] {
+        let mut workspace = GemmWorkspace::new();
+        workspace.set_threads(threads);
+        assert_eq!(workspace.threads(), threads);
+        // Large enough to be split (over 2^20 multiply-adds), with ragged bands.
+        for &(m, n, k) in &[(128, 256, 784), (131, 37, 300), (256, 784, 128)] {
+            for accumulate in [false, true] {
+                let (a_data, b_data) = (random(m * k, &mut rng), random(k * n, &mut rng));
+                let a = MatRef::row_major(&a_data, m, k);
+                let b = MatRef::row_major(&b_data, n, k).t();
+                let start = random(m * n, &mut rng);
+                let (mut fast, mut slow) = (start.clone(), start);
+                gemm(a, b, &mut fast, accumulate, &mut workspace);
+                gemm_naive(a, b, &mut slow, accumulate);
+                let worst = fast
+                    .iter()
+                    .zip(&slow)
+                    .map(|(x, y)| (x - y).abs())
+                    .fold(0.0, f64::max);
+                assert!(
+                    worst < 1e-12 * k as f64,
+                    "{threads} threads {m}x{n}x{k}: {worst:e}"
+                );
+            }
+        }
+    }
+}
+
+#[test]
 fn gemm_in_f32_agrees_with_f64_to_single_precision() {
     let mut rng = rand::rngs::StdRng::seed_from_u64(1);
     let (m, n, k) = (64, 48, 200);

@@ -41,6 +41,9 @@ pub fn fallback(input: &ModelInput, errors: syn::Error) -> TokenStream {
             pub fn graph() -> ::nnscratch::graph::Graph<T> {
                 unreachable!("model! reported an error for this model")
             }
+            pub fn set_threads(&mut self, threads: usize) {
+                unreachable!("model! reported an error for this model")
+            }
         }
 
         #[allow(unused_variables)]

@@ -189,6 +189,12 @@ pub fn model(input: &ModelInput, model: &Model) -> TokenStream {
                 #picture
             }
 
+            /// Uses `threads` threads (default 1) for the matrix products of large
+            /// layers; the helper threads live as long as the model.
+            pub fn set_threads(&mut self, threads: usize) {
+                self.workspace.gemm.set_threads(threads);
+            }
+
             /// Sizes every buffer for `batch` rows (allocates only when it changes).
             fn prepare(&mut self, batch: usize) {
                 let ws = &mut self.workspace;

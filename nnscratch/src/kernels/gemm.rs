@@ -71,22 +71,69 @@ impl<'a, T: Copy> MatRef<'a, T> {
     }
 }
 
-/// The packing buffers, kept between calls (put one in a model's workspace).
-#[derive(Debug, Clone, Default)]
-pub struct GemmWorkspace<T> {
+/// The packing buffers, kept between calls (put one in a model's workspace), and the
+/// helper threads of a multi-threaded product.
+pub struct GemmWorkspace<T: Float> {
     packed_a: Vec<T>,
     packed_b: Vec<T>,
+    helpers: Vec<Helper<T>>,
 }
 
 impl<T: Float> GemmWorkspace<T> {
-    /// Empty buffers; they grow on first use to at most `MC·KC` and `KC·n` elements.
+    /// Empty buffers, one thread; the buffers grow on first use to at most `MC·KC` and
+    /// `KC·n` elements.
     pub fn new() -> Self {
         GemmWorkspace {
             packed_a: Vec::new(),
             packed_b: Vec::new(),
+            helpers: Vec::new(),
         }
     }
+
+    /// Uses `threads` threads (at least 1) for large products: this one and
+    /// `threads - 1` helpers started now, which wait for work without spinning and stop
+    /// when the workspace is dropped. Work is split by rows of the output.
+    pub fn set_threads(&mut self, threads: usize) {
+        let helpers = threads.max(1) - 1;
+        self.helpers.truncate(helpers);
+        while self.helpers.len() < helpers {
+            self.helpers.push(Helper::start());
+        }
+    }
+
+    /// The number of threads a large product uses.
+    pub fn threads(&self) -> usize {
+        self.helpers.len() + 1
+    }
 }
+
+impl<T: Float> Default for GemmWorkspace<T> {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl<T: Float> Clone for GemmWorkspace<T> {
+    /// A workspace with the same number of threads (new helpers, empty buffers).
+    fn clone(&self) -> Self {
+        let mut copy = GemmWorkspace::new();
+        copy.set_threads(self.threads());
+        copy
+    }
+}
+
+impl<T: Float> std::fmt::Debug for GemmWorkspace<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("GemmWorkspace")
+            .field("packed_a", &self.packed_a.len())
+            .field("packed_b", &self.packed_b.len())
+            .field("threads", &self.threads())
+            .finish()
+    }
+}
+
+/// Products smaller than this (in multiply-adds) are not worth waking a helper for.
+const PARALLEL_WORK: usize = 1 << 20;
 
 /// `C = A·B` (or `C += A·B` with `accumulate`), `C` row-major `m × n` in `c`.
 pub fn gemm<T: Float>(
@@ -107,12 +154,241 @@ pub fn gemm<T: Float>(
         }
         return;
     }
+    let threads = workspace.threads();
+    if threads == 1 || a.rows * b.cols * a.cols < PARALLEL_WORK || a.rows < 2 * MR * threads {
+        return gemm_single(
+            a,
+            b,
+            c,
+            accumulate,
+            &mut workspace.packed_a,
+            &mut workspace.packed_b,
+        );
+    }
+    // Split the rows of C (and A) into one band per thread, each a multiple of MR.
+    let band = a.rows.div_ceil(threads).div_ceil(MR) * MR;
+    let n = b.cols;
+    let (mut rest_c, mut row) = (&mut c[..], 0);
+    let mut mine: Option<(MatRef<'_, T>, &mut [T])> = None;
+    for t in 0..threads {
+        let rows = band.min(a.rows - row);
+        if rows == 0 {
+            break;
+        }
+        let (band_c, tail) = rest_c.split_at_mut(rows * n);
+        rest_c = tail;
+        let band_a = a.rows_from(row, rows);
+        if t == 0 {
+            mine = Some((band_a, band_c));
+        } else {
+            workspace.helpers[t - 1].send(Job::new(band_a, b, band_c, accumulate));
+        }
+        row += rows;
+    }
+    if let Some((band_a, band_c)) = mine {
+        gemm_single(
+            band_a,
+            b,
+            band_c,
+            accumulate,
+            &mut workspace.packed_a,
+            &mut workspace.packed_b,
+        );
+    }
+    // The helpers' bands borrow `a`, `b` and `c`: wait for all of them before returning.
+    for helper in &workspace.helpers {
+        helper.wait();
+    }
+}
+
+impl<'a, T: Copy> MatRef<'a, T> {
+    /// Rows `start..start + rows` of the matrix, as a view.
+    fn rows_from(self, start: usize, rows: usize) -> Self {
+        let offset = start * self.row_stride;
+        MatRef {
+            data: &self.data[offset.min(self.data.len())..],
+            rows,
+            ..self
+        }
+    }
+}
+
+fn gemm_single<T: Float>(
+    a: MatRef<'_, T>,
+    b: MatRef<'_, T>,
+    c: &mut [T],
+    accumulate: bool,
+    packed_a: &mut Vec<T>,
+    packed_b: &mut Vec<T>,
+) {
     #[cfg(target_arch = "x86_64")]
     if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma") {
         // SAFETY: the CPU supports AVX2 and FMA, checked just above.
-        return unsafe { gemm_avx2_fma(a, b, c, accumulate, workspace) };
+        return unsafe { gemm_avx2_fma(a, b, c, accumulate, packed_a, packed_b) };
     }
-    gemm_blocked::<T, false>(a, b, c, accumulate, workspace);
+    gemm_blocked::<T, false>(a, b, c, accumulate, packed_a, packed_b);
+}
+
+// ---- helper threads: one band of rows each, handed over without allocating ----
+
+/// A band of work, as raw parts: the main thread keeps the borrows alive until the helper
+/// reports it done (`Helper::wait`), which is what makes sending these pointers sound.
+struct Job<T> {
+    a: (*const T, usize, [usize; 4]),
+    b: (*const T, usize, [usize; 4]),
+    c: (*mut T, usize),
+    accumulate: bool,
+}
+
+// SAFETY: a Job only travels to a helper while the main thread, which owns the borrows,
+// blocks in `Helper::wait` until the helper has finished with it.
+unsafe impl<T: Send> Send for Job<T> {}
+
+impl<T: Float> Job<T> {
+    fn new(a: MatRef<'_, T>, b: MatRef<'_, T>, c: &mut [T], accumulate: bool) -> Self {
+        let raw = |m: MatRef<'_, T>| {
+            (
+                m.data.as_ptr(),
+                m.data.len(),
+                [m.rows, m.cols, m.row_stride, m.col_stride],
+            )
+        };
+        Job {
+            a: raw(a),
+            b: raw(b),
+            c: (c.as_mut_ptr(), c.len()),
+            accumulate,
+        }
+    }
+
+    /// Runs the band.
+    ///
+    /// # Safety
+    /// The pointers must still be valid: the sender must be blocked until this returns.
+    unsafe fn run(&self, packed_a: &mut Vec<T>, packed_b: &mut Vec<T>) {
+        let rebuild =
+            |(ptr, len, [rows, cols, row_stride, col_stride]): (*const T, usize, [usize; 4])| {
+                MatRef {
+                    // SAFETY: see the function's contract.
+                    data: unsafe { std::slice::from_raw_parts(ptr, len) },
+                    rows,
+                    cols,
+                    row_stride,
+                    col_stride,
+                }
+            };
+        // SAFETY: the band of C is exclusively this job's (disjoint rows).
+        let c = unsafe { std::slice::from_raw_parts_mut(self.c.0, self.c.1) };
+        gemm_single(
+            rebuild(self.a),
+            rebuild(self.b),
+            c,
+            self.accumulate,
+            packed_a,
+            packed_b,
+        );
+    }
+}
+
+struct Mailbox<T> {
+    job: Option<Job<T>>,
+    busy: bool,
+    quit: bool,
+    panicked: bool,
+}
+
+struct Shared<T> {
+    mailbox: std::sync::Mutex<Mailbox<T>>,
+    changed: std::sync::Condvar,
+}
+
+/// A thread that multiplies the bands it is sent, with packing buffers of its own.
+struct Helper<T: Float> {
+    shared: std::sync::Arc<Shared<T>>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl<T: Float> Helper<T> {
+    fn start() -> Self {
+        let shared = std::sync::Arc::new(Shared {
+            mailbox: std::sync::Mutex::new(Mailbox {
+                job: None,
+                busy: false,
+                quit: false,
+                panicked: false,
+            }),
+            changed: std::sync::Condvar::new(),
+        });
+        let theirs = std::sync::Arc::clone(&shared);
+        let thread = std::thread::spawn(move || {
+            let (mut packed_a, mut packed_b) = (Vec::new(), Vec::new());
+            loop {
+                let job = {
+                    let mut mailbox = lock(&theirs.mailbox);
+                    while mailbox.job.is_none() && !mailbox.quit {
+                        mailbox = theirs
+                            .changed
+                            .wait(mailbox)
+                            .unwrap_or_else(std::sync::PoisonError::into_inner);
+                    }
+                    match mailbox.job.take() {
+                        Some(job) => job,
+                        None => return, // quit
+                    }
+                };
+                // SAFETY: the sender waits in `Helper::wait` until `busy` is cleared below.
+                let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| unsafe {
+                    job.run(&mut packed_a, &mut packed_b)
+                }));
+                let mut mailbox = lock(&theirs.mailbox);
+                mailbox.busy = false;
+                mailbox.panicked |= outcome.is_err();
+                theirs.changed.notify_all();
+            }
+        });
+        Helper {
+            shared,
+            thread: Some(thread),
+        }
+    }
+
+    fn send(&self, job: Job<T>) {
+        let mut mailbox = lock(&self.shared.mailbox);
+        mailbox.job = Some(job);
+        mailbox.busy = true;
+        self.shared.changed.notify_all();
+    }
+
+    fn wait(&self) {
+        let mut mailbox = lock(&self.shared.mailbox);
+        while mailbox.busy {
+            mailbox = self
+                .shared
+                .changed
+                .wait(mailbox)
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+        }
+        assert!(
+            !mailbox.panicked,
+            "a GEMM helper thread panicked (an internal bug)"
+        );
+    }
+}
+
+impl<T: Float> Drop for Helper<T> {
+    fn drop(&mut self) {
+        lock(&self.shared.mailbox).quit = true;
+        self.shared.changed.notify_all();
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+fn lock<M>(mutex: &std::sync::Mutex<M>) -> std::sync::MutexGuard<'_, M> {
+    mutex
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 #[cfg(target_arch = "x86_64")]
@@ -122,9 +398,10 @@ fn gemm_avx2_fma<T: Float>(
     b: MatRef<'_, T>,
     c: &mut [T],
     accumulate: bool,
-    workspace: &mut GemmWorkspace<T>,
+    packed_a: &mut Vec<T>,
+    packed_b: &mut Vec<T>,
 ) {
-    gemm_blocked::<T, true>(a, b, c, accumulate, workspace);
+    gemm_blocked::<T, true>(a, b, c, accumulate, packed_a, packed_b);
 }
 
 #[inline(always)]
@@ -133,23 +410,24 @@ fn gemm_blocked<T: Float, const FMA: bool>(
     b: MatRef<'_, T>,
     c: &mut [T],
     accumulate: bool,
-    workspace: &mut GemmWorkspace<T>,
+    packed_a: &mut Vec<T>,
+    packed_b: &mut Vec<T>,
 ) {
     let (m, n, k) = (a.rows, b.cols, a.cols);
     let n_panels = n.div_ceil(NR);
     for pc in (0..k).step_by(KC) {
         let kc = KC.min(k - pc);
-        pack_b(b, pc, kc, n_panels, &mut workspace.packed_b);
+        pack_b(b, pc, kc, n_panels, packed_b);
         // The first slice of k overwrites C unless accumulating; later ones add.
         let add = accumulate || pc > 0;
         for ic in (0..m).step_by(MC) {
             let mc = MC.min(m - ic);
             let m_panels = mc.div_ceil(MR);
-            pack_a(a, ic, mc, pc, kc, &mut workspace.packed_a);
+            pack_a(a, ic, mc, pc, kc, packed_a);
             for jp in 0..n_panels {
-                let b_panel = &workspace.packed_b[jp * kc * NR..(jp + 1) * kc * NR];
+                let b_panel = &packed_b[jp * kc * NR..(jp + 1) * kc * NR];
                 for ip in 0..m_panels {
-                    let a_panel = &workspace.packed_a[ip * kc * MR..(ip + 1) * kc * MR];
+                    let a_panel = &packed_a[ip * kc * MR..(ip + 1) * kc * MR];
                     let mut acc = [[T::zero(); NR]; MR];
                     micro_kernel::<T, FMA>(kc, a_panel, b_panel, &mut acc);
                     let (row0, col0) = (ic + ip * MR, jp * NR);
