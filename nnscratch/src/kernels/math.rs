@@ -22,9 +22,13 @@ const SATURATION: f32 = 9.0;
 
 #[inline(always)]
 fn expf_positive(v: f32) -> f32 {
-    // n = round(v / ln 2) by the 1.5·2^23 trick (exact for |v| < 2^22, vectorises on SSE2).
+    // n = round(v / ln 2) by the 1.5·2^23 trick: adding MAGIC leaves n in the low bits of
+    // the sum, so n is read off as an integer without a float-to-int conversion (which
+    // Rust's saturating `as` would compile to scalar code).
     const MAGIC: f32 = 12_582_912.0;
-    let n = (v * std::f32::consts::LOG2_E + MAGIC) - MAGIC;
+    let shifted = v * std::f32::consts::LOG2_E + MAGIC;
+    let n_int = shifted.to_bits() as i32 - MAGIC.to_bits() as i32;
+    let n = shifted - MAGIC;
     let r = v - n * 0.693_359_4 - n * -2.121_944_4e-4;
     let mut p = 1.987_569_1e-4_f32;
     p = p * r + 1.398_199_9e-3;
@@ -33,7 +37,7 @@ fn expf_positive(v: f32) -> f32 {
     p = p * r + 1.666_666_5e-1;
     p = p * r + 5.000_000_1e-1;
     let e = p * r * r + r + 1.0;
-    let scale = f32::from_bits(((n as i32 + 127) as u32) << 23);
+    let scale = f32::from_bits(((n_int + 127) as u32) << 23);
     e * scale
 }
 
