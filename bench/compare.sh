@@ -58,7 +58,7 @@ for threads in sorted({k[0] for k in runs}):
             us = statistics.median(r["us_per_step"] for r in rs)
             ratio = f"{torch_us / us:.1f}x" if torch_us else "-"
             allocs = rs[0]["allocs_per_step"]
-            allocs = "-" if allocs is None else f"{allocs:.1f}"
+            allocs = "-" if allocs is None else f"{allocs:.3g}"
             g = [r["gflops"] for r in rs if r.get("gflops")]
             g = f"{statistics.median(g):.1f}" if g else "-"
             extra = ""

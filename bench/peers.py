@@ -77,7 +77,7 @@ def run(workload, steps):
 
 def seed_fit(epochs):
     epochs = epochs or 3000
-    reps = 1 if epochs < 10 else 5
+    reps = 1 if epochs < 10 else 3
     x = torch.linspace(-6, 4.5, 100).reshape(100, 1)
     y = torch.sin(x) + 0.3 * torch.exp(x)
     totals = []

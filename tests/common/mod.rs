@@ -97,16 +97,8 @@ pub fn load(dtype: &str) -> Fixtures {
     serde_json::from_str(&text).unwrap_or_else(|e| panic!("{path}: {e}"))
 }
 
-/// Norm-wise relative error `max|a - b| / max|b|` (absolute when `b` is all zeros).
-pub fn relative_error<T: Float>(actual: &ArrayD<T>, expected: &ArrayD<T>) -> f64 {
-    assert_eq!(actual.shape(), expected.shape(), "shapes differ");
-    let scale = expected.iter().fold(0.0f64, |m, v| m.max(v.as_f64().abs()));
-    let diff = actual
-        .iter()
-        .zip(expected)
-        .fold(0.0f64, |m, (a, b)| m.max((a.as_f64() - b.as_f64()).abs()));
-    if scale > 0.0 { diff / scale } else { diff }
-}
+/// Norm-wise relative error `max|a - b| / max|b|`, the library's definition.
+pub use nnscratch::check::relative_error;
 
 /// The tolerance a dtype is held to against PyTorch.
 pub fn tolerance<T: Float>() -> f64 {
