@@ -9,17 +9,15 @@
 //!
 //! Sigmoid and tanh differentiate through their output `y`, which the forward pass kept.
 
-use ndarray::{ArrayView2, ArrayViewMut2, Zip};
+use ndarray::{ArrayView2, ArrayViewMut2};
 
-use super::Write;
+use super::{Write, map_into, map2_into};
 use crate::Float;
 use crate::tensor::sigmoid;
 
 /// `y = max(x, 0)`.
 pub fn relu_forward<T: Float>(x: ArrayView2<'_, T>, y: ArrayViewMut2<'_, T>) {
-    Zip::from(y)
-        .and(x)
-        .for_each(|y, &x| *y = if x > T::zero() { x } else { T::zero() });
+    map_into(x, y, |x| if x > T::zero() { x } else { T::zero() });
 }
 
 /// `dx = dy ⊙ [x > 0]`.
@@ -29,17 +27,18 @@ pub fn relu_backward<T: Float>(
     dx: ArrayViewMut2<'_, T>,
     write: Write,
 ) {
-    Zip::from(dx)
-        .and(x)
-        .and(dy)
-        .for_each(|dx, &x, &dy| write.store(dx, if x > T::zero() { dy } else { T::zero() }));
+    map2_into(
+        x,
+        dy,
+        dx,
+        write,
+        |x, dy| if x > T::zero() { dy } else { T::zero() },
+    );
 }
 
 /// `y = x` where `x > 0`, else `slope·x`.
 pub fn leaky_relu_forward<T: Float>(x: ArrayView2<'_, T>, slope: T, y: ArrayViewMut2<'_, T>) {
-    Zip::from(y)
-        .and(x)
-        .for_each(|y, &x| *y = if x > T::zero() { x } else { slope * x });
+    map_into(x, y, |x| if x > T::zero() { x } else { slope * x });
 }
 
 /// `dx = dy ⊙ (1 if x > 0 else slope)`.
@@ -50,15 +49,14 @@ pub fn leaky_relu_backward<T: Float>(
     dx: ArrayViewMut2<'_, T>,
     write: Write,
 ) {
-    Zip::from(dx)
-        .and(x)
-        .and(dy)
-        .for_each(|dx, &x, &dy| write.store(dx, if x > T::zero() { dy } else { slope * dy }));
+    map2_into(x, dy, dx, write, |x, dy| {
+        if x > T::zero() { dy } else { slope * dy }
+    });
 }
 
 /// `y = σ(x)`.
 pub fn sigmoid_forward<T: Float>(x: ArrayView2<'_, T>, y: ArrayViewMut2<'_, T>) {
-    Zip::from(y).and(x).for_each(|y, &x| *y = sigmoid(x));
+    map_into(x, y, sigmoid);
 }
 
 /// `dx = dy ⊙ y(1 - y)`.
@@ -68,17 +66,14 @@ pub fn sigmoid_backward<T: Float>(
     dx: ArrayViewMut2<'_, T>,
     write: Write,
 ) {
-    Zip::from(dx)
-        .and(y)
-        .and(dy)
-        .for_each(|dx, &y, &dy| write.store(dx, dy * y * (T::one() - y)));
+    map2_into(y, dy, dx, write, |y, dy| dy * y * (T::one() - y));
 }
 
 /// `y = tanh(x)` (for `f32`, the vectorised approximation of [`super::tanh_f32`]).
 pub fn tanh_forward<T: Float>(x: ArrayView2<'_, T>, mut y: ArrayViewMut2<'_, T>) {
     match (x.to_slice(), y.as_slice_mut()) {
         (Some(x), Some(y)) => T::tanh_slice(x, y),
-        _ => Zip::from(y).and(x).for_each(|y, &x| *y = x.tanh()),
+        _ => map_into(x, y, T::tanh),
     }
 }
 
@@ -89,8 +84,5 @@ pub fn tanh_backward<T: Float>(
     dx: ArrayViewMut2<'_, T>,
     write: Write,
 ) {
-    Zip::from(dx)
-        .and(y)
-        .and(dy)
-        .for_each(|dx, &y, &dy| write.store(dx, dy * (T::one() - y * y)));
+    map2_into(y, dy, dx, write, |y, dy| dy * (T::one() - y * y));
 }

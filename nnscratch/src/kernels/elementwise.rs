@@ -5,14 +5,14 @@
 //! y = a ⊙ b     da = dy ⊙ b,   db = dy ⊙ a
 //! ```
 
-use ndarray::{ArrayView2, ArrayViewMut2, Zip};
+use ndarray::{ArrayView2, ArrayViewMut2};
 
-use super::Write;
+use super::{Write, map_into, map2_into};
 use crate::Float;
 
 /// `y = a + b`.
 pub fn add_forward<T: Float>(a: ArrayView2<'_, T>, b: ArrayView2<'_, T>, y: ArrayViewMut2<'_, T>) {
-    Zip::from(y).and(a).and(b).for_each(|y, &a, &b| *y = a + b);
+    map2_into(a, b, y, Write::Set, |a, b| a + b);
 }
 
 /// `d(operand) = dy`, for either operand of `+`.
@@ -21,14 +21,15 @@ pub fn add_backward<T: Float>(
     d_operand: ArrayViewMut2<'_, T>,
     write: Write,
 ) {
-    Zip::from(d_operand)
-        .and(dy)
-        .for_each(|d, &dy| write.store(d, dy));
+    match write {
+        Write::Set => map_into(dy, d_operand, |dy| dy),
+        Write::Add => map2_into(dy, dy, d_operand, Write::Add, |dy, _| dy),
+    }
 }
 
 /// `y = a ⊙ b`.
 pub fn mul_forward<T: Float>(a: ArrayView2<'_, T>, b: ArrayView2<'_, T>, y: ArrayViewMut2<'_, T>) {
-    Zip::from(y).and(a).and(b).for_each(|y, &a, &b| *y = a * b);
+    map2_into(a, b, y, Write::Set, |a, b| a * b);
 }
 
 /// `d(operand) = dy ⊙ other`, for either operand of `*` (`other` is the other operand).
@@ -38,8 +39,5 @@ pub fn mul_backward<T: Float>(
     d_operand: ArrayViewMut2<'_, T>,
     write: Write,
 ) {
-    Zip::from(d_operand)
-        .and(dy)
-        .and(other)
-        .for_each(|d, &dy, &other| write.store(d, dy * other));
+    map2_into(dy, other, d_operand, write, |dy, other| dy * other);
 }

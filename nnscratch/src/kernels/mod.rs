@@ -26,6 +26,8 @@ pub use linear::{linear_backward_input, linear_backward_params, linear_forward};
 pub use loss::{cross_entropy, cross_entropy_backward, mse_loss, mse_loss_backward};
 pub use math::tanh_f32;
 
+use ndarray::{ArrayView2, ArrayViewMut2, Zip};
+
 use crate::Float;
 
 /// How a backward kernel stores a gradient into its output buffer.
@@ -45,6 +47,53 @@ impl Write {
             Write::Set => *slot = value,
             Write::Add => *slot += value,
         }
+    }
+}
+
+/// `out = f(a)` element by element: a plain slice loop when both are contiguous (always,
+/// in generated code), a `Zip` otherwise.
+#[inline]
+pub(crate) fn map_into<T: Float>(
+    a: ArrayView2<'_, T>,
+    mut out: ArrayViewMut2<'_, T>,
+    f: impl Fn(T) -> T,
+) {
+    if let (Some(a), Some(out)) = (a.to_slice(), out.as_slice_mut()) {
+        for (o, &a) in out.iter_mut().zip(a) {
+            *o = f(a);
+        }
+    } else {
+        Zip::from(out).and(a).for_each(|o, &a| *o = f(a));
+    }
+}
+
+/// `out (=|+=) f(a, b)` element by element (see [`Write`]), slices when contiguous.
+#[inline]
+pub(crate) fn map2_into<T: Float>(
+    a: ArrayView2<'_, T>,
+    b: ArrayView2<'_, T>,
+    mut out: ArrayViewMut2<'_, T>,
+    write: Write,
+    f: impl Fn(T, T) -> T,
+) {
+    if let (Some(a), Some(b), Some(out)) = (a.to_slice(), b.to_slice(), out.as_slice_mut()) {
+        match write {
+            Write::Set => {
+                for ((o, &a), &b) in out.iter_mut().zip(a).zip(b) {
+                    *o = f(a, b);
+                }
+            }
+            Write::Add => {
+                for ((o, &a), &b) in out.iter_mut().zip(a).zip(b) {
+                    *o += f(a, b);
+                }
+            }
+        }
+    } else {
+        Zip::from(out)
+            .and(a)
+            .and(b)
+            .for_each(|o, &a, &b| write.store(o, f(a, b)));
     }
 }
 
