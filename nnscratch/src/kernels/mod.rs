@@ -2,8 +2,19 @@
 //!
 //! Each kernel reads views and writes into buffers the caller owns (the model's
 //! workspace), so a training step allocates nothing. The derivation of every backward
-//! kernel is written above it. The dynamic engine does not use these: it derives the same
-//! gradients from elementary ops, which is what makes comparing the two meaningful.
+//! kernel is written above it. The dynamic engine does not use these to differentiate:
+//! it derives the same gradients from elementary ops, which is what makes comparing the
+//! two meaningful (it shares only the `f32` `tanh` approximation, a function, not a
+//! derivative).
+//!
+//! | file | what |
+//! |---|---|
+//! | `linear.rs` | `Y = X·Wᵀ + b` and its three gradients; small layers direct, large ones GEMM |
+//! | `gemm.rs` | packed, cache-blocked `C = A·B`, AVX2/FMA micro-kernel, helper threads |
+//! | `activation.rs` | ReLU, LeakyReLU, Sigmoid, Tanh forward and backward |
+//! | `elementwise.rs` | `+` and `*` of two values |
+//! | `loss.rs` | MSE and softmax cross-entropy, with their gradients |
+//! | `math.rs` | the vectorised `f32` `tanh` (within 2 ulp) |
 //!
 //! Backward kernels take a [`Write`]: a value used by several layers receives the sum of
 //! their gradients, so the first consumer (in backward order) sets the gradient buffer
