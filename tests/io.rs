@@ -62,11 +62,16 @@ fn interop() -> Interop {
 #[test]
 #[ignore]
 fn write_nnscratch_fixture() {
-    save_safetensors(
-        &mut nnscratch_model(),
-        fixture("from_nnscratch.safetensors"),
-    )
-    .unwrap();
+    let path = fixture("from_nnscratch.safetensors");
+    save_safetensors(&mut nnscratch_model(), &path).unwrap();
+    // What was written reads back as the same model.
+    let mut check = SeedNet::<f32>::new(&mut rand::rngs::StdRng::seed_from_u64(99));
+    load_safetensors(&mut check, &path).unwrap();
+    let original = nnscratch_model();
+    assert_eq!(
+        (check.weight_0, check.bias_4),
+        (original.weight_0, original.bias_4)
+    );
 }
 
 #[test]
