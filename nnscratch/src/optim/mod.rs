@@ -74,13 +74,22 @@ pub fn visit_array<T: Float, D: Dimension>(
     grad: Option<&Array<T, D>>,
     visitor: &mut dyn FnMut(Param<'_, T>),
 ) {
-    if !value.is_standard_layout() {
+    if value.as_slice().is_none() {
         *value = value.as_standard_layout().into_owned();
     }
     let mut dims = [0usize; 8];
     let ndim = value.ndim().min(dims.len());
     dims[..ndim].copy_from_slice(&value.shape()[..ndim]);
-    let grad = grad.map(|g| g.as_standard_layout());
+    // Row-major gradients (the usual case) are lent as they are; others copied.
+    let reordered;
+    let grad = match grad {
+        Some(g) if g.as_slice().is_none() => {
+            reordered = g.as_standard_layout().into_owned();
+            reordered.as_slice()
+        }
+        Some(g) => g.as_slice(),
+        None => None,
+    };
     let value = value
         .as_slice_mut()
         .unwrap_or_else(|| unreachable!("made standard above"));
@@ -88,7 +97,7 @@ pub fn visit_array<T: Float, D: Dimension>(
         name,
         shape: &dims[..ndim],
         value,
-        grad: grad.as_ref().and_then(|g| g.as_slice()),
+        grad,
     });
 }
 
