@@ -121,13 +121,15 @@ impl<T: Float> Optimizer<T> for Sgd<T> {
             // One pass per parameter over plain slices: no temporaries, so a step
             // allocates nothing once the momentum buffers exist.
             if !use_momentum {
-                for (p, &g) in p.value.iter_mut().zip(grad) {
-                    let g = if weight_decay != T::zero() {
-                        g + weight_decay * *p
-                    } else {
-                        g
-                    };
-                    *p -= lr * g;
+                // The common case gets a loop of its own, with nothing to vectorise around.
+                if weight_decay == T::zero() {
+                    for (p, &g) in p.value.iter_mut().zip(grad) {
+                        *p -= lr * g;
+                    }
+                } else {
+                    for (p, &g) in p.value.iter_mut().zip(grad) {
+                        *p -= lr * (g + weight_decay * *p);
+                    }
                 }
                 return;
             }
