@@ -51,8 +51,6 @@ pub enum SeqItem {
 pub struct LayerCall {
     pub name: Ident,
     pub args: Vec<Expr>,
-    /// The parentheses, if written, for errors about the argument list as a whole.
-    pub paren: Option<token::Paren>,
 }
 
 /// One statement of the graph form: `name = expression;`.
@@ -154,13 +152,13 @@ fn parse_seq_item(content: ParseStream) -> syn::Result<SeqItem> {
             "expected a layer such as `Linear(64)` or `ReLU`, or `input:`/`loss:`",
         )
     })?;
-    let (paren, args) = if content.peek(token::Paren) {
+    let args = if content.peek(token::Paren) {
         let inner;
-        let paren = parenthesized!(inner in content);
+        parenthesized!(inner in content);
         let args: Punctuated<Expr, Token![,]> = Punctuated::parse_terminated(&inner)?;
-        (Some(paren), args.into_iter().collect())
+        args.into_iter().collect()
     } else {
-        (None, Vec::new())
+        Vec::new()
     };
-    Ok(SeqItem::Layer(LayerCall { name, args, paren }))
+    Ok(SeqItem::Layer(LayerCall { name, args }))
 }

@@ -110,15 +110,7 @@ pub fn check_classes_target(
             found: vec![targets.len()],
         });
     }
-    if let Some((row, &target)) = targets.iter().enumerate().find(|&(_, &t)| t >= classes) {
-        return Err(Error::ClassOutOfRange {
-            op: "CrossEntropyLoss",
-            row,
-            target,
-            classes,
-        });
-    }
-    Ok(())
+    crate::error::check_class_indices("CrossEntropyLoss", targets, classes)
 }
 
 /// Returns the loss, or an error if it is NaN or infinite (diverged training, bad input).

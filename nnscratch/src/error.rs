@@ -92,3 +92,21 @@ pub enum Error {
         message: String,
     },
 }
+
+/// Checks that every class index is below `classes`; the error names the first row that
+/// is not. Shared by the dynamic `cross_entropy` and compiled models.
+pub(crate) fn check_class_indices(
+    op: &'static str,
+    targets: &[usize],
+    classes: usize,
+) -> Result<()> {
+    match targets.iter().enumerate().find(|&(_, &t)| t >= classes) {
+        Some((row, &target)) => Err(Error::ClassOutOfRange {
+            op,
+            row,
+            target,
+            classes,
+        }),
+        None => Ok(()),
+    }
+}

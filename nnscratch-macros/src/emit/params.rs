@@ -3,20 +3,18 @@
 use proc_macro2::TokenStream;
 use quote::{format_ident, quote};
 
-use crate::graph::{Model, Op};
+use crate::graph::{LinearParams, Model, Op};
 
-/// `pub weight_0: Array2<T>, pub bias_0: Array1<T>, ...` with their PyTorch names.
-pub fn fields(model: &Model) -> Vec<TokenStream> {
+/// `pub weight_0: Array2<T>, pub bias_0: Array1<T>, ...`, one pair per Linear, each
+/// documented by `doc(params, "weight" | "bias")`. Serves the model struct and its
+/// gradient struct, which have the same fields.
+fn array_fields(model: &Model, doc: impl Fn(&LinearParams, &str) -> String) -> Vec<TokenStream> {
     model
         .linears
         .iter()
         .map(|p| {
             let (w, b) = (&p.weight, &p.bias);
-            let w_doc = format!(
-                "`{}.weight`, `[{}, {}]` (out, in), as in PyTorch.",
-                p.prefix, p.out_features, p.in_features
-            );
-            let b_doc = format!("`{}.bias`, `[{}]`.", p.prefix, p.out_features);
+            let (w_doc, b_doc) = (doc(p, "weight"), doc(p, "bias"));
             quote! {
                 #[doc = #w_doc]
                 pub #w: ::nnscratch::ndarray::Array2<T>,
@@ -27,25 +25,22 @@ pub fn fields(model: &Model) -> Vec<TokenStream> {
         .collect()
 }
 
+/// The parameters, with their PyTorch names and shapes.
+pub fn fields(model: &Model) -> Vec<TokenStream> {
+    array_fields(model, |p, kind| match kind {
+        "weight" => format!(
+            "`{}.weight`, `[{}, {}]` (out, in), as in PyTorch.",
+            p.prefix, p.out_features, p.in_features
+        ),
+        _ => format!("`{}.bias`, `[{}]`.", p.prefix, p.out_features),
+    })
+}
+
 /// The gradient struct's fields: same names and shapes as the parameters.
 pub fn grad_fields(model: &Model) -> Vec<TokenStream> {
-    model
-        .linears
-        .iter()
-        .map(|p| {
-            let (w, b) = (&p.weight, &p.bias);
-            let (w_doc, b_doc) = (
-                format!("`d loss / d {}.weight`.", p.prefix),
-                format!("`d loss / d {}.bias`.", p.prefix),
-            );
-            quote! {
-                #[doc = #w_doc]
-                pub #w: ::nnscratch::ndarray::Array2<T>,
-                #[doc = #b_doc]
-                pub #b: ::nnscratch::ndarray::Array1<T>,
-            }
-        })
-        .collect()
+    array_fields(model, |p, kind| {
+        format!("`d loss / d {}.{kind}`.", p.prefix)
+    })
 }
 
 /// Zero gradients of the right shapes.

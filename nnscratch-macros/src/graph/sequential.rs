@@ -2,7 +2,7 @@
 //! `loss: ...`. Parameters are named by list index, as `nn.Sequential` names them.
 
 use petgraph::graph::NodeIndex;
-use quote::{ToTokens, format_ident};
+use quote::format_ident;
 use syn::Expr;
 
 use super::{
@@ -153,16 +153,8 @@ impl<'a> Sequential<'a> {
                     )
                 }
                 _ => {
-                    let at: &dyn ToTokens = match &call.paren {
-                        Some(_) => &call
-                            .args
-                            .first()
-                            .map(|a| a.to_token_stream())
-                            .unwrap_or_else(|| call.name.to_token_stream()),
-                        None => &call.name,
-                    };
                     self.errors.at(
-                        at,
+                        &call.name,
                         format!("`Linear` takes `(out_features)` or `(in_features, out_features)`, found {} arguments", call.args.len()),
                     );
                     (None, None)

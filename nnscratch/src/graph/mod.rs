@@ -171,6 +171,15 @@ fn short_name<T: Float>(node: &GraphNode<T>) -> &str {
     node.title.split(" = ").next().unwrap_or(&node.title)
 }
 
+/// Lines of a DOT label: each escaped, joined by DOT's `\n`.
+fn dot_label(lines: &[String]) -> String {
+    lines
+        .iter()
+        .map(|l| escape(l))
+        .collect::<Vec<_>>()
+        .join("\\n")
+}
+
 /// Escapes text for a double-quoted DOT string.
 fn escape(text: &str) -> String {
     text.replace('\\', "\\\\").replace('"', "\\\"")
@@ -192,11 +201,7 @@ pub fn to_dot<T: Float>(graph: &Graph<T>) -> String {
         if let Some(grad) = &node.grad {
             lines.push(format!("grad {}", describe(grad)));
         }
-        let label = lines
-            .iter()
-            .map(|l| escape(l))
-            .collect::<Vec<_>>()
-            .join("\\n");
+        let label = dot_label(&lines);
         let _ = writeln!(
             dot,
             "  n{} [label=\"{}\", fillcolor=\"{}\"];",
@@ -215,11 +220,7 @@ pub fn to_dot<T: Float>(graph: &Graph<T>) -> String {
         if let Some(value) = &partial.value {
             lines.push(describe(value));
         }
-        let label = lines
-            .iter()
-            .map(|l| escape(l))
-            .collect::<Vec<_>>()
-            .join("\\n");
+        let label = dot_label(&lines);
         let _ = writeln!(
             dot,
             "  n{} -> n{} [label=\"{}\"];",

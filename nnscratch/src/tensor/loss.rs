@@ -162,14 +162,7 @@ impl<T: Float> Tensor<T> {
                 found: shape,
             });
         }
-        if let Some((row, &target)) = targets.iter().enumerate().find(|&(_, &t)| t >= classes) {
-            return Err(Error::ClassOutOfRange {
-                op: "cross_entropy",
-                row,
-                target,
-                classes,
-            });
-        }
+        crate::error::check_class_indices("cross_entropy", targets, classes)?;
         let mut log_probs = as_rows(&self.data());
         let mut total = T::zero();
         for (mut row, &target) in log_probs.axis_iter_mut(Axis(0)).zip(targets) {

@@ -31,7 +31,7 @@ mod unary;
 pub(crate) use unary::sigmoid;
 
 use std::cell::{Ref, RefCell, RefMut};
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::fmt;
 use std::rc::Rc;
 
@@ -385,7 +385,7 @@ impl<T: Float> Tensor<T> {
     /// node after all its inputs). Iterative, so deep graphs cannot overflow the stack.
     pub fn topological_order(&self) -> Vec<Tensor<T>> {
         let mut order = Vec::new();
-        let mut visited: HashMap<*const Node<T>, ()> = HashMap::new();
+        let mut visited: HashSet<*const Node<T>> = HashSet::new();
         // (node, whether its parents were already pushed)
         let mut stack: Vec<(Tensor<T>, bool)> = vec![(self.clone(), false)];
         while let Some((node, expanded)) = stack.pop() {
@@ -393,12 +393,12 @@ impl<T: Float> Tensor<T> {
                 order.push(node);
                 continue;
             }
-            if visited.insert(node.node_key(), ()).is_some() {
+            if !visited.insert(node.node_key()) {
                 continue;
             }
             stack.push((node.clone(), true));
             for parent in node.parents().iter().rev() {
-                if !visited.contains_key(&parent.node_key()) {
+                if !visited.contains(&parent.node_key()) {
                     stack.push((parent.clone(), false));
                 }
             }
