@@ -11,6 +11,7 @@ use nnscratch::Tensor;
 use nnscratch::io::{load_safetensors, save_safetensors};
 use nnscratch::model;
 use nnscratch::nn::{Linear, Module, ReLU, Sequential};
+use nnscratch::optim::Parameters;
 use rand::SeedableRng;
 use serde::Deserialize;
 
@@ -67,11 +68,10 @@ fn write_nnscratch_fixture() {
     // What was written reads back as the same model.
     let mut check = SeedNet::<f32>::new(&mut rand::rngs::StdRng::seed_from_u64(99));
     load_safetensors(&mut check, &path).unwrap();
-    let original = nnscratch_model();
-    assert_eq!(
-        (check.weight_0, check.bias_4),
-        (original.weight_0, original.bias_4)
-    );
+    let mut original = nnscratch_model();
+    for name in ["0.weight", "4.bias"] {
+        assert_eq!(check.parameter(name), original.parameter(name));
+    }
 }
 
 #[test]
@@ -166,12 +166,12 @@ fn load_fails(bytes: &[u8], expected: &[&str]) {
     let path = temp_path("bad.safetensors");
     std::fs::write(&path, bytes).unwrap();
     let mut net = nnscratch_model();
-    let before = net.weight_0.clone();
+    let before = net.parameter("0.weight");
     let message = load_safetensors(&mut net, &path).unwrap_err().to_string();
     for part in expected {
         assert!(message.contains(part), "`{part}` not in: {message}");
     }
-    assert_eq!(net.weight_0, before, "the model is unchanged");
+    assert_eq!(net.parameter("0.weight"), before, "the model is unchanged");
     std::fs::remove_file(path).unwrap();
 }
 
@@ -264,7 +264,10 @@ fn saving_over_a_file_replaces_it_whole_and_leaves_no_temporary() {
     assert_eq!(names, ["model.safetensors"]);
     let mut check = SeedNet::<f32>::new(&mut rand::rngs::StdRng::seed_from_u64(9));
     load_safetensors(&mut check, &path).unwrap();
-    assert_eq!(check.weight_2, nnscratch_model().weight_2);
+    assert_eq!(
+        check.parameter("2.weight"),
+        nnscratch_model().parameter("2.weight")
+    );
     // A save into a directory that does not exist fails cleanly.
     let error = save_safetensors(
         &mut nnscratch_model(),

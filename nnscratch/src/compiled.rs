@@ -125,25 +125,35 @@ pub fn check_loss<T: Float>(model: &str, loss: T) -> Result<T> {
 }
 
 /// Makes `buffer` `[rows, cols]`, reallocating only when the shape changes: after the
-/// first batch of a given size, a step allocates nothing.
-pub fn resize<T: Float>(buffer: &mut Array2<T>, rows: usize, cols: usize) {
+/// first batch of a given size, a step allocates nothing. A batch too large to allocate
+/// is an [`Error::TooLarge`] naming the model, not an abort.
+pub fn resize<T: Float>(
+    model: &str,
+    buffer: &mut Array2<T>,
+    rows: usize,
+    cols: usize,
+) -> Result<()> {
     if buffer.dim() != (rows, cols) {
-        *buffer = Array2::zeros((rows, cols));
+        // Free the old buffer first, so that growing does not need both at once.
+        *buffer = Array2::zeros((0, 0));
+        *buffer = crate::alloc::try_zeros(&format!("{model} workspace"), (rows, cols))?;
     }
+    Ok(())
 }
 
 /// `x` itself when it is row-major (the kernels need contiguous rows), else a copy of it
 /// in `buffer` (sized once, then reused).
 pub fn standard_layout<'a, T: Float>(
+    model: &str,
     x: ArrayView2<'a, T>,
     buffer: &'a mut Array2<T>,
-) -> ArrayView2<'a, T> {
+) -> Result<ArrayView2<'a, T>> {
     if x.is_standard_layout() {
-        return x;
+        return Ok(x);
     }
-    resize(buffer, x.nrows(), x.ncols());
+    resize(model, buffer, x.nrows(), x.ncols())?;
     buffer.assign(&x);
-    buffer.view()
+    Ok(buffer.view())
 }
 
 /// One node of a compiled graph's picture, as the macro describes it.

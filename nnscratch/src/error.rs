@@ -83,6 +83,22 @@ pub enum Error {
         /// What was passed.
         found: String,
     },
+    /// A tensor too large to allocate: its element count overflows, or memory for it
+    /// could not be reserved.
+    #[error(
+        "{what}: cannot allocate a tensor of shape {shape:?} ({}): {reason}",
+        describe_bytes(*.bytes)
+    )]
+    TooLarge {
+        /// What was being built, e.g. `"Linear(3, 1099511627776) weight"`.
+        what: String,
+        /// The shape requested.
+        shape: Vec<usize>,
+        /// Bytes requested, or `None` when the count overflows `usize`.
+        bytes: Option<u128>,
+        /// Why it failed, in words.
+        reason: String,
+    },
     /// Writing or reading a file failed.
     #[error("{path}: {message}")]
     Io {
@@ -108,5 +124,15 @@ pub(crate) fn check_class_indices(
             classes,
         }),
         None => Ok(()),
+    }
+}
+
+/// `"160.0 GiB"`-style text for a byte count (or "more bytes than `usize` holds").
+fn describe_bytes(bytes: Option<u128>) -> String {
+    match bytes {
+        None => "more elements than a usize can count".into(),
+        Some(b) if b >= 1 << 30 => format!("{:.1} GiB", b as f64 / f64::from(1u32 << 30)),
+        Some(b) if b >= 1 << 20 => format!("{:.1} MiB", b as f64 / f64::from(1u32 << 20)),
+        Some(b) => format!("{b} bytes"),
     }
 }

@@ -15,24 +15,34 @@ pub fn linear_bound(in_features: usize) -> f64 {
     1.0 / (in_features as f64).sqrt()
 }
 
-/// A `[out_features, in_features]` weight drawn from `U(-1/√in, 1/√in)`.
+/// A `[out_features, in_features]` weight drawn from `U(-1/√in, 1/√in)`; an
+/// [`Error::TooLarge`] if it cannot be allocated.
 pub fn linear_weight<T: Float, R: Rng + ?Sized>(
     in_features: usize,
     out_features: usize,
     rng: &mut R,
-) -> Array2<T> {
+) -> Result<Array2<T>> {
     let bound = linear_bound(in_features);
-    Array2::from_shape_simple_fn((out_features, in_features), || uniform(bound, rng))
+    crate::alloc::try_from_fn(
+        &format!("Linear({in_features}, {out_features}) weight"),
+        (out_features, in_features),
+        || uniform(bound, rng),
+    )
 }
 
-/// A `[out_features]` bias drawn from `U(-1/√in, 1/√in)`.
+/// A `[out_features]` bias drawn from `U(-1/√in, 1/√in)`; an [`Error::TooLarge`] if it
+/// cannot be allocated.
 pub fn linear_bias<T: Float, R: Rng + ?Sized>(
     in_features: usize,
     out_features: usize,
     rng: &mut R,
-) -> Array1<T> {
+) -> Result<Array1<T>> {
     let bound = linear_bound(in_features);
-    Array1::from_shape_simple_fn(out_features, || uniform(bound, rng))
+    crate::alloc::try_from_fn(
+        &format!("Linear({in_features}, {out_features}) bias"),
+        out_features,
+        || uniform(bound, rng),
+    )
 }
 
 /// One draw from `U(-bound, bound)`.

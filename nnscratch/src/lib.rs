@@ -185,7 +185,9 @@
 //! // In Python: net.load_state_dict(safetensors.torch.load_file(path)) gives the same outputs.
 //! let mut copy = SineNet::<f64>::new(&mut rand::rngs::StdRng::seed_from_u64(1));
 //! nnscratch::io::load_safetensors(&mut copy, &path)?; // f32 file into an f64 model
-//! assert_eq!(copy.weight_0.mapv(|w| w as f32), net.weight_0);
+//! use nnscratch::optim::Parameters; // parameters by their state_dict names
+//! let (ours, theirs) = (copy.parameter("0.weight").unwrap(), net.parameter("0.weight").unwrap());
+//! assert_eq!(ours.mapv(|w| w as f32), theirs);
 //! # std::fs::remove_file(&path).ok();
 //! # Ok::<(), nnscratch::Error>(())
 //! ```
@@ -203,6 +205,7 @@
 
 #![warn(missing_docs)]
 
+pub mod alloc;
 pub mod check;
 pub mod compiled;
 pub mod data;

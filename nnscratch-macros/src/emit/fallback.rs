@@ -12,33 +12,42 @@ pub fn fallback(input: &ModelInput, errors: syn::Error) -> TokenStream {
         attrs, vis, ident, ..
     } = input;
     let errors = errors.into_compile_error();
+    // A struct named `T` (an error reported above) must not also clash with the stand-in's
+    // type parameter.
+    let t = if ident == "T" {
+        quote::format_ident!("F")
+    } else {
+        quote::format_ident!("T")
+    };
+    let cfgs = super::cfg_attrs(attrs);
     quote! {
         #errors
 
         #(#attrs)*
-        #vis struct #ident<T: ::nnscratch::Float = f32>(::core::marker::PhantomData<T>);
+        #vis struct #ident<#t: ::nnscratch::Float = f32>(::core::marker::PhantomData<#t>);
 
+        #(#cfgs)*
         #[allow(unused_variables, clippy::all)]
-        impl<T: ::nnscratch::Float> #ident<T> {
+        impl<#t: ::nnscratch::Float> #ident<#t> {
             pub const INPUT_WIDTH: usize = 0;
             pub const OUTPUT_WIDTH: usize = 0;
             pub const BACKWARD_EQUATIONS: &'static str = "";
             pub fn new<R: ?Sized>(rng: &mut R) -> Self {
                 unreachable!("model! reported an error for this model")
             }
-            pub fn forward(&mut self, x: ::nnscratch::ndarray::ArrayView2<'_, T>) -> ::nnscratch::Result<::nnscratch::ndarray::ArrayView2<'_, T>> {
+            pub fn forward(&mut self, x: ::nnscratch::ndarray::ArrayView2<'_, #t>) -> ::nnscratch::Result<::nnscratch::ndarray::ArrayView2<'_, #t>> {
                 unreachable!("model! reported an error for this model")
             }
-            pub fn loss<U>(&mut self, x: ::nnscratch::ndarray::ArrayView2<'_, T>, target: U) -> ::nnscratch::Result<T> {
+            pub fn loss<U>(&mut self, x: ::nnscratch::ndarray::ArrayView2<'_, #t>, target: U) -> ::nnscratch::Result<#t> {
                 unreachable!("model! reported an error for this model")
             }
-            pub fn loss_backward<U>(&mut self, x: ::nnscratch::ndarray::ArrayView2<'_, T>, target: U) -> ::nnscratch::Result<T> {
+            pub fn loss_backward<U>(&mut self, x: ::nnscratch::ndarray::ArrayView2<'_, #t>, target: U) -> ::nnscratch::Result<#t> {
                 unreachable!("model! reported an error for this model")
             }
-            pub fn to_dynamic(&self) -> ::nnscratch::nn::GraphModule<T> {
+            pub fn to_dynamic(&self) -> ::nnscratch::nn::GraphModule<#t> {
                 unreachable!("model! reported an error for this model")
             }
-            pub fn graph() -> ::nnscratch::graph::Graph<T> {
+            pub fn graph() -> ::nnscratch::graph::Graph<#t> {
                 unreachable!("model! reported an error for this model")
             }
             pub fn set_threads(&mut self, threads: usize) {
@@ -46,9 +55,10 @@ pub fn fallback(input: &ModelInput, errors: syn::Error) -> TokenStream {
             }
         }
 
+        #(#cfgs)*
         #[allow(unused_variables)]
-        impl<T: ::nnscratch::Float> ::nnscratch::optim::Parameters<T> for #ident<T> {
-            fn visit_parameters(&mut self, visitor: &mut dyn FnMut(::nnscratch::optim::Param<'_, T>)) {
+        impl<#t: ::nnscratch::Float> ::nnscratch::optim::Parameters<#t> for #ident<#t> {
+            fn visit_parameters(&mut self, visitor: &mut dyn FnMut(::nnscratch::optim::Param<'_, #t>)) {
                 unreachable!("model! reported an error for this model")
             }
             fn zero_grad(&mut self) {

@@ -40,8 +40,16 @@ fn value_expr(model: &Model, node: petgraph::graph::NodeIndex) -> TokenStream {
 
 /// The gradient buffer of a value: `ws.d_NAME`.
 fn grad_expr(model: &Model, node: petgraph::graph::NodeIndex) -> TokenStream {
-    let ident = format_ident!("d_{}", model.graph[node].ident);
+    let ident = &model.graph[node].grad_ident;
     quote!(ws.#ident)
+}
+
+/// The `#[cfg]`-like attributes of the model, which every generated item must carry.
+fn cfg_attrs(attrs: &[syn::Attribute]) -> Vec<&syn::Attribute> {
+    attrs
+        .iter()
+        .filter(|a| a.path().is_ident("cfg") || a.path().is_ident("cfg_attr"))
+        .collect()
 }
 
 pub fn model(input: &ModelInput, model: &Model) -> TokenStream {
@@ -49,8 +57,14 @@ pub fn model(input: &ModelInput, model: &Model) -> TokenStream {
         attrs, vis, ident, ..
     } = input;
     let name = ident.to_string();
-    let grad_ident = format_ident!("{}Grad", ident);
-    let workspace_ident = format_ident!("{}Workspace", ident);
+    // Only `#[cfg]`-like attributes apply to every generated item; the rest (docs,
+    // derives, lints) belong to the struct alone.
+    let cfgs = cfg_attrs(attrs);
+    // The gradient and workspace types live in a hidden module named after the model,
+    // so no generated name can clash with a user's item (a user's own `NetGrad`, say).
+    let internals = format_ident!("__nnscratch_{}", ident);
+    let grad_ident = quote!(#internals::Grad);
+    let workspace_ident = quote!(#internals::Workspace);
     let output = &model.graph[model.output];
     let (input_width, output_width) = (model.graph[model.input].width, output.width);
     let equations = docs::equations(model);
@@ -65,7 +79,7 @@ pub fn model(input: &ModelInput, model: &Model) -> TokenStream {
     let to_dynamic = params::to_dynamic(model, &name);
     let picture = docs::picture(model);
 
-    let (buffer_fields, buffer_init, buffer_resize) = workspace(model);
+    let (buffer_fields, buffer_init, buffer_resize) = workspace(model, &name);
     let forward_code = forward::statements(model);
     let backward::Backward {
         code: backward_code,
@@ -73,7 +87,7 @@ pub fn model(input: &ModelInput, model: &Model) -> TokenStream {
     } = backward::derive(model);
     let destructure = params::destructure(model);
     let output_ident = &output.ident;
-    let d_output = format_ident!("d_{}", output_ident);
+    let d_output = &output.grad_ident;
 
     let (target_type, target_check, loss_kind, loss_forward, loss_backward) = match model.loss {
         LossKind::Mse => (
@@ -106,29 +120,36 @@ pub fn model(input: &ModelInput, model: &Model) -> TokenStream {
         #vis struct #ident<T: ::nnscratch::Float = f32> {
             #(#param_fields)*
             /// Gradients of the parameters, filled by `loss_backward`.
-            pub grad: #grad_ident<T>,
+            grad: #grad_ident<T>,
             workspace: #workspace_ident<T>,
         }
 
-        #[doc = concat!("Gradients of [`", #name, "`]'s parameters: same names, same shapes.")]
-        #[derive(Clone, Debug)]
-        #vis struct #grad_ident<T: ::nnscratch::Float = f32> {
-            #(#grad_fields)*
-            /// Whether `loss_backward` has filled these since the last `zero_grad`.
-            pub filled: bool,
+        #(#cfgs)*
+        #[doc(hidden)]
+        #[allow(non_snake_case)]
+        mod #internals {
+            #[doc = concat!("Gradients of [`", #name, "`]'s parameters: same names, same shapes.")]
+            #[derive(Clone, Debug)]
+            pub struct Grad<T: ::nnscratch::Float> {
+                #(#grad_fields)*
+                /// Whether `loss_backward` has filled these since the last `zero_grad`
+                /// (a failed step clears it, so an optimizer finds nothing to apply).
+                pub filled: bool,
+            }
+
+            /// One buffer per value and per value's gradient, `[batch, width]`, reused
+            /// across steps and reallocated only when the batch size changes.
+            #[derive(Clone, Debug)]
+            pub struct Workspace<T: ::nnscratch::Float> {
+                /// A row-major copy of the input, used only when the caller's is not.
+                pub input: ::nnscratch::ndarray::Array2<T>,
+                /// Packing buffers of the matrix products of large layers.
+                pub gemm: ::nnscratch::kernels::GemmWorkspace<T>,
+                #(#buffer_fields)*
+            }
         }
 
-        /// One buffer per value and per value's gradient, `[batch, width]`, reused
-        /// across steps and reallocated only when the batch size changes.
-        #[derive(Clone, Debug)]
-        struct #workspace_ident<T: ::nnscratch::Float> {
-            /// A row-major copy of the input, used only when the caller's is not.
-            input: ::nnscratch::ndarray::Array2<T>,
-            /// Packing buffers of the matrix products of large layers.
-            gemm: ::nnscratch::kernels::GemmWorkspace<T>,
-            #(#buffer_fields)*
-        }
-
+        #(#cfgs)*
         impl<T: ::nnscratch::Float> #ident<T> {
             /// Width of the input, `[batch, INPUT_WIDTH]`.
             pub const INPUT_WIDTH: usize = #input_width;
@@ -140,6 +161,10 @@ pub fn model(input: &ModelInput, model: &Model) -> TokenStream {
 
             /// A model initialised as PyTorch initialises `nn.Linear`:
             /// weight and bias from `U(-1/√in, 1/√in)`, layer by layer.
+            ///
+            /// # Panics
+            /// If the memory for the parameters cannot be allocated (`model!` has
+            /// already limited every layer's size at compile time).
             pub fn new<R: ::nnscratch::rand::Rng + ?Sized>(rng: &mut R) -> Self {
                 Self {
                     #(#param_init)*
@@ -156,8 +181,8 @@ pub fn model(input: &ModelInput, model: &Model) -> TokenStream {
             /// model's workspace (valid until the next call).
             pub fn forward(&mut self, x: ::nnscratch::ndarray::ArrayView2<'_, T>) -> ::nnscratch::Result<::nnscratch::ndarray::ArrayView2<'_, T>> {
                 ::nnscratch::compiled::check_input(#name, #input_width, &x)?;
-                self.prepare(x.nrows());
-                self.run(x, None, false);
+                self.prepare(x.nrows())?;
+                self.run(x, None, false)?;
                 Ok(self.workspace.#output_ident.view())
             }
 
@@ -165,20 +190,23 @@ pub fn model(input: &ModelInput, model: &Model) -> TokenStream {
             pub fn loss(&mut self, x: ::nnscratch::ndarray::ArrayView2<'_, T>, target: #target_type) -> ::nnscratch::Result<T> {
                 ::nnscratch::compiled::check_input(#name, #input_width, &x)?;
                 #target_check
-                self.prepare(x.nrows());
-                let loss = self.run(x, Some(target), false);
+                self.prepare(x.nrows())?;
+                let loss = self.run(x, Some(target), false)?;
                 ::nnscratch::compiled::check_loss(#name, loss)
             }
 
             /// One training step's calculus: forward, the loss, and the derived backward
-            /// pass, which fills `self.grad`. Returns the loss. Allocates nothing once
-            /// the batch size has been seen.
+            /// pass, which fills the gradients. Returns the loss. Allocates nothing once
+            /// the batch size has been seen. A non-finite loss is an `Err` and leaves no
+            /// gradients behind, so an optimizer step after it changes nothing.
             pub fn loss_backward(&mut self, x: ::nnscratch::ndarray::ArrayView2<'_, T>, target: #target_type) -> ::nnscratch::Result<T> {
                 ::nnscratch::compiled::check_input(#name, #input_width, &x)?;
                 #target_check
-                self.prepare(x.nrows());
-                let loss = self.run(x, Some(target), true);
-                ::nnscratch::compiled::check_loss(#name, loss)
+                self.grad.filled = false;
+                self.prepare(x.nrows())?;
+                let loss = ::nnscratch::compiled::check_loss(#name, self.run(x, Some(target), true)?)?;
+                self.grad.filled = true;
+                Ok(loss)
             }
 
             #to_dynamic
@@ -196,35 +224,37 @@ pub fn model(input: &ModelInput, model: &Model) -> TokenStream {
             }
 
             /// Sizes every buffer for `batch` rows (allocates only when it changes).
-            fn prepare(&mut self, batch: usize) {
+            fn prepare(&mut self, batch: usize) -> ::nnscratch::Result<()> {
                 let ws = &mut self.workspace;
                 #(#buffer_resize)*
+                Ok(())
             }
 
             /// The straight-line program: forward, then (with a target) the loss, then
             /// (with `backward`) the gradients in reverse topological order.
-            fn run(&mut self, x: ::nnscratch::ndarray::ArrayView2<'_, T>, target: Option<#target_type>, backward: bool) -> T {
+            fn run(&mut self, x: ::nnscratch::ndarray::ArrayView2<'_, T>, target: Option<#target_type>, backward: bool) -> ::nnscratch::Result<T> {
                 use ::nnscratch::kernels::{self, Write};
                 #destructure
-                let x = ::nnscratch::compiled::standard_layout(x, &mut ws.input);
+                let x = ::nnscratch::compiled::standard_layout(#name, x, &mut ws.input)?;
                 // ---- forward ----
                 #(#forward_code)*
-                let Some(target) = target else { return T::zero() };
+                let Some(target) = target else { return Ok(T::zero()) };
                 if !backward {
-                    return #loss_forward;
+                    return Ok(#loss_forward);
                 }
                 // ---- loss and backward ----
                 let loss = #loss_backward;
                 #(#backward_code)*
-                grad.filled = true;
-                loss
+                Ok(loss)
             }
         }
 
+        #(#cfgs)*
         impl<T: ::nnscratch::Float> ::nnscratch::optim::Parameters<T> for #ident<T> {
             #visitor
         }
 
+        #(#cfgs)*
         impl<T: ::nnscratch::Float> ::nnscratch::compiled::CompiledModel<T> for #ident<T> {
             const NAME: &'static str = #name;
             const INPUT_WIDTH: usize = #input_width;
@@ -270,7 +300,7 @@ pub fn model(input: &ModelInput, model: &Model) -> TokenStream {
 }
 
 /// The workspace's buffer fields, their empty initial values, and their resizing.
-fn workspace(model: &Model) -> (Vec<TokenStream>, Vec<TokenStream>, Vec<TokenStream>) {
+fn workspace(model: &Model, name: &str) -> (Vec<TokenStream>, Vec<TokenStream>, Vec<TokenStream>) {
     let (mut fields, mut init, mut resize) = (Vec::new(), Vec::new(), Vec::new());
     for &node in &model.order {
         let value = &model.graph[node];
@@ -284,7 +314,7 @@ fn workspace(model: &Model) -> (Vec<TokenStream>, Vec<TokenStream>, Vec<TokenStr
         )];
         if value.requires_grad {
             buffers.push((
-                format_ident!("d_{}", value.ident),
+                value.grad_ident.clone(),
                 format!(
                     "`d {}`, the gradient of the loss with respect to `{}`.",
                     value.name, value.name
@@ -292,9 +322,11 @@ fn workspace(model: &Model) -> (Vec<TokenStream>, Vec<TokenStream>, Vec<TokenStr
             ));
         }
         for (ident, doc) in buffers {
-            fields.push(quote! { #[doc = #doc] #ident: ::nnscratch::ndarray::Array2<T>, });
+            fields.push(quote! { #[doc = #doc] pub #ident: ::nnscratch::ndarray::Array2<T>, });
             init.push(quote! { #ident: ::nnscratch::ndarray::Array2::zeros((0, #width)), });
-            resize.push(quote! { ::nnscratch::compiled::resize(&mut ws.#ident, batch, #width); });
+            resize.push(
+                quote! { ::nnscratch::compiled::resize(#name, &mut ws.#ident, batch, #width)?; },
+            );
         }
     }
     (fields, init, resize)

@@ -5,10 +5,16 @@ use quote::{format_ident, quote};
 
 use crate::graph::{LinearParams, Model, Op};
 
-/// `pub weight_0: Array2<T>, pub bias_0: Array1<T>, ...`, one pair per Linear, each
-/// documented by `doc(params, "weight" | "bias")`. Serves the model struct and its
-/// gradient struct, which have the same fields.
-fn array_fields(model: &Model, doc: impl Fn(&LinearParams, &str) -> String) -> Vec<TokenStream> {
+/// `weight_0: Array2<T>, bias_0: Array1<T>, ...`, one pair per Linear, each documented
+/// by `doc(params, "weight" | "bias")` and preceded by `vis`. Serves the model struct
+/// (private fields: a user reads and writes parameters through the checked `Parameters`
+/// methods) and its gradient struct (public inside the hidden module), which have the
+/// same fields.
+fn array_fields(
+    model: &Model,
+    vis: TokenStream,
+    doc: impl Fn(&LinearParams, &str) -> String,
+) -> Vec<TokenStream> {
     model
         .linears
         .iter()
@@ -17,9 +23,9 @@ fn array_fields(model: &Model, doc: impl Fn(&LinearParams, &str) -> String) -> V
             let (w_doc, b_doc) = (doc(p, "weight"), doc(p, "bias"));
             quote! {
                 #[doc = #w_doc]
-                pub #w: ::nnscratch::ndarray::Array2<T>,
+                #vis #w: ::nnscratch::ndarray::Array2<T>,
                 #[doc = #b_doc]
-                pub #b: ::nnscratch::ndarray::Array1<T>,
+                #vis #b: ::nnscratch::ndarray::Array1<T>,
             }
         })
         .collect()
@@ -27,7 +33,7 @@ fn array_fields(model: &Model, doc: impl Fn(&LinearParams, &str) -> String) -> V
 
 /// The parameters, with their PyTorch names and shapes.
 pub fn fields(model: &Model) -> Vec<TokenStream> {
-    array_fields(model, |p, kind| match kind {
+    array_fields(model, quote!(), |p, kind| match kind {
         "weight" => format!(
             "`{}.weight`, `[{}, {}]` (out, in), as in PyTorch.",
             p.prefix, p.out_features, p.in_features
@@ -38,7 +44,7 @@ pub fn fields(model: &Model) -> Vec<TokenStream> {
 
 /// The gradient struct's fields: same names and shapes as the parameters.
 pub fn grad_fields(model: &Model) -> Vec<TokenStream> {
-    array_fields(model, |p, kind| {
+    array_fields(model, quote!(pub), |p, kind| {
         format!("`d loss / d {}.{kind}`.", p.prefix)
     })
 }
@@ -66,8 +72,8 @@ pub fn init(model: &Model) -> Vec<TokenStream> {
         .map(|p| {
             let (w, b, i, o) = (&p.weight, &p.bias, p.in_features, p.out_features);
             quote! {
-                #w: ::nnscratch::init::linear_weight(#i, #o, rng),
-                #b: ::nnscratch::init::linear_bias(#i, #o, rng),
+                #w: ::nnscratch::init::linear_weight(#i, #o, rng).unwrap_or_else(|e| panic!("{e}")),
+                #b: ::nnscratch::init::linear_bias(#i, #o, rng).unwrap_or_else(|e| panic!("{e}")),
             }
         })
         .collect()

@@ -36,6 +36,10 @@ pub(super) struct GraphForm<'a> {
     input_node: Option<(NodeIndex, usize)>,
     loss: Option<(LossKind, usize)>,
     used_names: HashSet<String>,
+    /// Whether an `input(..)` or a loss was written where it cannot stand (reported
+    /// there), so that "has no input" / "has no loss" would only echo that error.
+    input_misplaced: bool,
+    loss_attempted: bool,
     /// Linears created so far per statement, for `h.0.weight`-style names.
     linear_count: Vec<usize>,
 }
@@ -57,6 +61,8 @@ impl<'a> GraphForm<'a> {
             input_node: None,
             loss: None,
             used_names: statements.iter().map(|s| s.name.to_string()).collect(),
+            input_misplaced: false,
+            loss_attempted: false,
             linear_count: vec![0; statements.len()],
         }
     }
@@ -85,7 +91,8 @@ impl<'a> GraphForm<'a> {
         });
         // After another error a value may be unused only because the expression that
         // used it failed; skip the check then, so the user sees the real mistake alone.
-        let check_unused = !self.errors.any();
+        // Without a loss nothing is used yet; "has no loss" below says what to add.
+        let check_unused = !self.errors.any() && self.loss.is_some();
         for (i, statement) in self.statements.iter().enumerate() {
             if !check_unused || self.loss.is_some_and(|(_, at)| at == i) {
                 continue;
@@ -105,7 +112,7 @@ impl<'a> GraphForm<'a> {
                 );
             }
         }
-        if self.input_node.is_none() {
+        if self.input_node.is_none() && !self.input_misplaced {
             self.errors.at(
                 &self.input.ident,
                 format!(
@@ -115,6 +122,9 @@ impl<'a> GraphForm<'a> {
             );
         }
         let Some((loss, loss_at)) = self.loss else {
+            if self.loss_attempted {
+                return None;
+            }
             self.errors.at(
                 &self.input.ident,
                 format!(
@@ -248,6 +258,19 @@ impl<'a> GraphForm<'a> {
                 return Some(output);
             }
         }
+        // `loss = MSEloss(out);`: a name that is neither a layer nor a loss, written
+        // where a loss goes, is most likely a misspelled loss.
+        if let Expr::Call(call) = expr
+            && let Some(name) = call_name(call)
+            && !LAYERS.contains(&name.as_str())
+            && name != "input"
+            && (self.statements[i].name == "loss" || super::suggestion(&name, &LOSSES).is_some())
+        {
+            self.loss_attempted = true;
+            self.errors
+                .at(&call.func, unknown_name_message("loss", &name, &LOSSES));
+            return None;
+        }
         self.value(i, expr)
     }
 
@@ -311,8 +334,10 @@ impl<'a> GraphForm<'a> {
         let args: Vec<&'a Expr> = call.args.iter().collect();
         if name == "input" || LOSSES.contains(&name.as_str()) {
             let what = if name == "input" {
+                self.input_misplaced = true;
                 "`input(..)`"
             } else {
+                self.loss_attempted = true;
                 "a loss"
             };
             self.errors.at(&call.func, format!("{what} must be a statement of its own, e.g. `x = input(4);` or `loss = MSELoss(out);`"));
@@ -346,7 +371,13 @@ impl<'a> GraphForm<'a> {
                 format_ident!("{}_weight", field),
                 format_ident!("{}_bias", field),
             );
-            let op = self.builder.linear(prefix, fields, width_in, out);
+            let op = self.builder.linear(
+                prefix,
+                fields,
+                width_in,
+                out,
+                syn::spanned::Spanned::span(&call.func),
+            );
             let (ident, value_name) = self.fresh(i);
             return Some(self.builder.add(op, &[operand], out, ident, value_name));
         }

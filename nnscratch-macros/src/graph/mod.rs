@@ -54,8 +54,10 @@ impl LossKind {
 pub struct Node {
     pub op: Op,
     pub width: usize,
-    /// The Rust identifier of the value (and `d_` + it for its gradient).
+    /// The Rust identifier of the value's workspace buffer.
     pub ident: Ident,
+    /// The Rust identifier of its gradient's buffer (`d_` + `ident`, made unique).
+    pub grad_ident: Ident,
     /// The name a learner reads: the value's name in the graph form, `h{i}` in sequential.
     pub name: String,
     /// Whether any parameter lies upstream, i.e. whether backward must reach this value.
@@ -70,6 +72,8 @@ pub struct LinearParams {
     pub out_features: usize,
     pub weight: Ident,
     pub bias: Ident,
+    /// The `Linear` token, for errors about the layer as a whole.
+    pub span: Span,
 }
 
 /// Which syntax the model was written in (for its documentation).
@@ -180,8 +184,105 @@ pub fn build(input: &ModelInput) -> syn::Result<Model> {
         Body::Sequential(items) => Sequential::new(input, &mut errors).build(items),
         Body::Graph(statements) => GraphForm::new(input, statements, &mut errors).build(),
     };
+    if input.ident == "T" {
+        errors.at(
+            &input.ident,
+            "a model cannot be named `T`: `T` is the float type parameter model! adds \
+             (`struct Name<T: Float = f32>`); choose another name",
+        );
+    }
+    if let Some(model) = &model {
+        check_sizes(model, &mut errors);
+        // Only when nothing else is wrong: a model without parameters is most often the
+        // echo of another mistake (no layers, a layer that failed to parse).
+        if model.linears.is_empty() && !errors.any() {
+            errors.at(
+                &input.ident,
+                format!(
+                    "model `{}` has no parameters to train: put at least one `Linear` layer \
+                     between the input and the loss",
+                    input.ident
+                ),
+            );
+        }
+    }
     errors.finish()?;
-    model.ok_or_else(|| syn::Error::new(input.ident.span(), "invalid model"))
+    let mut model = model.ok_or_else(|| syn::Error::new(input.ident.span(), "invalid model"))?;
+    assign_rust_names(&mut model);
+    Ok(model)
+}
+
+/// The most parameters one layer may have (2^28, 1 GiB of `f32`), and the widest value
+/// (2^28). Beyond these a model would not fit in memory, and sizes near `usize::MAX`
+/// would overflow; `model!` rejects them at compile time, on the layer's token.
+pub const MAX_LAYER_PARAMETERS: u128 = 1 << 28;
+
+fn check_sizes(model: &Model, errors: &mut Errors) {
+    for p in &model.linears {
+        let count = (p.in_features as u128) * (p.out_features as u128) + p.out_features as u128;
+        if count > MAX_LAYER_PARAMETERS {
+            errors.at_span(
+                p.span,
+                format!(
+                    "Linear({}, {}) would have {count} parameters; model! allows at most \
+                     {MAX_LAYER_PARAMETERS} (2^28) per layer, so that a model always fits in memory",
+                    p.in_features, p.out_features
+                ),
+            );
+        }
+    }
+}
+
+/// Gives every generated Rust name a spelling no other generated or user name has:
+/// workspace buffers (values, their gradients, and the fixed `input` and `gemm`) and
+/// parameter fields (beside the fixed `grad` and `workspace`). A user's own names are
+/// kept where they are free; a clash gets a numeric suffix (`d_h_2`).
+fn assign_rust_names(model: &mut Model) {
+    use syn::ext::IdentExt;
+    fn unique(taken: &mut std::collections::HashSet<String>, base: String, span: Span) -> Ident {
+        let mut candidate = base.clone();
+        let mut k = 2;
+        while !taken.insert(candidate.clone()) {
+            candidate = format!("{base}_{k}");
+            k += 1;
+        }
+        Ident::new(&candidate, span)
+    }
+    let mut workspace: std::collections::HashSet<String> =
+        ["input", "gemm"].iter().map(|s| s.to_string()).collect();
+    for &node in &model.order {
+        let value = &mut model.graph[node];
+        if value.op != Op::Input {
+            let base = value.ident.unraw().to_string();
+            value.ident = unique(&mut workspace, base, value.ident.span());
+        }
+    }
+    for &node in &model.order {
+        let value = &mut model.graph[node];
+        if value.op != Op::Input && value.requires_grad {
+            let base = format!("d_{}", value.ident);
+            value.grad_ident = unique(&mut workspace, base, value.ident.span());
+        }
+    }
+    // Fields of the model struct and of its gradient struct, and the locals of `run`.
+    let mut fields: std::collections::HashSet<String> = [
+        "grad",
+        "workspace",
+        "filled",
+        "x",
+        "target",
+        "backward",
+        "loss",
+        "ws",
+        "kernels",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    for p in &mut model.linears {
+        p.weight = unique(&mut fields, p.weight.unraw().to_string(), p.weight.span());
+        p.bias = unique(&mut fields, p.bias.unraw().to_string(), p.bias.span());
+    }
 }
 
 // ---------------------------------------------------------------- shared pieces
@@ -224,6 +325,15 @@ fn unknown_name_message(kind: &str, name: &str, known: &[&'static str]) -> Strin
     }
 }
 
+/// `"1 argument"`, `"3 arguments"`.
+fn count(n: usize, noun: &str) -> String {
+    if n == 1 {
+        format!("1 {noun}")
+    } else {
+        format!("{n} {noun}s")
+    }
+}
+
 fn tokens_text(tokens: &impl ToTokens) -> String {
     tokens
         .to_token_stream()
@@ -243,6 +353,16 @@ fn parse_width(expr: &Expr, what: &str, errors: &mut Errors) -> Option<usize> {
                 errors.at(
                     expr,
                     format!("{what} must be at least 1, found 0: a layer of width 0 has no values"),
+                );
+                None
+            }
+            Ok(width) if width as u128 > MAX_LAYER_PARAMETERS => {
+                errors.at(
+                    expr,
+                    format!(
+                        "{what} must be at most {MAX_LAYER_PARAMETERS} (2^28), found {width}: \
+                         model! limits sizes so that a model always fits in memory"
+                    ),
                 );
                 None
             }
@@ -379,6 +499,7 @@ impl Builder {
         let node = self.graph.add_node(Node {
             op,
             width: width.unwrap_or(0),
+            grad_ident: ident.clone(),
             ident,
             name,
             requires_grad,
@@ -402,6 +523,7 @@ impl Builder {
         fields: (Ident, Ident),
         in_features: Option<usize>,
         out_features: Option<usize>,
+        span: Span,
     ) -> Op {
         let (weight, bias) = fields;
         self.linears.push(LinearParams {
@@ -410,6 +532,7 @@ impl Builder {
             out_features: out_features.unwrap_or(0),
             weight,
             bias,
+            span,
         });
         Op::Linear {
             param: self.linears.len() - 1,

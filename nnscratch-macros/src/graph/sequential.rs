@@ -33,7 +33,10 @@ impl<'a> Sequential<'a> {
         let mut loss: Option<(LossKind, &Expr)> = None;
         let mut loss_seen = false;
         let mut layers = 0usize;
-        let mut reported_missing_input = false;
+        // An `input:` placed after a layer is reported there, once, not also as missing.
+        let mut reported_missing_input = items
+            .iter()
+            .any(|item| matches!(item, SeqItem::Input { .. }));
         for item in items {
             match item {
                 SeqItem::Input { key, width } => {
@@ -88,7 +91,7 @@ impl<'a> Sequential<'a> {
                 }
             }
         }
-        if input_node.is_none() && !reported_missing_input {
+        if input_node.is_none() && !reported_missing_input && layers == 0 {
             self.errors.at(
                 &self.input.ident,
                 format!(
@@ -155,7 +158,10 @@ impl<'a> Sequential<'a> {
                 _ => {
                     self.errors.at(
                         &call.name,
-                        format!("`Linear` takes `(out_features)` or `(in_features, out_features)`, found {} arguments", call.args.len()),
+                        format!(
+                            "`Linear` takes `(out_features)` or `(in_features, out_features)`, found {}",
+                            super::count(call.args.len(), "argument")
+                        ),
                     );
                     (None, None)
                 }
@@ -177,9 +183,13 @@ impl<'a> Sequential<'a> {
                 format_ident!("weight_{}", index),
                 format_ident!("bias_{}", index),
             );
-            let op = self
-                .builder
-                .linear(index.to_string(), fields, in_features, out);
+            let op = self.builder.linear(
+                index.to_string(),
+                fields,
+                in_features,
+                out,
+                call.name.span(),
+            );
             let node = self
                 .builder
                 .add(op, &operands, out, ident, format!("h{index}"));

@@ -135,7 +135,71 @@ impl<T: Float> std::fmt::Debug for GemmWorkspace<T> {
 /// Products smaller than this (in multiply-adds) are not worth waking a helper for.
 const PARALLEL_WORK: usize = 1 << 20;
 
+impl<T> MatRef<'_, T> {
+    /// Whether every element `(i, j)` lies inside `data`.
+    fn fits(&self) -> bool {
+        if self.rows == 0 || self.cols == 0 {
+            return true;
+        }
+        let last = (self.rows - 1)
+            .checked_mul(self.row_stride)
+            .zip((self.cols - 1).checked_mul(self.col_stride))
+            .and_then(|(r, c)| r.checked_add(c));
+        last.is_some_and(|last| last < self.data.len())
+    }
+}
+
+/// Checks the operands of [`gemm`] agree: `A` is `m × k`, `B` is `k × n`, both inside
+/// their slices, and `C` holds `m·n` elements.
+pub fn check_gemm<T>(a: &MatRef<'_, T>, b: &MatRef<'_, T>, c: &[T]) -> crate::Result<()> {
+    let problem = if a.cols != b.rows {
+        Some(format!(
+            "inner dimensions must agree: A is {} × {}, B is {} × {}",
+            a.rows, a.cols, b.rows, b.cols
+        ))
+    } else if !a.fits() {
+        Some(format!(
+            "A ({} × {}, strides {} and {}) reaches past its {} elements",
+            a.rows,
+            a.cols,
+            a.row_stride,
+            a.col_stride,
+            a.data.len()
+        ))
+    } else if !b.fits() {
+        Some(format!(
+            "B ({} × {}, strides {} and {}) reaches past its {} elements",
+            b.rows,
+            b.cols,
+            b.row_stride,
+            b.col_stride,
+            b.data.len()
+        ))
+    } else if a.rows.checked_mul(b.cols) != Some(c.len()) {
+        Some(format!(
+            "C must hold {} × {} elements, found {}",
+            a.rows,
+            b.cols,
+            c.len()
+        ))
+    } else {
+        None
+    };
+    match problem {
+        None => Ok(()),
+        Some(found) => Err(crate::Error::InvalidArgument {
+            what: "gemm".into(),
+            expected: "A: m × k, B: k × n, C: m·n elements".into(),
+            found,
+        }),
+    }
+}
+
 /// `C = A·B` (or `C += A·B` with `accumulate`), `C` row-major `m × n` in `c`.
+///
+/// # Panics
+/// If the sizes disagree (see [`check_gemm`]), before any work starts; [`try_gemm`]
+/// returns that as an `Err` instead.
 pub fn gemm<T: Float>(
     a: MatRef<'_, T>,
     b: MatRef<'_, T>,
@@ -143,31 +207,46 @@ pub fn gemm<T: Float>(
     accumulate: bool,
     workspace: &mut GemmWorkspace<T>,
 ) {
-    assert_eq!(a.cols, b.rows, "gemm: inner dimensions");
-    assert_eq!(c.len(), a.rows * b.cols, "gemm: output size");
+    if let Err(error) = try_gemm(a, b, c, accumulate, workspace) {
+        panic!("{error}");
+    }
+}
+
+/// [`gemm`], with inconsistent sizes an `Err` (checked before any thread is involved).
+pub fn try_gemm<T: Float>(
+    a: MatRef<'_, T>,
+    b: MatRef<'_, T>,
+    c: &mut [T],
+    accumulate: bool,
+    workspace: &mut GemmWorkspace<T>,
+) -> crate::Result<()> {
+    check_gemm(&a, &b, c)?;
     if a.rows == 0 || b.cols == 0 {
-        return;
+        return Ok(());
     }
     if a.cols == 0 {
         if !accumulate {
             c.fill(T::zero());
         }
-        return;
+        return Ok(());
     }
     let threads = workspace.threads();
+    let GemmWorkspace {
+        packed_a,
+        packed_b,
+        helpers,
+    } = workspace;
     if threads == 1 || a.rows * b.cols * a.cols < PARALLEL_WORK || a.rows < 2 * MR * threads {
-        return gemm_single(
-            a,
-            b,
-            c,
-            accumulate,
-            &mut workspace.packed_a,
-            &mut workspace.packed_b,
-        );
+        gemm_single(a, b, c, accumulate, packed_a, packed_b);
+        return Ok(());
     }
     // Split the rows of C (and A) into one band per thread, each a multiple of MR.
     let band = a.rows.div_ceil(threads).div_ceil(MR) * MR;
     let n = b.cols;
+    // The helpers' bands borrow `a`, `b` and `c`: this guard waits for all of them when
+    // it goes out of scope, even if this thread's own band panics, so no helper can
+    // outlive the borrows it was sent.
+    let guard = WaitForHelpers(helpers);
     let (mut rest_c, mut row) = (&mut c[..], 0);
     let mut mine: Option<(MatRef<'_, T>, &mut [T])> = None;
     for t in 0..threads {
@@ -181,23 +260,29 @@ pub fn gemm<T: Float>(
         if t == 0 {
             mine = Some((band_a, band_c));
         } else {
-            workspace.helpers[t - 1].send(Job::new(band_a, b, band_c, accumulate));
+            guard.0[t - 1].send(Job::new(band_a, b, band_c, accumulate));
         }
         row += rows;
     }
     if let Some((band_a, band_c)) = mine {
-        gemm_single(
-            band_a,
-            b,
-            band_c,
-            accumulate,
-            &mut workspace.packed_a,
-            &mut workspace.packed_b,
-        );
+        gemm_single(band_a, b, band_c, accumulate, packed_a, packed_b);
     }
-    // The helpers' bands borrow `a`, `b` and `c`: wait for all of them before returning.
-    for helper in &workspace.helpers {
-        helper.wait();
+    drop(guard);
+    Ok(())
+}
+
+/// Waits for every helper when dropped (see [`try_gemm`]).
+struct WaitForHelpers<'w, T: Float>(&'w [Helper<T>]);
+
+impl<T: Float> Drop for WaitForHelpers<'_, T> {
+    fn drop(&mut self) {
+        let mut panicked = false;
+        for helper in self.0 {
+            panicked |= helper.wait();
+        }
+        if panicked && !std::thread::panicking() {
+            panic!("a GEMM helper thread panicked (an internal bug: sizes were checked)");
+        }
     }
 }
 
@@ -359,7 +444,9 @@ impl<T: Float> Helper<T> {
         self.shared.changed.notify_all();
     }
 
-    fn wait(&self) {
+    /// Blocks until the helper has finished its band; returns whether it panicked (and
+    /// clears that, so one failure does not poison every later product).
+    fn wait(&self) -> bool {
         let mut mailbox = lock(&self.shared.mailbox);
         while mailbox.busy {
             mailbox = self
@@ -368,10 +455,7 @@ impl<T: Float> Helper<T> {
                 .wait(mailbox)
                 .unwrap_or_else(std::sync::PoisonError::into_inner);
         }
-        assert!(
-            !mailbox.panicked,
-            "a GEMM helper thread panicked (an internal bug)"
-        );
+        std::mem::take(&mut mailbox.panicked)
     }
 }
 

@@ -33,8 +33,8 @@ impl<T: Float> Linear<T> {
         rng: &mut R,
     ) -> Result<Self> {
         init::check_linear_widths(in_features, out_features)?;
-        let weight = init::linear_weight(in_features, out_features, rng);
-        let bias = init::linear_bias(in_features, out_features, rng);
+        let weight = init::linear_weight(in_features, out_features, rng)?;
+        let bias = init::linear_bias(in_features, out_features, rng)?;
         Self::from_parameters(weight, bias)
     }
 

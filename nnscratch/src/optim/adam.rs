@@ -10,7 +10,7 @@
 //! The last line is the bias-corrected `m̂ / (√v̂ + eps)` arranged as PyTorch computes it,
 //! so that `f32` results agree with PyTorch's to the last bits.
 
-use super::{Optimizer, Parameters, StateList, check_hyper};
+use super::{Optimizer, Parameters, StateList, check_finite_gradients, check_hyper};
 use crate::{Float, Result};
 
 /// `torch.optim.Adam`. Build with [`Adam::new`] and the setters, which mirror PyTorch's
@@ -100,6 +100,7 @@ impl<T: Float> Optimizer<T> for Adam<T> {
     fn step(&mut self, model: &mut (impl Parameters<T> + ?Sized)) -> Result<()> {
         self.check()?;
         self.moments.check(model)?;
+        check_finite_gradients(model)?;
         let (beta1, beta2) = self.betas;
         let (lr, eps, weight_decay) = (self.lr, T::of(self.eps), T::of(self.weight_decay));
         let mut index = 0;

@@ -31,7 +31,7 @@ mod sgd;
 pub use adam::Adam;
 pub use sgd::Sgd;
 
-use ndarray::{Array, ArrayViewD, Dimension, IxDyn};
+use ndarray::{Array, ArrayD, ArrayViewD, Dimension, IxDyn};
 
 use crate::{Error, Float, Result, Tensor};
 
@@ -114,6 +114,70 @@ pub trait Parameters<T: Float> {
         let mut shapes = Vec::new();
         self.visit_parameters(&mut |p| shapes.push((p.name.to_string(), p.shape.to_vec())));
         shapes
+    }
+
+    /// A copy of the parameter called `name` (its `state_dict` name, e.g. `"0.weight"`),
+    /// or `None` if there is none.
+    fn parameter(&mut self, name: &str) -> Option<ArrayD<T>> {
+        let mut found = None;
+        self.visit_parameters(&mut |p| {
+            if p.name == name {
+                found = Some(p.value_view().to_owned());
+            }
+        });
+        found
+    }
+
+    /// A copy of the gradient of the parameter called `name`, or `None` if there is no
+    /// such parameter or backward has not filled its gradient since the last
+    /// [`zero_grad`](Parameters::zero_grad).
+    fn gradient(&mut self, name: &str) -> Option<ArrayD<T>> {
+        let mut found = None;
+        self.visit_parameters(&mut |p| {
+            if p.name == name {
+                found = p.grad_view().map(|g| g.to_owned());
+            }
+        });
+        found
+    }
+
+    /// Overwrites the parameter called `name` with `value` (any memory layout). Fails,
+    /// changing nothing, if there is no such parameter or the shapes differ; this is the
+    /// checked way to set a compiled model's weights, whose fields are private so that
+    /// no assignment can leave them with a shape the generated code does not expect.
+    fn set_parameter(&mut self, name: &str, value: ArrayViewD<'_, T>) -> Result<()> {
+        let mut outcome = None;
+        self.visit_parameters(&mut |p| {
+            if p.name != name {
+                return;
+            }
+            if p.shape != value.shape() {
+                outcome = Some(Err(Error::BadShape {
+                    op: format!("set_parameter(\"{name}\")"),
+                    expected: format!("a value of shape {:?}", p.shape),
+                    found: value.shape().to_vec(),
+                }));
+                return;
+            }
+            // Row-major order on both sides, whatever `value`'s strides are.
+            for (slot, &v) in p.value.iter_mut().zip(value.iter()) {
+                *slot = v;
+            }
+            outcome = Some(Ok(()));
+        });
+        outcome.unwrap_or_else(|| {
+            Err(Error::InvalidArgument {
+                what: "set_parameter".into(),
+                expected: format!(
+                    "one of the parameter names {:?}",
+                    self.parameter_shapes()
+                        .into_iter()
+                        .map(|(n, _)| n)
+                        .collect::<Vec<_>>()
+                ),
+                found: format!("\"{name}\""),
+            })
+        })
     }
 
     /// Total number of trainable numbers.
@@ -199,6 +263,35 @@ impl<S> StateList<S> {
                 .push((name.to_string(), shape.to_vec(), init()));
         }
         &mut self.entries[index].2
+    }
+}
+
+/// Refuses a step whose gradients hold a NaN or an infinity: applying it would write
+/// them into the weights, and every later step would compute garbage. Runs before any
+/// update, so a refused step leaves every weight as it was; the error names the
+/// parameter and the first bad element.
+pub(crate) fn check_finite_gradients<T: Float>(
+    model: &mut (impl Parameters<T> + ?Sized),
+) -> Result<()> {
+    let mut bad: Option<(String, usize, T)> = None;
+    model.visit_parameters(&mut |p| {
+        let Some(grad) = p.grad else { return };
+        // A branch-free pass first (it vectorises); the position only on failure.
+        if bad.is_some() || grad.iter().fold(true, |ok, g| ok & g.is_finite()) {
+            return;
+        }
+        if let Some((i, &g)) = grad.iter().enumerate().find(|(_, g)| !g.is_finite()) {
+            bad = Some((p.name.to_string(), i, g));
+        }
+    });
+    match bad {
+        None => Ok(()),
+        Some((name, index, value)) => Err(Error::NotFinite {
+            what: format!(
+                "gradient of `{name}` (element {index} in row-major order); no parameter was updated"
+            ),
+            value: value.to_string(),
+        }),
     }
 }
 

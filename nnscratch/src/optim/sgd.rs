@@ -10,7 +10,7 @@
 //! p = p - lr · g
 //! ```
 
-use super::{Optimizer, Parameters, StateList, check_hyper};
+use super::{Optimizer, Parameters, StateList, check_finite_gradients, check_hyper};
 use crate::{Float, Result};
 
 /// `torch.optim.SGD`. Build with [`Sgd::new`] and the setters, which mirror PyTorch's
@@ -105,6 +105,7 @@ impl<T: Float> Optimizer<T> for Sgd<T> {
     fn step(&mut self, model: &mut (impl Parameters<T> + ?Sized)) -> Result<()> {
         self.check()?;
         self.buffers.check(model)?;
+        check_finite_gradients(model)?;
         let (lr, momentum, weight_decay) = (
             T::of(self.lr),
             T::of(self.momentum),

@@ -181,9 +181,22 @@ impl<T: Float> Tensor<T> {
         Self::new(ArrayD::from_shape_fn(IxDyn(&[n]), |i| T::of(i[0] as f64)))
     }
 
-    /// A tensor of zeros of the given shape (at most 2 dimensions).
+    /// A tensor of zeros of the given shape.
+    ///
+    /// # Panics
+    /// If the shape's element count overflows or the memory cannot be allocated; use
+    /// [`Tensor::try_zeros`] for a shape that comes from user input.
     pub fn zeros(shape: &[usize]) -> Self {
-        Self::new(ArrayD::zeros(IxDyn(shape)))
+        Self::try_zeros(shape).unwrap_or_else(|error| panic!("Tensor::zeros: {error}"))
+    }
+
+    /// A tensor of zeros of the given shape, or an [`Error::TooLarge`](crate::Error::TooLarge)
+    /// naming the shape when it overflows or cannot be allocated.
+    pub fn try_zeros(shape: &[usize]) -> crate::Result<Self> {
+        Ok(Self::new(crate::alloc::try_zeros(
+            "Tensor::zeros",
+            IxDyn(shape),
+        )?))
     }
 
     /// Builds an op's output node. The op is recorded (its inputs kept for backward)

@@ -1,5 +1,5 @@
 use nnscratch::model;
-use nnscratch::optim::{Adam, Optimizer};
+use nnscratch::optim::{Adam, Optimizer, Parameters};
 use rand::SeedableRng;
 
 model! {
@@ -24,13 +24,13 @@ model! {
 fn main() {
     let mut rng = rand::rngs::StdRng::seed_from_u64(0);
     let mut regressor = Regressor::<f64>::new(&mut rng);
-    let copy = regressor.clone();
+    let mut copy = regressor.clone();
     let x = ndarray::Array2::<f64>::zeros((2, 3));
     let t = ndarray::Array2::<f64>::zeros((2, 2));
     let loss: f64 = regressor.loss_backward(x.view(), t.view()).unwrap();
     Adam::new(1e-3).step(&mut regressor).unwrap();
     assert!(loss.is_finite());
-    assert_eq!(copy.weight_0.dim(), (8, 3));
+    assert_eq!(copy.parameter("0.weight").unwrap().shape(), &[8, 3]);
 
     let mut classifier: Classifier = Classifier::new(&mut rng);
     let x = ndarray::Array2::<f32>::zeros((2, 5));

@@ -1,4 +1,5 @@
 use nnscratch::model;
+use nnscratch::optim::Parameters;
 use rand::SeedableRng;
 
 model! {
@@ -28,8 +29,7 @@ fn main() {
     let mut wiring = Wiring::<f32>::new(&mut rng);
     let x = ndarray::Array2::<f32>::ones((3, 4));
     wiring.loss_backward(x.view(), &[0, 1, 2]).unwrap();
-    assert_eq!(wiring.grad.h_weight.dim(), (16, 4));
-    assert!(wiring.grad.filled);
+    assert_eq!(wiring.gradient("h.weight").unwrap().shape(), &[16, 4]);
 
     let mut fitter = Fitter::<f64>::new(&mut rng);
     let x = ndarray::Array2::<f64>::ones((5, 1));

@@ -1,0 +1,9 @@
+use nnscratch::model;
+
+model! {
+    pub struct Net {
+        x = input(4);
+    }
+}
+
+fn main() {}
