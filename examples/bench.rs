@@ -305,8 +305,10 @@ fn seed_fit(options: &Options) -> Result<Record, String> {
             for _ in 0..epochs {
                 batches.reshuffle(&mut rng);
                 for rows in batches.iter() {
-                    let xb = data::gather_rows(x.view(), rows, &mut xb_buffer);
-                    let yb = data::gather_rows(y.view(), rows, &mut yb_buffer);
+                    let xb = data::gather_rows(x.view(), rows, &mut xb_buffer)
+                        .map_err(|e| e.to_string())?;
+                    let yb = data::gather_rows(y.view(), rows, &mut yb_buffer)
+                        .map_err(|e| e.to_string())?;
                     net.loss_backward(xb, yb).map_err(err)?;
                     sgd.step(&mut net).map_err(err)?;
                 }
@@ -320,11 +322,13 @@ fn seed_fit(options: &Options) -> Result<Record, String> {
                 for rows in batches.iter() {
                     let xb = Tensor::new(
                         data::gather_rows(x.view(), rows, &mut xb_buffer)
+                            .map_err(|e| e.to_string())?
                             .to_owned()
                             .into_dyn(),
                     );
                     let yb = Tensor::new(
                         data::gather_rows(y.view(), rows, &mut yb_buffer)
+                            .map_err(|e| e.to_string())?
                             .to_owned()
                             .into_dyn(),
                     );

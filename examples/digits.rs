@@ -55,11 +55,15 @@ fn run() -> Result<(), String> {
 
     let started = Instant::now();
     let digits = data::digits().map_err(|e| e.to_string())?;
-    let (mut train, mut test) = digits.split(0.2, SPLIT_SEED);
+    let (mut train, mut test) = digits.split(0.2, SPLIT_SEED).map_err(|e| e.to_string())?;
     // Standardise each pixel with the training set's mean and spread.
     let standardize = data::Standardize::fit(train.inputs.view());
-    train.inputs = standardize.transform(train.inputs.view());
-    test.inputs = standardize.transform(test.inputs.view());
+    train.inputs = standardize
+        .transform(train.inputs.view())
+        .map_err(|e| e.to_string())?;
+    test.inputs = standardize
+        .transform(test.inputs.view())
+        .map_err(|e| e.to_string())?;
     println!(
         "digits: {} training and {} test images of 8x8 pixels",
         train.len(),
@@ -79,8 +83,10 @@ fn run() -> Result<(), String> {
         let batches = MiniBatches::shuffled(train.len(), batch_size, &mut rng);
         let mut total = 0.0;
         for rows in batches.iter() {
-            let x = data::gather_rows(train.inputs.view(), rows, &mut x_buffer);
-            let y = data::gather_labels(&train.labels, rows, &mut labels);
+            let x = data::gather_rows(train.inputs.view(), rows, &mut x_buffer)
+                .map_err(|e| e.to_string())?;
+            let y =
+                data::gather_labels(&train.labels, rows, &mut labels).map_err(|e| e.to_string())?;
             total += net.loss_backward(x, y).map_err(|e| e.to_string())? * rows.len() as f32;
             adam.step(&mut net).map_err(|e| e.to_string())?;
         }

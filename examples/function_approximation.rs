@@ -95,8 +95,8 @@ fn run() -> Result<(), String> {
         batches.reshuffle(&mut rng);
         let mut total = 0.0;
         for rows in batches.iter() {
-            let xb = data::gather_rows(x.view(), rows, &mut x_buffer);
-            let yb = data::gather_rows(y.view(), rows, &mut y_buffer);
+            let xb = data::gather_rows(x.view(), rows, &mut x_buffer).map_err(|e| e.to_string())?;
+            let yb = data::gather_rows(y.view(), rows, &mut y_buffer).map_err(|e| e.to_string())?;
             total += f64::from(net.loss_backward(xb, yb).map_err(|e| e.to_string())?)
                 * rows.len() as f64;
             match optimizer.as_str() {

@@ -97,8 +97,10 @@ fn run() -> Result<(), String> {
         let bar = progress_bar(batches.len() as u64, "batches");
         let mut total = 0.0;
         for (i, rows) in batches.iter().enumerate() {
-            let x = data::gather_rows(train.inputs.view(), rows, &mut x_buffer);
-            let y = data::gather_labels(&train.labels, rows, &mut labels);
+            let x = data::gather_rows(train.inputs.view(), rows, &mut x_buffer)
+                .map_err(|e| e.to_string())?;
+            let y =
+                data::gather_labels(&train.labels, rows, &mut labels).map_err(|e| e.to_string())?;
             total += net.loss_backward(x, y).map_err(|e| e.to_string())?;
             adam.step(&mut net).map_err(|e| e.to_string())?;
             if i % 50 == 0 {

@@ -158,18 +158,20 @@ fn mini_batches_cover_every_sample_once_per_epoch() {
 fn consecutive_rows_are_a_view_and_shuffled_rows_a_copy() {
     let x = arr2(&[[0.0f32, 1.0], [2.0, 3.0], [4.0, 5.0], [6.0, 7.0]]);
     let mut buffer = ndarray::Array2::zeros((0, 0));
-    let view = data::gather_rows(x.view(), &[1, 2], &mut buffer);
+    let view = data::gather_rows(x.view(), &[1, 2], &mut buffer).unwrap();
     assert_eq!(view, arr2(&[[2.0, 3.0], [4.0, 5.0]]));
     assert_eq!(
         view.as_ptr(),
         x.row(1).as_ptr(),
         "no copy for consecutive rows"
     );
-    let copy = data::gather_rows(x.view(), &[3, 0], &mut buffer).to_owned();
+    let copy = data::gather_rows(x.view(), &[3, 0], &mut buffer)
+        .unwrap()
+        .to_owned();
     assert_eq!(copy, arr2(&[[6.0, 7.0], [0.0, 1.0]]));
     let mut labels = Vec::new();
     assert_eq!(
-        data::gather_labels(&[5, 6, 7, 8], &[3, 0], &mut labels),
+        data::gather_labels(&[5, 6, 7, 8], &[3, 0], &mut labels).unwrap(),
         [8, 5]
     );
 }
@@ -181,7 +183,7 @@ fn standardize_centres_and_scales_each_feature() {
     assert_eq!(s.mean.to_vec(), [2.0, 20.0, 3.0]);
     assert_eq!(s.std.to_vec(), [1.0, 10.0, 0.0]);
     assert_eq!(
-        s.transform(x.view()),
+        s.transform(x.view()).unwrap(),
         arr2(&[[-1.0, -1.0, 0.0], [1.0, 1.0, 0.0]])
     );
 }
@@ -189,7 +191,7 @@ fn standardize_centres_and_scales_each_feature() {
 #[test]
 fn the_embedded_digits_split_into_train_and_test() {
     let digits = data::digits().unwrap();
-    let (train, test) = digits.split(0.2, 0);
+    let (train, test) = digits.split(0.2, 0).unwrap();
     assert_eq!((train.len(), test.len()), (1438, 359));
     assert_eq!(train.inputs.ncols(), 64);
 }

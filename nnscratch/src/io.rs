@@ -21,15 +21,6 @@ use safetensors::{Dtype, SafeTensors};
 use crate::optim::Parameters;
 use crate::{Error, Float, Result};
 
-/// `path` with a hidden temporary name beside it (same directory, so rename is atomic).
-pub(crate) fn temporary_path(path: &Path) -> PathBuf {
-    let name = path
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    path.with_file_name(format!(".{name}.{}.tmp", std::process::id()))
-}
-
 /// An `Error::Io` naming the file.
 pub(crate) fn io_error(path: &Path, error: &std::io::Error) -> Error {
     Error::Io {
@@ -38,20 +29,162 @@ pub(crate) fn io_error(path: &Path, error: &std::io::Error) -> Error {
     }
 }
 
-/// Writes `bytes` to `path` atomically: the file is either the old one or the new one.
+/// The file a write to `path` must replace: `path` itself, or, if `path` is a symbolic
+/// link (or a chain of them, even dangling), the file it finally points to, so that a
+/// save through a link updates the linked file and keeps the link.
+pub(crate) fn resolve_target(path: &Path) -> Result<PathBuf> {
+    if path.as_os_str().is_empty() {
+        return Err(Error::Io {
+            path: String::new(),
+            message: "empty path: expected a file name to write".into(),
+        });
+    }
+    let mut target = path.to_path_buf();
+    for _ in 0..40 {
+        match std::fs::symlink_metadata(&target) {
+            Ok(meta) if meta.file_type().is_symlink() => {
+                let link = std::fs::read_link(&target).map_err(|e| io_error(path, &e))?;
+                target = match target.parent() {
+                    Some(parent) if link.is_relative() => parent.join(link),
+                    _ => link,
+                };
+            }
+            Ok(meta) if meta.is_dir() => {
+                return Err(Error::Io {
+                    path: path.display().to_string(),
+                    message: "is a directory: expected a file name to write".into(),
+                });
+            }
+            _ => return Ok(target),
+        }
+    }
+    Err(Error::Io {
+        path: path.display().to_string(),
+        message: "too many levels of symbolic links".into(),
+    })
+}
+
+/// The prefix of the temporary files of saves to `file_name` by process `pid`.
+fn temporary_prefix(file_name: &str, pid: u32) -> String {
+    format!(".{file_name}.nnscratch-{pid}-")
+}
+
+/// Removes temporary files that saves to `target` left behind when their process was
+/// killed (Linux: the process id in the name no longer exists). Best effort: a file
+/// that cannot be read or removed is left alone.
+fn remove_stale_temporaries(dir: &Path, file_name: &str) {
+    let proc = Path::new("/proc");
+    if !proc.join("self").exists() {
+        return; // no way to tell a dead saver from a live one
+    }
+    let prefix = format!(".{file_name}.nnscratch-");
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        let Some(rest) = name.to_str().and_then(|n| n.strip_prefix(&prefix)) else {
+            continue;
+        };
+        let Some(pid) = rest.split('-').next().and_then(|p| p.parse::<u32>().ok()) else {
+            continue;
+        };
+        if !proc.join(pid.to_string()).exists() {
+            let _ = std::fs::remove_file(entry.path());
+        }
+    }
+}
+
+/// A new, uniquely named temporary file beside `target` (same directory, so the final
+/// rename is atomic), with `target`'s permissions if it exists.
+pub(crate) fn temporary_beside(target: &Path, shown: &Path) -> Result<tempfile::NamedTempFile> {
+    let dir = match target.parent() {
+        Some(dir) if !dir.as_os_str().is_empty() => dir,
+        _ => Path::new("."),
+    };
+    let file_name = target
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .ok_or_else(|| Error::Io {
+            path: shown.display().to_string(),
+            message: "expected a path that ends in a file name".into(),
+        })?;
+    remove_stale_temporaries(dir, &file_name);
+    let prefix = temporary_prefix(&file_name, std::process::id());
+    let mut builder = tempfile::Builder::new();
+    builder.prefix(&prefix).suffix(".tmp");
+    // Keep the permissions of the file being replaced; a new file gets the usual
+    // 0666 less the umask, not the 0600 of a temporary file.
+    let existing = std::fs::metadata(target).ok().map(|m| m.permissions());
+    #[cfg(unix)]
+    let default = {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::Permissions::from_mode(0o666)
+    };
+    #[cfg(unix)]
+    builder.permissions(existing.clone().unwrap_or(default));
+    let file = builder.tempfile_in(dir).map_err(|e| io_error(shown, &e))?;
+    if let Some(permissions) = existing {
+        // The umask applied at creation may have narrowed them: set them exactly.
+        std::fs::set_permissions(file.path(), permissions).map_err(|e| io_error(shown, &e))?;
+    }
+    Ok(file)
+}
+
+/// Renames a finished temporary over `target` and makes the rename durable by syncing
+/// the directory. On failure the temporary is removed (dropping it deletes it).
+pub(crate) fn persist(file: tempfile::NamedTempFile, target: &Path, shown: &Path) -> Result<()> {
+    file.as_file().sync_all().map_err(|e| io_error(shown, &e))?;
+    file.persist(target)
+        .map_err(|e| io_error(shown, &e.error))?;
+    #[cfg(unix)]
+    if let Some(dir) = target.parent() {
+        let dir = if dir.as_os_str().is_empty() {
+            Path::new(".")
+        } else {
+            dir
+        };
+        if let Ok(handle) = std::fs::File::open(dir) {
+            let _ = handle.sync_all();
+        }
+    }
+    Ok(())
+}
+
+/// Writes `bytes` to `path` atomically: readers see the old file or the new one, never
+/// part of one, however many threads or processes save to the same path at once.
+///
+/// The bytes go to a uniquely named temporary file in the same directory, which is
+/// synced and renamed over the target; the directory is then synced. A write through a
+/// symbolic link replaces the file it points to and keeps the link; the replaced file's
+/// permissions are kept. Temporaries left by a killed process are removed by the next
+/// save to the same path.
 pub fn write_atomic(path: impl AsRef<Path>, bytes: &[u8]) -> Result<()> {
     let path = path.as_ref();
-    let temporary = temporary_path(path);
-    let result = (|| {
-        let mut file = std::fs::File::create(&temporary)?;
-        file.write_all(bytes)?;
-        file.sync_all()?;
-        std::fs::rename(&temporary, path)
-    })();
-    result.map_err(|error| {
-        let _ = std::fs::remove_file(&temporary);
-        io_error(path, &error)
-    })
+    let target = resolve_target(path)?;
+    let mut file = temporary_beside(&target, path)?;
+    file.write_all(bytes).map_err(|e| io_error(path, &e))?;
+    persist(file, &target, path)
+}
+
+/// The bytes of a regular file, read no further than its length says: a device
+/// (`/dev/zero`) or a file that grows while it is read cannot exhaust memory.
+pub(crate) fn read_regular_file(path: &Path) -> Result<Vec<u8>> {
+    use std::io::Read;
+    let file = std::fs::File::open(path).map_err(|e| io_error(path, &e))?;
+    let meta = file.metadata().map_err(|e| io_error(path, &e))?;
+    if !meta.is_file() {
+        return Err(Error::Io {
+            path: path.display().to_string(),
+            message: "not a regular file".into(),
+        });
+    }
+    let length = usize::try_from(meta.len()).unwrap_or(usize::MAX);
+    let mut bytes = crate::alloc::try_with_capacity("file contents", &[length], length)?;
+    file.take(meta.len())
+        .read_to_end(&mut bytes)
+        .map_err(|e| io_error(path, &e))?;
+    Ok(bytes)
 }
 
 /// Saves every parameter of `model` to a safetensors file, under its PyTorch `state_dict`
@@ -114,7 +247,7 @@ pub fn load_safetensors<T: Float>(
         path: path.display().to_string(),
         message,
     };
-    let bytes = std::fs::read(path).map_err(|e| io_error(path, &e))?;
+    let bytes = read_regular_file(path)?;
     let file = SafeTensors::deserialize(&bytes)
         .map_err(|e| fail(format!("not a valid safetensors file: {e}")))?;
     let expected = model.parameter_shapes();

@@ -29,6 +29,13 @@ pub fn digits() -> Result<Dataset> {
     parse_csv(&text)
 }
 
+/// Parses text in the embedded file's format (rows of 64 pixel values 0..16, then a
+/// label 0..9); what [`digits`] uses, public so that any copy of the file (or a fuzzer)
+/// can be read. A malformed row is an `Err` naming its line.
+pub fn parse_digits_csv(text: &str) -> Result<Dataset> {
+    parse_csv(text)
+}
+
 fn corrupt(message: String) -> Error {
     Error::Io {
         path: "embedded digits.csv.gz".into(),
@@ -55,18 +62,31 @@ fn parse_csv(text: &str) -> Result<Dataset> {
             )));
         }
         for field in &fields[..PIXELS] {
-            let value: f32 = field.trim().parse().map_err(|_| {
-                corrupt(format!(
-                    "line {}: `{field}` is not a number",
-                    line_number + 1
-                ))
-            })?;
+            let value: f32 = field
+                .trim()
+                .parse()
+                .ok()
+                .filter(|v: &f32| (0.0..=16.0).contains(v))
+                .ok_or_else(|| {
+                    corrupt(format!(
+                        "line {}: `{field}` is not a pixel value from 0 to 16",
+                        line_number + 1
+                    ))
+                })?;
             pixels.push(value / 16.0);
         }
         let label: usize = fields[PIXELS]
             .trim()
             .parse()
-            .map_err(|_| corrupt(format!("line {}: bad label", line_number + 1)))?;
+            .ok()
+            .filter(|&l| l < 10)
+            .ok_or_else(|| {
+                corrupt(format!(
+                    "line {}: label `{}` is not a digit from 0 to 9",
+                    line_number + 1,
+                    fields[PIXELS].trim()
+                ))
+            })?;
         labels.push(label);
     }
     let inputs = Array2::from_shape_vec((labels.len(), PIXELS), pixels)

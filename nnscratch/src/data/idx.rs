@@ -33,63 +33,106 @@ fn error(path: &Path, message: impl Into<String>) -> Error {
     }
 }
 
+/// Deflate cannot expand data by more than this factor (its longest match, 258 bytes,
+/// costs at least two bits), so a gzip file of `n` bytes holds at most about `1032·n`.
+const MAX_DEFLATE_RATIO: u64 = 1032;
+
 /// Reads an IDX file of unsigned bytes (plain or `.gz`).
+///
+/// The header is checked before the data is read, and the read is bounded by the size
+/// the header implies and by what the file's length can hold (for gzip, its length
+/// times deflate's largest expansion): a header that claims more data than the file
+/// can hold is an error before any large allocation, and neither a device such as
+/// `/dev/zero` nor a decompression bomb can make the reader run out of memory.
 pub fn read(path: impl AsRef<Path>) -> Result<Idx> {
     let path = path.as_ref();
-    let raw = std::fs::read(path).map_err(|e| error(path, format!("cannot read: {e}")))?;
-    parse(&raw, path)
+    let file = std::fs::File::open(path).map_err(|e| error(path, format!("cannot read: {e}")))?;
+    let meta = file
+        .metadata()
+        .map_err(|e| error(path, format!("cannot read: {e}")))?;
+    if !meta.is_file() {
+        return Err(error(path, "not a regular file: expected an IDX file"));
+    }
+    let mut reader = std::io::BufReader::new(file);
+    let gzip = {
+        let start = std::io::BufRead::fill_buf(&mut reader)
+            .map_err(|e| error(path, format!("cannot read: {e}")))?;
+        start.starts_with(&[0x1f, 0x8b])
+    };
+    if gzip {
+        let limit = meta.len().saturating_mul(MAX_DEFLATE_RATIO);
+        parse_reader(flate2::bufread::GzDecoder::new(reader), limit, true, path)
+    } else {
+        parse_reader(reader, meta.len(), false, path)
+    }
 }
 
 /// Parses IDX bytes (gzip-compressed or not); `path` is only used in messages.
 pub fn parse(raw: &[u8], path: &Path) -> Result<Idx> {
-    let bytes: std::borrow::Cow<'_, [u8]> = if raw.starts_with(&[0x1f, 0x8b]) {
-        let mut out = Vec::new();
-        flate2::read::GzDecoder::new(raw)
-            .read_to_end(&mut out)
-            .map_err(|e| error(path, format!("corrupt gzip data: {e}")))?;
-        out.into()
+    let length = raw.len() as u64;
+    if raw.starts_with(&[0x1f, 0x8b]) {
+        let decoder = flate2::read::GzDecoder::new(raw);
+        parse_reader(
+            decoder,
+            length.saturating_mul(MAX_DEFLATE_RATIO),
+            true,
+            path,
+        )
     } else {
-        raw.into()
+        parse_reader(raw, length, false, path)
+    }
+}
+
+/// Reads an IDX stream holding at most `limit` bytes: the header first, then exactly
+/// the data it implies.
+fn parse_reader(mut reader: impl Read, limit: u64, gzip: bool, path: &Path) -> Result<Idx> {
+    let read_error = |e: std::io::Error| {
+        if gzip {
+            error(path, format!("corrupt gzip data: {e}"))
+        } else {
+            error(path, format!("cannot read: {e}"))
+        }
     };
-    if bytes.len() < 4 {
+    let mut magic = [0u8; 4];
+    let got = read_up_to(&mut reader, &mut magic).map_err(read_error)?;
+    if got < 4 {
         return Err(error(
             path,
-            format!(
-                "truncated: {} bytes, too short for the 4-byte IDX header",
-                bytes.len()
-            ),
+            format!("truncated: {got} bytes, too short for the 4-byte IDX header"),
         ));
     }
-    if bytes[0] != 0 || bytes[1] != 0 {
+    if magic[0] != 0 || magic[1] != 0 {
         return Err(error(
             path,
             format!(
                 "not an IDX file: magic number starts {:02x} {:02x}, expected 00 00",
-                bytes[0], bytes[1]
+                magic[0], magic[1]
             ),
         ));
     }
-    if bytes[2] != 0x08 {
+    if magic[2] != 0x08 {
         return Err(error(
             path,
             format!(
                 "IDX type 0x{:02x} is not supported; expected 0x08 (unsigned bytes)",
-                bytes[2]
+                magic[2]
             ),
         ));
     }
-    let ndims = usize::from(bytes[3]);
+    let ndims = usize::from(magic[3]);
     let header = 4 + 4 * ndims;
-    if ndims == 0 || bytes.len() < header {
+    let mut dim_bytes = vec![0u8; 4 * ndims];
+    let got = read_up_to(&mut reader, &mut dim_bytes).map_err(read_error)?;
+    if ndims == 0 || got < dim_bytes.len() {
         return Err(error(
             path,
             format!(
                 "truncated header: {ndims} dimensions need {header} bytes, found {}",
-                bytes.len()
+                4 + got
             ),
         ));
     }
-    let dims: Vec<usize> = bytes[4..header]
+    let dims: Vec<usize> = dim_bytes
         .chunks_exact(4)
         .map(|c| u32::from_be_bytes([c[0], c[1], c[2], c[3]]) as usize)
         .collect();
@@ -97,20 +140,59 @@ pub fn parse(raw: &[u8], path: &Path) -> Result<Idx> {
         .iter()
         .try_fold(1usize, |acc, &d| acc.checked_mul(d))
         .ok_or_else(|| error(path, format!("dimensions {dims:?} overflow")))?;
-    let body = &bytes[header..];
-    if body.len() != count {
+    let room = limit.saturating_sub(header as u64);
+    if count as u64 > room {
+        let what = if gzip {
+            "a gzip file of this size can hold"
+        } else {
+            "the file holds"
+        };
         return Err(error(
             path,
             format!(
-                "data length {} does not match dimensions {dims:?} ({count} values): truncated or corrupt",
-                body.len()
+                "dimensions {dims:?} need {count} bytes of data, more than {what} ({room}): truncated or corrupt"
             ),
         ));
     }
-    Ok(Idx {
-        dims,
-        data: body.to_vec(),
-    })
+    // Plain files were just checked against their length, so reserving is safe; a gzip
+    // stream grows its buffer as data actually arrives.
+    let mut data = if gzip {
+        Vec::new()
+    } else {
+        crate::alloc::try_with_capacity("IDX data", &dims, count)?
+    };
+    reader
+        .take(count as u64 + 1)
+        .read_to_end(&mut data)
+        .map_err(read_error)?;
+    if data.len() != count {
+        let found = if data.len() > count {
+            "more".to_string()
+        } else {
+            data.len().to_string()
+        };
+        return Err(error(
+            path,
+            format!(
+                "data length {found} does not match dimensions {dims:?} ({count} values): truncated or corrupt"
+            ),
+        ));
+    }
+    Ok(Idx { dims, data })
+}
+
+/// Fills `buffer` as far as the stream allows; returns how many bytes were read.
+fn read_up_to(reader: &mut impl Read, buffer: &mut [u8]) -> std::io::Result<usize> {
+    let mut filled = 0;
+    while filled < buffer.len() {
+        match reader.read(&mut buffer[filled..]) {
+            Ok(0) => break,
+            Ok(n) => filled += n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(filled)
 }
 
 /// Images `[n, rows, cols]` as `[n, rows·cols]` scaled to `0..1`.

@@ -7,14 +7,14 @@
 //!
 //! let digits = data::digits()?; // 1797 images of 8x8 pixels, embedded in the crate
 //! assert_eq!(digits.inputs.dim(), (1797, 64));
-//! let (train, test) = digits.split(0.2, 42);
+//! let (train, test) = digits.split(0.2, 42)?;
 //! assert_eq!(train.len() + test.len(), 1797);
 //!
 //! let mut rng = rand::rngs::StdRng::seed_from_u64(0);
 //! let batches = MiniBatches::shuffled(train.len(), 64, &mut rng);
 //! let mut buffer = ndarray::Array2::zeros((0, 0));
 //! for rows in batches.iter() {
-//!     let x = data::gather_rows(train.inputs.view(), rows, &mut buffer);
+//!     let x = data::gather_rows(train.inputs.view(), rows, &mut buffer)?;
 //!     assert_eq!(x.ncols(), 64);
 //! }
 //! # Ok::<(), nnscratch::Error>(())
@@ -25,11 +25,13 @@ mod digits;
 pub mod idx;
 
 pub use batches::{MiniBatches, gather_labels, gather_rows};
-pub use digits::digits;
+pub use digits::{digits, parse_digits_csv};
 
 use ndarray::{Array1, Array2, ArrayView2, Axis};
 use rand::SeedableRng;
 use rand::seq::SliceRandom;
+
+use crate::{Error, Result};
 
 /// Inputs `[samples, features]` with one class label per sample.
 #[derive(Debug, Clone, PartialEq)]
@@ -51,19 +53,31 @@ impl Dataset {
         self.labels.is_empty()
     }
 
-    /// The rows `indices`, in that order.
-    pub fn select(&self, indices: &[usize]) -> Dataset {
-        Dataset {
-            inputs: self.inputs.select(Axis(0), indices),
-            labels: indices.iter().map(|&i| self.labels[i]).collect(),
+    /// The rows `indices`, in that order. An index past the last sample, or inputs and
+    /// labels of different lengths, is an `Err`.
+    pub fn select(&self, indices: &[usize]) -> Result<Dataset> {
+        if self.inputs.nrows() != self.labels.len() {
+            return Err(Error::ShapeMismatch {
+                op: "Dataset::select",
+                lhs: self.inputs.shape().to_vec(),
+                rhs: vec![self.labels.len()],
+                expected: "one label per input row".into(),
+            });
         }
+        let mut labels = Vec::new();
+        gather_labels(&self.labels, indices, &mut labels)?;
+        Ok(Dataset {
+            inputs: self.inputs.select(Axis(0), indices),
+            labels,
+        })
     }
 
     /// A seeded shuffle split into (train, test), `test_fraction` of the samples (rounded)
     /// going to test. The same seed gives the same split on every machine.
-    pub fn split(&self, test_fraction: f64, seed: u64) -> (Dataset, Dataset) {
+    /// Inputs and labels of different lengths are an `Err`.
+    pub fn split(&self, test_fraction: f64, seed: u64) -> Result<(Dataset, Dataset)> {
         let (train, test) = split_indices(self.len(), test_fraction, seed);
-        (self.select(&train), self.select(&test))
+        Ok((self.select(&train)?, self.select(&test)?))
     }
 }
 
@@ -104,9 +118,17 @@ impl Standardize {
         }
     }
 
-    /// `(x - mean) / std`, column by column.
-    pub fn transform(&self, x: ArrayView2<'_, f32>) -> Array2<f32> {
+    /// `(x - mean) / std`, column by column; `x` must have as many columns as the data
+    /// this was fitted on.
+    pub fn transform(&self, x: ArrayView2<'_, f32>) -> Result<Array2<f32>> {
+        if x.ncols() != self.mean.len() || self.std.len() != self.mean.len() {
+            return Err(Error::BadShape {
+                op: "Standardize::transform".into(),
+                expected: format!("[rows, {}], the width it was fitted on", self.mean.len()),
+                found: x.shape().to_vec(),
+            });
+        }
         let std = self.std.mapv(|s| if s > 0.0 { s } else { 1.0 });
-        (&x - &self.mean) / &std
+        Ok((&x - &self.mean) / &std)
     }
 }
