@@ -243,12 +243,22 @@ pub fn load_safetensors<T: Float>(
     path: impl AsRef<Path>,
 ) -> Result<()> {
     let path = path.as_ref();
+    let bytes = read_regular_file(path)?;
+    load_safetensors_bytes(model, &bytes, path)
+}
+
+/// [`load_safetensors`] from bytes already in memory; `path` is only used in messages.
+pub fn load_safetensors_bytes<T: Float>(
+    model: &mut (impl Parameters<T> + ?Sized),
+    bytes: &[u8],
+    path: impl AsRef<Path>,
+) -> Result<()> {
+    let path = path.as_ref();
     let fail = |message: String| Error::Io {
         path: path.display().to_string(),
         message,
     };
-    let bytes = read_regular_file(path)?;
-    let file = SafeTensors::deserialize(&bytes)
+    let file = SafeTensors::deserialize(bytes)
         .map_err(|e| fail(format!("not a valid safetensors file: {e}")))?;
     let expected = model.parameter_shapes();
     let mut values: Vec<ArrayD<T>> = Vec::with_capacity(expected.len());

@@ -32,7 +32,7 @@ pub use activation::{
     sigmoid_forward, tanh_backward, tanh_forward,
 };
 pub use elementwise::{add_backward, add_forward, mul_backward, mul_forward};
-pub use gemm::{GemmWorkspace, MatRef, gemm, gemm_naive};
+pub use gemm::{GemmWorkspace, MatRef, check_gemm, gemm, gemm_naive, try_gemm};
 pub use linear::{linear_backward_input, linear_backward_params, linear_forward};
 pub use loss::{cross_entropy, cross_entropy_backward, mse_loss, mse_loss_backward};
 pub use math::tanh_f32;
