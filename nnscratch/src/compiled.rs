@@ -104,8 +104,11 @@ pub fn check_classes_target(
         return Err(Error::BadShape {
             op: format!("{model} (CrossEntropyLoss targets)"),
             expected: format!(
-                "{rows} class indices, one per input row; {} were given",
-                targets.len()
+                "{rows} class indices, one per input row; {} given",
+                match targets.len() {
+                    1 => "1 was".to_string(),
+                    n => format!("{n} were"),
+                }
             ),
             found: vec![targets.len()],
         });

@@ -154,10 +154,15 @@
 //! a statement's expression are called `name_1`, `name_2`, … in the equations.
 //!
 //! Each model is a struct generic over the float type (`f32` by default, `f64` works)
-//! with public parameter fields, `grad` (their gradients), `new`, `forward`, `loss`,
-//! `loss_backward`, `to_dynamic`, `graph`, the constants `INPUT_WIDTH`, `OUTPUT_WIDTH`,
-//! `PARAMETERS`, `BACKWARD_EQUATIONS`, and the [`optim::Parameters`] and
-//! [`compiled::CompiledModel`] impls. A mistake is a compile error on the offending token:
+//! with `new`, `forward`, `loss`, `loss_backward`, `to_dynamic`, `graph`, the constants
+//! `INPUT_WIDTH`, `OUTPUT_WIDTH`, `PARAMETERS`, `BACKWARD_EQUATIONS`, and the
+//! [`optim::Parameters`] and [`compiled::CompiledModel`] impls. Its parameters are
+//! private, so no assignment can give them a shape the generated code does not expect:
+//! read and write them by `state_dict` name with `parameter`, `gradient` and the
+//! shape-checked `set_parameter` of [`optim::Parameters`]. Sizes are limited at compile
+//! time (at most 2^28 parameters per layer and 2^28 per width), and a struct may not be
+//! named `T` (the float type parameter). A mistake is a compile error on the offending
+//! token:
 //!
 //! ```compile_fail
 //! nnscratch::model! {

@@ -2,9 +2,13 @@
 //!
 //! For `struct M` the output is:
 //!
-//! * `struct M<T = f32>`: the parameters as public `Array2`/`Array1` fields, `grad: MGrad<T>`
-//!   with their gradients, and a private `MWorkspace<T>` holding one buffer per value and
-//!   per value's gradient, sized to the last batch (so a step allocates nothing);
+//! * `struct M<T = f32>`: the parameters as private `Array2`/`Array1` fields (read and
+//!   written through the checked `Parameters` methods), `grad: __nnscratch_M::Grad<T>`
+//!   with their gradients, and `__nnscratch_M::Workspace<T>` holding one buffer per value
+//!   and per value's gradient, sized to the last batch (so a step allocates nothing).
+//!   The two helper types live in a hidden module named after the model, so they never
+//!   clash with a user's items; every buffer and field name is unique by construction
+//!   (`graph::assign_rust_names`);
 //! * `impl M`: constants, `new` (PyTorch initialisation), `forward`, `loss`,
 //!   `loss_backward`, `to_dynamic`, `graph`, and the private `run` that holds the
 //!   straight-line forward (`forward.rs`) and backward (`backward.rs`) code;

@@ -142,17 +142,17 @@ fn parse_reader(mut reader: impl Read, limit: u64, gzip: bool, path: &Path) -> R
         .ok_or_else(|| error(path, format!("dimensions {dims:?} overflow")))?;
     let room = limit.saturating_sub(header as u64);
     if count as u64 > room {
-        let what = if gzip {
-            "a gzip file of this size can hold"
-        } else {
-            "the file holds"
-        };
-        return Err(error(
-            path,
+        let message = if gzip {
             format!(
-                "dimensions {dims:?} need {count} bytes of data, more than {what} ({room}): truncated or corrupt"
-            ),
-        ));
+                "dimensions {dims:?} need {count} bytes of data, more than a gzip file of this \
+                 size can hold ({room}): truncated or corrupt"
+            )
+        } else {
+            format!(
+                "data length {room} does not match dimensions {dims:?} ({count} values): truncated or corrupt"
+            )
+        };
+        return Err(error(path, message));
     }
     // Plain files were just checked against their length, so reserving is safe; a gzip
     // stream grows its buffer as data actually arrives.

@@ -190,7 +190,7 @@ impl<T: Float> Tensor<T> {
         Self::try_zeros(shape).unwrap_or_else(|error| panic!("Tensor::zeros: {error}"))
     }
 
-    /// A tensor of zeros of the given shape, or an [`Error::TooLarge`](crate::Error::TooLarge)
+    /// A tensor of zeros of the given shape, or an [`Error::TooLarge`]
     /// naming the shape when it overflows or cannot be allocated.
     pub fn try_zeros(shape: &[usize]) -> crate::Result<Self> {
         Ok(Self::new(crate::alloc::try_zeros(
