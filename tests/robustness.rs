@@ -36,6 +36,16 @@ fn scratch_dir(name: &str) -> PathBuf {
     dir
 }
 
+/// The names of the files in `dir`, sorted.
+fn file_names(dir: &Path) -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    names
+}
+
 fn message(error: Error) -> String {
     error.to_string()
 }
@@ -321,10 +331,7 @@ fn a_save_keeps_permissions_and_writes_through_symlinks() {
         check.parameter("0.weight"),
         saved_model(1).parameter("0.weight")
     );
-    let names: Vec<_> = std::fs::read_dir(&dir)
-        .unwrap()
-        .map(|e| e.unwrap().file_name())
-        .collect();
+    let names = file_names(&dir);
     assert_eq!(names.len(), 2, "no temporary left: {names:?}");
 }
 
@@ -358,10 +365,7 @@ fn concurrent_saves_to_one_path_never_show_a_reader_half_a_file() {
             }
         });
     });
-    let names: Vec<_> = std::fs::read_dir(&dir)
-        .unwrap()
-        .map(|e| e.unwrap().file_name())
-        .collect();
+    let names = file_names(&dir);
     assert_eq!(names.len(), 1, "only the target remains: {names:?}");
 }
 
@@ -427,11 +431,7 @@ fn a_save_killed_midway_leaves_the_old_file_and_no_temporary_for_long() {
     // The next save removes what the killed processes left behind.
     save_safetensors(&mut saved_model(3), &path).unwrap();
     write_atomic(&big, b"done").unwrap();
-    let mut names: Vec<_> = std::fs::read_dir(&dir)
-        .unwrap()
-        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-        .collect();
-    names.sort();
+    let names = file_names(&dir);
     assert_eq!(names, ["model.bin", "model.safetensors"]);
 }
 

@@ -9,24 +9,29 @@ use ndarray::{Array, Dimension, IntoDimension};
 
 use crate::{Error, Result};
 
+/// The error for `shape` of `T`s (`len` of them, when the count did not overflow).
+fn too_large<T>(what: &str, shape: &[usize], len: Option<usize>, reason: String) -> Error {
+    Error::TooLarge {
+        what: what.to_string(),
+        shape: shape.to_vec(),
+        bytes: len.map(|len| len as u128 * std::mem::size_of::<T>() as u128),
+        reason,
+    }
+}
+
 /// The number of elements of `shape`, or an [`Error::TooLarge`] if it overflows `usize`
 /// or its bytes overflow `isize` (the most any allocation can hold).
 pub fn checked_len<T>(what: &str, shape: &[usize]) -> Result<usize> {
-    let too_large = |bytes: Option<u128>, reason: &str| Error::TooLarge {
-        what: what.to_string(),
-        shape: shape.to_vec(),
-        bytes,
-        reason: reason.to_string(),
-    };
     let len = shape
         .iter()
         .try_fold(1usize, |acc, &d| acc.checked_mul(d))
-        .ok_or_else(|| too_large(None, "the element count overflows"))?;
-    let bytes = len as u128 * std::mem::size_of::<T>() as u128;
-    if bytes > isize::MAX as u128 {
-        return Err(too_large(
-            Some(bytes),
-            "more than the largest possible allocation",
+        .ok_or_else(|| too_large::<T>(what, shape, None, "the element count overflows".into()))?;
+    if len as u128 * std::mem::size_of::<T>() as u128 > isize::MAX as u128 {
+        return Err(too_large::<T>(
+            what,
+            shape,
+            Some(len),
+            "more than the largest possible allocation".into(),
         ));
     }
     Ok(len)
@@ -36,11 +41,13 @@ pub fn checked_len<T>(what: &str, shape: &[usize]) -> Result<usize> {
 /// allocator refuses. `shape` is only used in the message.
 pub fn try_with_capacity<T>(what: &str, shape: &[usize], len: usize) -> Result<Vec<T>> {
     let mut data = Vec::new();
-    data.try_reserve_exact(len).map_err(|e| Error::TooLarge {
-        what: what.to_string(),
-        shape: shape.to_vec(),
-        bytes: Some(len as u128 * std::mem::size_of::<T>() as u128),
-        reason: format!("the allocator refused ({e})"),
+    data.try_reserve_exact(len).map_err(|e| {
+        too_large::<T>(
+            what,
+            shape,
+            Some(len),
+            format!("the allocator refused ({e})"),
+        )
     })?;
     Ok(data)
 }
