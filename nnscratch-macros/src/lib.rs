@@ -4,10 +4,13 @@
 //! Stages, one module each (the shape of `serde_derive`):
 //!
 //! * `parse.rs`: syntax → AST, keeping every token's span;
-//! * `graph.rs`: AST → petgraph IR with every width inferred; all validation lives here,
+//! * `graph/`: AST → petgraph IR with every width inferred; all validation lives here,
 //!   and all errors are collected and reported together;
-//! * `emit/`: IR → Rust tokens (`forward.rs`, `backward.rs`, `params.rs`, `docs.rs`);
-//!   codegen never validates.
+//! * `layers/`: one module per layer kind, holding everything the compiler knows about
+//!   it (its syntax and shape rule, asked by `graph/`; its forward and backward code,
+//!   equations, picture labels and dynamic twin, asked by `emit/`);
+//! * `emit/`: IR → Rust tokens (`forward.rs`, `backward.rs`, `params.rs`, `docs.rs`),
+//!   walking the graph and asking each node's layer; codegen never validates.
 //!
 //! On an invalid model the macro emits the errors plus a stand-in struct whose methods
 //! are `unreachable!()` (`emit/fallback.rs`), so the user sees the real mistakes and not a
@@ -18,6 +21,7 @@
 
 mod emit;
 mod graph;
+mod layers;
 mod parse;
 
 use proc_macro::TokenStream;

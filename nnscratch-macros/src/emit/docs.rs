@@ -5,42 +5,14 @@ use petgraph::graph::NodeIndex;
 use proc_macro2::TokenStream;
 use quote::quote;
 
-use crate::graph::{Form, LossKind, Model, Op};
+use crate::graph::{Form, Model, Op};
+use crate::layers::Site;
 
 /// The right-hand side of a value's forward equation, e.g. `x·[0.weight]ᵀ + [0.bias]`.
 pub fn forward_equation(model: &Model, node: NodeIndex) -> String {
-    let operands = model.operands(node);
-    let name = |i: usize| model.graph[operands[i]].name.clone();
     match &model.graph[node].op {
         Op::Input => format!("input [batch, {}]", model.graph[node].width),
-        Op::Linear { param } => {
-            let p = &model.linears[*param];
-            format!("{}·[{1}.weight]ᵀ + [{1}.bias]", name(0), p.prefix)
-        }
-        Op::ReLU => format!("max({}, 0)", name(0)),
-        Op::LeakyReLU(slope) => format!("leaky_relu({}, {slope})", name(0)),
-        Op::Sigmoid => format!("σ({})", name(0)),
-        Op::Tanh => format!("tanh({})", name(0)),
-        Op::Add => format!("{} + {}", name(0), name(1)),
-        Op::Mul => format!("{} ⊙ {}", name(0), name(1)),
-    }
-}
-
-/// The loss and the gradient it starts the backward pass with.
-fn loss_equations(model: &Model) -> (String, String) {
-    let out = &model.graph[model.output].name;
-    match model.loss {
-        LossKind::Mse => (
-            format!("loss = mean(({out} - target)²)    MSELoss"),
-            format!(
-                "d_{out} = 2({out} - target)/n    n = batch·{}",
-                model.graph[model.output].width
-            ),
-        ),
-        LossKind::CrossEntropy => (
-            format!("loss = -mean_rows(log softmax({out})[class])    CrossEntropyLoss"),
-            format!("d_{out} = (softmax({out}) - onehot(class))/batch"),
-        ),
+        Op::Layer(layer) => layer.equation(&Site::new(model, node)),
     }
 }
 
@@ -57,7 +29,8 @@ pub fn equations(model: &Model) -> String {
             value.width
         ));
     }
-    let (loss, seed) = loss_equations(model);
+    let output = &model.graph[model.output];
+    let (loss, seed) = model.loss.equations(&output.name, output.width);
     text.push_str(&format!(
         "    {loss}\nbackward (reverse topological order; d_v = ∂loss/∂v)\n    {seed}\n"
     ));
@@ -74,14 +47,9 @@ pub fn struct_docs(model: &Model, name: &str, equations: &str) -> TokenStream {
         Form::Graph => "graph",
     };
     let names: Vec<String> = model
-        .linears
+        .params
         .iter()
-        .flat_map(|p| {
-            [
-                format!("`{}.weight`", p.prefix),
-                format!("`{}.bias`", p.prefix),
-            ]
-        })
+        .flat_map(|p| p.tensors.iter().map(|t| format!("`{}`", p.name(t))))
         .collect();
     let lines = [
         String::new(),
@@ -117,55 +85,30 @@ pub fn picture(model: &Model) -> TokenStream {
         let mut inputs: Vec<(usize, String)> = Vec::new();
         let op = match &value.op {
             Op::Input => "input".to_string(),
-            Op::Linear { param } => {
-                let p = &model.linears[*param];
-                for (suffix, shape, formula) in [
-                    (
-                        "weight",
-                        format!("[{}, {}]", p.out_features, p.in_features),
-                        "dW = dYᵀ·X",
-                    ),
-                    ("bias", format!("[{}]", p.out_features), "db = Σ_rows dY"),
-                ] {
-                    specs.push((
-                        format!("{}.{suffix}", p.prefix),
-                        "parameter".to_string(),
-                        shape,
-                        true,
-                        Vec::new(),
-                    ));
-                    inputs.push((specs.len() - 1, formula.to_string()));
+            Op::Layer(layer) => {
+                // Operands' edges first, then a leaf and an edge per parameter tensor.
+                for (operand, partial) in operands.iter().zip(layer.partials()) {
+                    inputs.push((position[operand], partial));
                 }
-                inputs.insert(0, (position[&operands[0]], "dX = dY·W".into()));
-                model.describe(node)
-            }
-            Op::ReLU => {
-                inputs.push((position[&operands[0]], "dX = dY ⊙ [X > 0]".into()));
-                model.describe(node)
-            }
-            Op::LeakyReLU(slope) => {
-                inputs.push((
-                    position[&operands[0]],
-                    format!("dX = dY ⊙ (1 if X > 0 else {slope})"),
-                ));
-                model.describe(node)
-            }
-            Op::Sigmoid => {
-                inputs.push((position[&operands[0]], "dX = dY ⊙ Y(1 - Y)".into()));
-                model.describe(node)
-            }
-            Op::Tanh => {
-                inputs.push((position[&operands[0]], "dX = dY ⊙ (1 - Y²)".into()));
-                model.describe(node)
-            }
-            Op::Add => {
-                inputs.push((position[&operands[0]], "dA = dY".into()));
-                inputs.push((position[&operands[1]], "dB = dY".into()));
-                model.describe(node)
-            }
-            Op::Mul => {
-                inputs.push((position[&operands[0]], "dA = dY ⊙ B".into()));
-                inputs.push((position[&operands[1]], "dB = dY ⊙ A".into()));
+                if let Some(index) = value.params {
+                    let p = &model.params[index];
+                    for tensor in &p.tensors {
+                        let shape = tensor
+                            .shape
+                            .iter()
+                            .map(|d| d.to_string())
+                            .collect::<Vec<_>>()
+                            .join(", ");
+                        specs.push((
+                            p.name(tensor),
+                            "parameter".to_string(),
+                            format!("[{shape}]"),
+                            true,
+                            Vec::new(),
+                        ));
+                        inputs.push((specs.len() - 1, tensor.partial.to_string()));
+                    }
+                }
                 model.describe(node)
             }
         };
@@ -178,16 +121,12 @@ pub fn picture(model: &Model) -> TokenStream {
         ));
         position.insert(node, specs.len() - 1);
     }
-    let (loss_name, loss_formula) = match model.loss {
-        LossKind::Mse => ("MSELoss", "dY = 2(Y - T)/n"),
-        LossKind::CrossEntropy => ("CrossEntropyLoss", "dZ = (softmax(Z) - onehot(T))/N"),
-    };
     specs.push((
         "loss".into(),
-        loss_name.into(),
+        model.loss.name().into(),
         "scalar".into(),
         false,
-        vec![(position[&model.output], loss_formula.into())],
+        vec![(position[&model.output], model.loss.partial().into())],
     ));
     let specs = specs.iter().map(|(name, op, shape, parameter, inputs)| {
         let inputs = inputs.iter().map(|(i, formula)| quote!((#i, #formula)));

@@ -16,7 +16,7 @@
 //!
 //! Every path is absolute (`::nnscratch::...`) so the expansion works wherever it lands.
 
-mod backward;
+pub mod backward;
 mod docs;
 mod fallback;
 mod forward;
@@ -27,14 +27,14 @@ pub use fallback::fallback;
 use proc_macro2::TokenStream;
 use quote::{format_ident, quote};
 
-use crate::graph::{LossKind, Model, Op};
+use crate::graph::Model;
 use crate::parse::ModelInput;
 
 /// How generated code names a value: `x` for the input (a view argument), `ws.NAME`
 /// for a workspace buffer.
-fn value_expr(model: &Model, node: petgraph::graph::NodeIndex) -> TokenStream {
+pub fn value_expr(model: &Model, node: petgraph::graph::NodeIndex) -> TokenStream {
     let value = &model.graph[node];
-    if value.op == Op::Input {
+    if value.is_input() {
         quote!(x)
     } else {
         let ident = &value.ident;
@@ -43,7 +43,7 @@ fn value_expr(model: &Model, node: petgraph::graph::NodeIndex) -> TokenStream {
 }
 
 /// The gradient buffer of a value: `ws.d_NAME`.
-fn grad_expr(model: &Model, node: petgraph::graph::NodeIndex) -> TokenStream {
+pub fn grad_expr(model: &Model, node: petgraph::graph::NodeIndex) -> TokenStream {
     let ident = &model.graph[node].grad_ident;
     quote!(ws.#ident)
 }
@@ -93,30 +93,15 @@ pub fn model(input: &ModelInput, model: &Model) -> TokenStream {
     let output_ident = &output.ident;
     let d_output = &output.grad_ident;
 
-    let (target_type, target_check, loss_kind, loss_forward, loss_backward) = match model.loss {
-        LossKind::Mse => (
-            quote!(::nnscratch::ndarray::ArrayView2<'_, T>),
-            quote!(::nnscratch::compiled::check_values_target(#name, x.nrows(), #output_width, &target)?;),
-            quote!(::nnscratch::compiled::LossKind::MSELoss),
-            quote!(::nnscratch::kernels::mse_loss(ws.#output_ident.view(), target)),
-            quote!(::nnscratch::kernels::mse_loss_backward(ws.#output_ident.view(), target, ws.#d_output.view_mut())),
-        ),
-        LossKind::CrossEntropy => (
-            quote!(&[usize]),
-            quote!(::nnscratch::compiled::check_classes_target(#name, x.nrows(), #output_width, target)?;),
-            quote!(::nnscratch::compiled::LossKind::CrossEntropyLoss),
-            quote!(::nnscratch::kernels::cross_entropy(ws.#output_ident.view(), target)),
-            quote!(::nnscratch::kernels::cross_entropy_backward(ws.#output_ident.view(), target, ws.#d_output.view_mut())),
-        ),
-    };
-    let target_variant = match model.loss {
-        LossKind::Mse => quote!(::nnscratch::compiled::Target::Values(target)),
-        LossKind::CrossEntropy => quote!(::nnscratch::compiled::Target::Classes(target)),
-    };
-    let wrong_target = match model.loss {
-        LossKind::Mse => "Target::Values for a model trained with MSELoss",
-        LossKind::CrossEntropy => "Target::Classes for a model trained with CrossEntropyLoss",
-    };
+    let loss = model.loss;
+    let (output_buffer, d_output_buffer) = (quote!(ws.#output_ident), quote!(ws.#d_output));
+    let target_type = loss.target_type();
+    let target_check = loss.target_check(&name, output_width);
+    let loss_kind = loss.runtime_kind();
+    let loss_forward = loss.forward(&output_buffer);
+    let loss_backward = loss.backward(&output_buffer, &d_output_buffer);
+    let target_variant = loss.target_variant();
+    let wrong_target = loss.expected_target();
 
     quote! {
         #(#attrs)*
@@ -308,7 +293,7 @@ fn workspace(model: &Model, name: &str) -> (Vec<TokenStream>, Vec<TokenStream>, 
     let (mut fields, mut init, mut resize) = (Vec::new(), Vec::new(), Vec::new());
     for &node in &model.order {
         let value = &model.graph[node];
-        if value.op == Op::Input {
+        if value.is_input() {
             continue;
         }
         let width = value.width;

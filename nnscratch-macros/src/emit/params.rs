@@ -1,90 +1,99 @@
 //! Parameters: fields, initialisation, the optimizer visitor, and the dynamic twin.
+//!
+//! All of it walks `Model::params`, the tensors each layer declared (`layers/`), so a
+//! new layer with parameters needs nothing here.
 
 use proc_macro2::TokenStream;
 use quote::{format_ident, quote};
 
-use crate::graph::{LinearParams, Model, Op};
+use crate::graph::{Model, Op};
+use crate::layers::{ParamSet, Parameter, Site};
 
-/// `weight_0: Array2<T>, bias_0: Array1<T>, ...`, one pair per Linear, each documented
-/// by `doc(params, "weight" | "bias")` and preceded by `vis`. Serves the model struct
-/// (private fields: a user reads and writes parameters through the checked `Parameters`
-/// methods) and its gradient struct (public inside the hidden module), which have the
-/// same fields.
+/// The ndarray type of a tensor of the given rank: `Array2<T>`.
+fn array_type(tensor: &Parameter) -> TokenStream {
+    let ty = format_ident!("Array{}", tensor.shape.len());
+    quote!(::nnscratch::ndarray::#ty<T>)
+}
+
+/// Every parameter tensor with the layer that owns it, in visiting order.
+fn tensors(model: &Model) -> impl Iterator<Item = (&ParamSet, &Parameter)> {
+    model
+        .params
+        .iter()
+        .flat_map(|p| p.tensors.iter().map(move |t| (p, t)))
+}
+
+/// `weight_0: Array2<T>, bias_0: Array1<T>, ...`, each documented by `doc` and preceded
+/// by `vis`. Serves the model struct (private fields: a user reads and writes parameters
+/// through the checked `Parameters` methods) and its gradient struct (public inside the
+/// hidden module), which have the same fields.
 fn array_fields(
     model: &Model,
     vis: TokenStream,
-    doc: impl Fn(&LinearParams, &str) -> String,
+    doc: impl Fn(&ParamSet, &Parameter) -> String,
 ) -> Vec<TokenStream> {
-    model
-        .linears
-        .iter()
-        .map(|p| {
-            let (w, b) = (&p.weight, &p.bias);
-            let (w_doc, b_doc) = (doc(p, "weight"), doc(p, "bias"));
+    tensors(model)
+        .map(|(p, t)| {
+            let (field, ty, doc) = (&t.field, array_type(t), doc(p, t));
             quote! {
-                #[doc = #w_doc]
-                #vis #w: ::nnscratch::ndarray::Array2<T>,
-                #[doc = #b_doc]
-                #vis #b: ::nnscratch::ndarray::Array1<T>,
+                #[doc = #doc]
+                #vis #field: #ty,
             }
         })
         .collect()
 }
 
+/// `[16, 4]` as a learner reads a shape.
+fn shape_text(shape: &[usize]) -> String {
+    let dims: Vec<String> = shape.iter().map(|d| d.to_string()).collect();
+    format!("[{}]", dims.join(", "))
+}
+
 /// The parameters, with their PyTorch names and shapes.
 pub fn fields(model: &Model) -> Vec<TokenStream> {
-    array_fields(model, quote!(), |p, kind| match kind {
-        "weight" => format!(
-            "`{}.weight`, `[{}, {}]` (out, in), as in PyTorch.",
-            p.prefix, p.out_features, p.in_features
+    array_fields(model, quote!(), |p, t| match t.shape.len() {
+        2 => format!(
+            "`{}`, `{}` (out, in), as in PyTorch.",
+            p.name(t),
+            shape_text(&t.shape)
         ),
-        _ => format!("`{}.bias`, `[{}]`.", p.prefix, p.out_features),
+        _ => format!("`{}`, `{}`.", p.name(t), shape_text(&t.shape)),
     })
 }
 
 /// The gradient struct's fields: same names and shapes as the parameters.
 pub fn grad_fields(model: &Model) -> Vec<TokenStream> {
-    array_fields(model, quote!(pub), |p, kind| {
-        format!("`d loss / d {}.{kind}`.", p.prefix)
+    array_fields(model, quote!(pub), |p, t| {
+        format!("`d loss / d {}`.", p.name(t))
     })
 }
 
 /// Zero gradients of the right shapes.
 pub fn grad_init(model: &Model) -> Vec<TokenStream> {
-    model
-        .linears
-        .iter()
-        .map(|p| {
-            let (w, b, i, o) = (&p.weight, &p.bias, p.in_features, p.out_features);
-            quote! {
-                #w: ::nnscratch::ndarray::Array2::zeros((#o, #i)),
-                #b: ::nnscratch::ndarray::Array1::zeros(#o),
-            }
+    tensors(model)
+        .map(|(_, t)| {
+            let (field, ty, dims) = (&t.field, array_type(t), &t.shape);
+            quote!(#field: <#ty>::zeros([#(#dims),*]),)
         })
         .collect()
 }
 
-/// PyTorch's `nn.Linear` initialisation, weight then bias, layer by layer.
+/// PyTorch's initialisation, tensor by tensor, layer by layer (the order matters: it is
+/// the order in which PyTorch draws from its generator).
 pub fn init(model: &Model) -> Vec<TokenStream> {
-    model
-        .linears
-        .iter()
-        .map(|p| {
-            let (w, b, i, o) = (&p.weight, &p.bias, p.in_features, p.out_features);
-            quote! {
-                #w: ::nnscratch::init::linear_weight(#i, #o, rng).unwrap_or_else(|e| panic!("{e}")),
-                #b: ::nnscratch::init::linear_bias(#i, #o, rng).unwrap_or_else(|e| panic!("{e}")),
-            }
+    tensors(model)
+        .map(|(_, t)| {
+            let (field, init) = (&t.field, &t.init);
+            quote!(#field: #init.unwrap_or_else(|e| panic!("{e}")),)
         })
         .collect()
 }
 
 /// `pub const PARAMETERS: &[(&str, &[usize])]`: names and shapes, in visiting order.
 pub fn shapes_const(model: &Model) -> TokenStream {
-    let entries = model.linears.iter().map(|p| {
-        let (w, b) = (format!("{}.weight", p.prefix), format!("{}.bias", p.prefix));
-        let (i, o) = (p.in_features, p.out_features);
-        quote!((#w, &[#o, #i]), (#b, &[#o]),)
+    let entries = tensors(model).map(|(p, t)| {
+        let (name, dims) = (p.name(t), &t.shape);
+        quote!((#name, &[#(#dims),*]),)
     });
     quote! {
         /// The parameters' `state_dict` names and shapes, in the order optimizers visit them.
@@ -95,28 +104,22 @@ pub fn shapes_const(model: &Model) -> TokenStream {
 /// `let Self { weight_0, bias_0, ..., grad, workspace: ws } = self;`: disjoint borrows of
 /// every field, so the kernels can read parameters while writing the workspace.
 pub fn destructure(model: &Model) -> TokenStream {
-    let names = model.linears.iter().flat_map(|p| [&p.weight, &p.bias]);
+    let names = tensors(model).map(|(_, t)| &t.field);
     quote!(let Self { #(#names,)* grad, workspace: ws } = self;)
 }
 
 /// The `Parameters` impl: what lets `Sgd` and `Adam` train the model.
 pub fn visitor(model: &Model) -> TokenStream {
-    let visits = model.linears.iter().flat_map(|p| {
-        [
-            (format!("{}.weight", p.prefix), &p.weight),
-            (format!("{}.bias", p.prefix), &p.bias),
-        ]
-    });
-    let visits = visits.map(|(name, field)| {
+    let visits = tensors(model).map(|(p, t)| {
+        let (name, field) = (p.name(t), &t.field);
         quote! {
             ::nnscratch::optim::visit_array(#name, &mut self.#field, filled.then_some(&self.grad.#field), visitor);
         }
     });
-    let zeros = model
-        .linears
-        .iter()
-        .flat_map(|p| [&p.weight, &p.bias])
-        .map(|field| quote!(self.grad.#field.fill(T::zero());));
+    let zeros = tensors(model).map(|(_, t)| {
+        let field = &t.field;
+        quote!(self.grad.#field.fill(T::zero());)
+    });
     quote! {
         fn visit_parameters(&mut self, visitor: &mut dyn FnMut(::nnscratch::optim::Param<'_, T>)) {
             let filled = self.grad.filled;
@@ -132,49 +135,18 @@ pub fn visitor(model: &Model) -> TokenStream {
 
 /// `to_dynamic()`: the same graph on the dynamic engine, built value by value.
 pub fn to_dynamic(model: &Model, name: &str) -> TokenStream {
-    let loss = match model.loss {
-        crate::graph::LossKind::Mse => quote!(::nnscratch::compiled::LossKind::MSELoss),
-        crate::graph::LossKind::CrossEntropy => {
-            quote!(::nnscratch::compiled::LossKind::CrossEntropyLoss)
-        }
-    };
+    let loss = model.loss.runtime_kind();
     let steps = model.order.iter().map(|&node| {
         let value = &model.graph[node];
         let (ident, label) = (format_ident!("v_{}", value.ident), value.name.as_str());
-        let operand = |i: usize| format_ident!("v_{}", model.graph[model.operands(node)[i]].ident);
         match &value.op {
             Op::Input => {
                 let width = value.width;
                 quote!(let #ident = net.input(#label, #width);)
             }
-            Op::Linear { param } => {
-                let p = &model.linears[*param];
-                let (w, b, prefix, x) = (&p.weight, &p.bias, &p.prefix, operand(0));
-                quote!(let #ident = net.linear(#label, #x, #prefix, self.#w.clone(), self.#b.clone())?;)
-            }
-            Op::ReLU => {
-                let x = operand(0);
-                quote!(let #ident = net.relu(#label, #x)?;)
-            }
-            Op::LeakyReLU(slope) => {
-                let x = operand(0);
-                quote!(let #ident = net.leaky_relu(#label, #x, T::of(#slope))?;)
-            }
-            Op::Sigmoid => {
-                let x = operand(0);
-                quote!(let #ident = net.sigmoid(#label, #x)?;)
-            }
-            Op::Tanh => {
-                let x = operand(0);
-                quote!(let #ident = net.tanh(#label, #x)?;)
-            }
-            Op::Add => {
-                let (a, b) = (operand(0), operand(1));
-                quote!(let #ident = net.add(#label, #a, #b)?;)
-            }
-            Op::Mul => {
-                let (a, b) = (operand(0), operand(1));
-                quote!(let #ident = net.mul(#label, #a, #b)?;)
+            Op::Layer(layer) => {
+                let add = layer.dynamic(&Site::new(model, node));
+                quote!(let #ident = #add?;)
             }
         }
     });

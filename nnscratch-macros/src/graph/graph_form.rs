@@ -11,9 +11,10 @@ use quote::format_ident;
 use syn::{Expr, Ident};
 
 use super::{
-    Builder, Errors, Form, LAYERS, LOSSES, LossKind, Model, Op, activation,
-    check_cross_entropy_width, edit_distance, parse_width, tokens_text, unknown_name_message,
+    Builder, Errors, Form, LossKind, Model, Op, check_output_width, edit_distance,
+    unknown_name_message,
 };
+use crate::layers::{self, Call, parse_width, tokens_text};
 use crate::parse::{ModelInput, Statement};
 
 /// The state of one statement while nodes are being created.
@@ -41,7 +42,7 @@ pub(super) struct GraphForm<'a> {
     input_misplaced: bool,
     loss_attempted: bool,
     /// Linears created so far per statement, for `h.0.weight`-style names.
-    linear_count: Vec<usize>,
+    parameterised_count: Vec<usize>,
 }
 
 impl<'a> GraphForm<'a> {
@@ -63,7 +64,7 @@ impl<'a> GraphForm<'a> {
             used_names: statements.iter().map(|s| s.name.to_string()).collect(),
             input_misplaced: false,
             loss_attempted: false,
-            linear_count: vec![0; statements.len()],
+            parameterised_count: vec![0; statements.len()],
         }
     }
 
@@ -143,7 +144,7 @@ impl<'a> GraphForm<'a> {
             loss,
             order: self.builder.order,
             graph: self.builder.graph,
-            linears: self.builder.linears,
+            params: self.builder.params,
             form: Form::Graph,
         })
     }
@@ -164,7 +165,7 @@ impl<'a> GraphForm<'a> {
         if let Some(node) = node {
             let own = format!("{}_", statement.name);
             let value = &mut self.builder.graph[node];
-            if value.name.starts_with(&own) && value.op != Op::Input {
+            if value.name.starts_with(&own) && !value.is_input() {
                 self.used_names.remove(&value.name);
                 value.name = statement.name.to_string();
                 value.ident = value_ident(&statement.name);
@@ -221,16 +222,12 @@ impl<'a> GraphForm<'a> {
                     width,
                     value_ident(&statement.name),
                     statement.name.to_string(),
+                    None,
                 );
                 self.input_node = Some((node, i));
                 return Some(node);
             }
-            if LOSSES.contains(&name.as_str()) {
-                let kind = if name == "MSELoss" {
-                    LossKind::Mse
-                } else {
-                    LossKind::CrossEntropy
-                };
+            if let Some(kind) = LossKind::find(&name) {
                 if self.loss.is_some() {
                     self.errors
                         .at(&call.func, "duplicate loss: a model has exactly one loss");
@@ -248,13 +245,7 @@ impl<'a> GraphForm<'a> {
                 };
                 let output = self.value(i, value)?;
                 let source = format!("`{}`", tokens_text(*value));
-                check_cross_entropy_width(
-                    kind,
-                    expr,
-                    self.builder.width(output),
-                    &source,
-                    self.errors,
-                );
+                check_output_width(kind, expr, self.builder.width(output), &source, self.errors);
                 return Some(output);
             }
         }
@@ -262,13 +253,16 @@ impl<'a> GraphForm<'a> {
         // where a loss goes, is most likely a misspelled loss.
         if let Expr::Call(call) = expr
             && let Some(name) = call_name(call)
-            && !LAYERS.contains(&name.as_str())
+            && layers::find(&name).is_none()
             && name != "input"
-            && (self.statements[i].name == "loss" || super::suggestion(&name, &LOSSES).is_some())
+            && (self.statements[i].name == "loss"
+                || super::suggestion(&name, &LossKind::names()).is_some())
         {
             self.loss_attempted = true;
-            self.errors
-                .at(&call.func, unknown_name_message("loss", &name, &LOSSES));
+            self.errors.at(
+                &call.func,
+                unknown_name_message("loss", &name, &LossKind::names()),
+            );
             return None;
         }
         self.value(i, expr)
@@ -284,34 +278,16 @@ impl<'a> GraphForm<'a> {
                 self.reference(ident)
             }
             Expr::Binary(binary) => {
-                let op = match binary.op {
-                    syn::BinOp::Add(_) => Op::Add,
-                    syn::BinOp::Mul(_) => Op::Mul,
-                    _ => {
-                        self.errors
-                            .at(binary.op, "only `+` and `*` (element-wise) combine values");
-                        return None;
-                    }
-                };
+                if !layers::check_operator(&binary.op, self.errors) {
+                    return None;
+                }
                 let left = self.value(i, &binary.left);
                 let right = self.value(i, &binary.right);
                 let (left, right) = (left?, right?);
-                let (lw, rw) = (self.builder.width(left), self.builder.width(right));
-                if let (Some(lw), Some(rw)) = (lw, rw)
-                    && lw != rw
-                {
-                    let symbol = if op == Op::Add { "+" } else { "*" };
-                    self.errors.at(
-                        binary.op,
-                        format!(
-                            "`{symbol}` needs operands of equal width: `{}` has width {lw}, `{}` has width {rw}",
-                            tokens_text(&*binary.left),
-                            tokens_text(&*binary.right)
-                        ),
-                    );
-                }
+                let widths = (self.builder.width(left), self.builder.width(right));
+                let built = layers::binary(binary, widths, self.errors)?;
                 let (ident, name) = self.fresh(i);
-                Some(self.builder.add(op, &[left, right], lw.or(rw), ident, name))
+                Some(self.builder.add_layer(built, &[left, right], ident, name))
             }
             Expr::Call(call) => self.call(i, call),
             _ => {
@@ -332,7 +308,7 @@ impl<'a> GraphForm<'a> {
             return None;
         };
         let args: Vec<&'a Expr> = call.args.iter().collect();
-        if name == "input" || LOSSES.contains(&name.as_str()) {
+        if name == "input" || LossKind::find(&name).is_some() {
             let what = if name == "input" {
                 self.input_misplaced = true;
                 "`input(..)`"
@@ -351,59 +327,36 @@ impl<'a> GraphForm<'a> {
             return None;
         };
         let operand = self.value(i, first);
-        let width_in = operand.and_then(|o| self.builder.width(o));
-        if name == "Linear" {
-            let out = match args.as_slice() {
-                [_, out] => parse_width(out, "Linear's output width", self.errors),
-                _ => {
-                    self.errors.at(
-                        &call.func,
-                        "`Linear` takes the value and the output width: `Linear(h, 16)`",
-                    );
-                    None
-                }
-            };
-            let operand = operand?;
-            let statement = &self.statements[i];
-            let prefix = self.linear_prefix(i, &statement.name);
-            let field = prefix.replace('.', "_");
-            let fields = (
-                format_ident!("{}_weight", field),
-                format_ident!("{}_bias", field),
-            );
-            let op = self.builder.linear(
-                prefix,
-                fields,
-                width_in,
-                out,
-                syn::spanned::Spanned::span(&call.func),
-            );
-            let (ident, value_name) = self.fresh(i);
-            return Some(self.builder.add(op, &[operand], out, ident, value_name));
-        }
-        let rest: Vec<Expr> = args[1..].iter().map(|e| (*e).clone()).collect();
         let fn_ident = match &*call.func {
             Expr::Path(p) => p.path.segments.last().map(|s| s.ident.clone()),
             _ => None,
         }?;
-        match activation(&fn_ident, &rest, self.errors) {
-            Some(op) => {
-                let operand = operand?;
-                let (ident, value_name) = self.fresh(i);
-                Some(self.builder.add(
-                    op.unwrap_or(Op::ReLU),
-                    &[operand],
-                    width_in,
-                    ident,
-                    value_name,
-                ))
-            }
-            None => {
-                self.errors
-                    .at(&call.func, unknown_name_message("layer", &name, &LAYERS));
-                None
-            }
-        }
+        let Some(kind) = layers::find(&name) else {
+            self.errors.at(
+                &call.func,
+                unknown_name_message("layer", &name, &layers::names()),
+            );
+            return None;
+        };
+        let prefix = if kind.has_parameters {
+            self.parameter_prefix(i)
+        } else {
+            self.statements[i].name.to_string()
+        };
+        let mut layer_call = Call {
+            name: &fn_ident,
+            args: args[1..].to_vec(),
+            form: Form::Graph,
+            input: operand.and_then(|o| self.builder.width(o)),
+            source: format!("`{}`", tokens_text(*first)),
+            errors: self.errors,
+            prefix,
+            index: 0,
+        };
+        let built = (kind.build)(&mut layer_call);
+        let operand = operand?;
+        let (ident, value_name) = self.fresh(i);
+        Some(self.builder.add_layer(built, &[operand], ident, value_name))
     }
 
     /// A use of a named value: defined (anywhere), not the loss, not part of a cycle.
@@ -462,10 +415,13 @@ impl<'a> GraphForm<'a> {
         }
     }
 
-    fn linear_prefix(&mut self, i: usize, name: &Ident) -> String {
-        let count = self.linear_count[i];
-        self.linear_count[i] += 1;
-        let total = count_linears(&self.statements[i].expr);
+    /// The `state_dict` prefix of the next layer with parameters in statement `i`: the
+    /// statement's name, or `name.k` when the statement holds several such layers.
+    fn parameter_prefix(&mut self, i: usize) -> String {
+        let name = &self.statements[i].name;
+        let count = self.parameterised_count[i];
+        self.parameterised_count[i] += 1;
+        let total = count_parameterised(&self.statements[i].expr);
         if total == 1 {
             name.to_string()
         } else {
@@ -494,16 +450,18 @@ fn value_ident(name: &Ident) -> Ident {
     format_ident!("{}", name.to_string())
 }
 
-/// How many `Linear(..)` calls an expression contains (for parameter names).
-fn count_linears(expr: &Expr) -> usize {
+/// How many calls of layers with parameters (`Linear(..)`) an expression contains.
+fn count_parameterised(expr: &Expr) -> usize {
     match expr {
         Expr::Call(call) => {
-            let own = usize::from(call_name(call).as_deref() == Some("Linear"));
-            own + call.args.iter().map(count_linears).sum::<usize>()
+            let own = call_name(call)
+                .and_then(|name| layers::find(&name))
+                .is_some_and(|kind| kind.has_parameters);
+            usize::from(own) + call.args.iter().map(count_parameterised).sum::<usize>()
         }
-        Expr::Binary(b) => count_linears(&b.left) + count_linears(&b.right),
-        Expr::Paren(p) => count_linears(&p.expr),
-        Expr::Group(g) => count_linears(&g.expr),
+        Expr::Binary(b) => count_parameterised(&b.left) + count_parameterised(&b.right),
+        Expr::Paren(p) => count_parameterised(&p.expr),
+        Expr::Group(g) => count_parameterised(&g.expr),
         _ => 0,
     }
 }

@@ -11,44 +11,19 @@ use petgraph::graph::{DiGraph, NodeIndex};
 use petgraph::visit::EdgeRef;
 use proc_macro2::Span;
 use quote::ToTokens;
-use syn::{Expr, Ident, Lit};
+use syn::{Expr, Ident};
 
+use crate::layers::{Built, Layer, ParamSet, tokens_text};
 use crate::parse::{Body, ModelInput};
 
-/// What a node computes.
-#[derive(Debug, Clone, PartialEq)]
+/// What a node computes: the model's input, or a layer (its rules in `layers/`).
 pub enum Op {
     /// The model's input `[batch, width]`.
     Input,
-    /// `Y = X·Wᵀ + b` with the parameters `linears[param]`.
-    Linear {
-        param: usize,
-    },
-    ReLU,
-    LeakyReLU(f64),
-    Sigmoid,
-    Tanh,
-    /// Element-wise sum of two values of equal width.
-    Add,
-    /// Element-wise product of two values of equal width.
-    Mul,
+    Layer(Box<dyn Layer>),
 }
 
-/// The loss at the end of the graph.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum LossKind {
-    Mse,
-    CrossEntropy,
-}
-
-impl LossKind {
-    pub fn name(self) -> &'static str {
-        match self {
-            LossKind::Mse => "MSELoss",
-            LossKind::CrossEntropy => "CrossEntropyLoss",
-        }
-    }
-}
+pub use crate::layers::LossKind;
 
 /// A value of the compiled graph: `[batch, width]`.
 pub struct Node {
@@ -62,18 +37,14 @@ pub struct Node {
     pub name: String,
     /// Whether any parameter lies upstream, i.e. whether backward must reach this value.
     pub requires_grad: bool,
+    /// The layer's parameters: an index into [`Model::params`].
+    pub params: Option<usize>,
 }
 
-/// The parameters of one Linear layer.
-pub struct LinearParams {
-    /// The `state_dict` prefix: `"0"` in `0.weight`, `"h"` in `h.weight`.
-    pub prefix: String,
-    pub in_features: usize,
-    pub out_features: usize,
-    pub weight: Ident,
-    pub bias: Ident,
-    /// The `Linear` token, for errors about the layer as a whole.
-    pub span: Span,
+impl Node {
+    pub fn is_input(&self) -> bool {
+        matches!(self.op, Op::Input)
+    }
 }
 
 /// Which syntax the model was written in (for its documentation).
@@ -93,7 +64,8 @@ pub struct Model {
     /// The value fed to the loss: what `forward` returns.
     pub output: NodeIndex,
     pub loss: LossKind,
-    pub linears: Vec<LinearParams>,
+    /// The parameters of every layer that has some, in visiting order.
+    pub params: Vec<ParamSet>,
     pub form: Form,
 }
 
@@ -113,16 +85,7 @@ impl Model {
     pub fn describe(&self, node: NodeIndex) -> String {
         match &self.graph[node].op {
             Op::Input => format!("input({})", self.graph[node].width),
-            Op::Linear { param } => {
-                let p = &self.linears[*param];
-                format!("Linear({}, {})", p.in_features, p.out_features)
-            }
-            Op::ReLU => "ReLU".into(),
-            Op::LeakyReLU(slope) => format!("LeakyReLU({slope})"),
-            Op::Sigmoid => "Sigmoid".into(),
-            Op::Tanh => "Tanh".into(),
-            Op::Add => "+".into(),
-            Op::Mul => "*".into(),
+            Op::Layer(layer) => layer.describe(),
         }
     }
 }
@@ -139,11 +102,11 @@ impl Errors {
         }
     }
 
-    fn at(&mut self, tokens: impl ToTokens, message: impl std::fmt::Display) {
+    pub fn at(&mut self, tokens: impl ToTokens, message: impl std::fmt::Display) {
         self.push(syn::Error::new_spanned(tokens, message));
     }
 
-    fn at_span(&mut self, span: Span, message: impl std::fmt::Display) {
+    pub fn at_span(&mut self, span: Span, message: impl std::fmt::Display) {
         self.push(syn::Error::new(span, message));
     }
 
@@ -156,9 +119,6 @@ impl Errors {
         self.0.map_or(Ok(()), Err)
     }
 }
-
-const LAYERS: [&str; 5] = ["Linear", "ReLU", "LeakyReLU", "Sigmoid", "Tanh"];
-const LOSSES: [&str; 2] = ["MSELoss", "CrossEntropyLoss"];
 
 mod graph_form;
 mod sequential;
@@ -195,7 +155,7 @@ pub fn build(input: &ModelInput) -> syn::Result<Model> {
         check_sizes(model, &mut errors);
         // Only when nothing else is wrong: a model without parameters is most often the
         // echo of another mistake (no layers, a layer that failed to parse).
-        if model.linears.is_empty() && !errors.any() {
+        if model.params.is_empty() && !errors.any() {
             errors.at(
                 &input.ident,
                 format!(
@@ -218,15 +178,19 @@ pub fn build(input: &ModelInput) -> syn::Result<Model> {
 pub const MAX_LAYER_PARAMETERS: u128 = 1 << 28;
 
 fn check_sizes(model: &Model, errors: &mut Errors) {
-    for p in &model.linears {
-        let count = (p.in_features as u128) * (p.out_features as u128) + p.out_features as u128;
+    for p in &model.params {
+        let count: u128 = p
+            .tensors
+            .iter()
+            .map(|t| t.shape.iter().map(|&d| d as u128).product::<u128>())
+            .sum();
         if count > MAX_LAYER_PARAMETERS {
             errors.at_span(
                 p.span,
                 format!(
-                    "Linear({}, {}) would have {count} parameters; model! allows at most \
+                    "{} would have {count} parameters; model! allows at most \
                      {MAX_LAYER_PARAMETERS} (2^28) per layer, so that a model always fits in memory",
-                    p.in_features, p.out_features
+                    p.layer
                 ),
             );
         }
@@ -252,14 +216,14 @@ fn assign_rust_names(model: &mut Model) {
         ["input", "gemm"].iter().map(|s| s.to_string()).collect();
     for &node in &model.order {
         let value = &mut model.graph[node];
-        if value.op != Op::Input {
+        if !value.is_input() {
             let base = value.ident.unraw().to_string();
             value.ident = unique(&mut workspace, base, value.ident.span());
         }
     }
     for &node in &model.order {
         let value = &mut model.graph[node];
-        if value.op != Op::Input && value.requires_grad {
+        if !value.is_input() && value.requires_grad {
             let base = format!("d_{}", value.ident);
             value.grad_ident = unique(&mut workspace, base, value.ident.span());
         }
@@ -279,16 +243,16 @@ fn assign_rust_names(model: &mut Model) {
     .iter()
     .map(|s| s.to_string())
     .collect();
-    for p in &mut model.linears {
-        p.weight = unique(&mut fields, p.weight.unraw().to_string(), p.weight.span());
-        p.bias = unique(&mut fields, p.bias.unraw().to_string(), p.bias.span());
+    for tensor in model.params.iter_mut().flat_map(|p| &mut p.tensors) {
+        let base = tensor.field.unraw().to_string();
+        tensor.field = unique(&mut fields, base, tensor.field.span());
     }
 }
 
 // ---------------------------------------------------------------- shared pieces
 
 /// The closest known name, for "did you mean".
-fn suggestion(name: &str, known: &[&'static str]) -> Option<&'static str> {
+pub(crate) fn suggestion(name: &str, known: &[&'static str]) -> Option<&'static str> {
     let lower = name.to_lowercase();
     known
         .iter()
@@ -325,121 +289,6 @@ fn unknown_name_message(kind: &str, name: &str, known: &[&'static str]) -> Strin
     }
 }
 
-/// `"1 argument"`, `"3 arguments"`.
-fn count(n: usize, noun: &str) -> String {
-    if n == 1 {
-        format!("1 {noun}")
-    } else {
-        format!("{n} {noun}s")
-    }
-}
-
-fn tokens_text(tokens: &impl ToTokens) -> String {
-    tokens
-        .to_token_stream()
-        .to_string()
-        .replace(" . ", ".")
-        .replace("- ", "-")
-}
-
-/// A width argument: a positive integer literal.
-fn parse_width(expr: &Expr, what: &str, errors: &mut Errors) -> Option<usize> {
-    let found = tokens_text(expr);
-    match expr {
-        Expr::Lit(syn::ExprLit {
-            lit: Lit::Int(int), ..
-        }) => match int.base10_parse::<usize>() {
-            Ok(0) => {
-                errors.at(
-                    expr,
-                    format!("{what} must be at least 1, found 0: a layer of width 0 has no values"),
-                );
-                None
-            }
-            Ok(width) if width as u128 > MAX_LAYER_PARAMETERS => {
-                errors.at(
-                    expr,
-                    format!(
-                        "{what} must be at most {MAX_LAYER_PARAMETERS} (2^28), found {width}: \
-                         model! limits sizes so that a model always fits in memory"
-                    ),
-                );
-                None
-            }
-            Ok(width) => Some(width),
-            Err(_) => {
-                errors.at(
-                    expr,
-                    format!("{what} must be a positive integer, found `{found}`"),
-                );
-                None
-            }
-        },
-        Expr::Lit(syn::ExprLit {
-            lit: Lit::Float(_), ..
-        }) => {
-            errors.at(
-                expr,
-                format!("{what} must be a whole number of units, found `{found}`"),
-            );
-            None
-        }
-        Expr::Unary(syn::ExprUnary {
-            op: syn::UnOp::Neg(_),
-            ..
-        }) => {
-            errors.at(
-                expr,
-                format!("{what} must be a positive integer, found the negative `{found}`"),
-            );
-            None
-        }
-        _ => {
-            errors.at(
-                expr,
-                format!("{what} must be an integer literal such as `64` (widths are fixed at compile time), found `{found}`"),
-            );
-            None
-        }
-    }
-}
-
-/// A LeakyReLU slope: a non-negative number literal.
-fn parse_slope(expr: &Expr, errors: &mut Errors) -> Option<f64> {
-    let found = tokens_text(expr);
-    let value = match expr {
-        Expr::Lit(syn::ExprLit {
-            lit: Lit::Float(f), ..
-        }) => f.base10_parse::<f64>().ok(),
-        Expr::Lit(syn::ExprLit {
-            lit: Lit::Int(i), ..
-        }) => i.base10_parse::<f64>().ok(),
-        Expr::Unary(syn::ExprUnary {
-            op: syn::UnOp::Neg(_),
-            ..
-        }) => {
-            errors.at(
-                expr,
-                format!("LeakyReLU's negative slope must be >= 0 (PyTorch's default is 0.01), found `{found}`"),
-            );
-            return None;
-        }
-        _ => None,
-    };
-    match value {
-        Some(slope) if slope.is_finite() => Some(slope),
-        _ => {
-            errors.at(
-                expr,
-                format!(
-                    "LeakyReLU's slope must be a number literal such as `0.01`, found `{found}`"
-                ),
-            );
-            None
-        }
-    }
-}
-
 fn loss_kind(expr: &Expr, errors: &mut Errors) -> Option<LossKind> {
     let Expr::Path(path) = expr else {
         errors.at(
@@ -457,21 +306,21 @@ fn loss_kind(expr: &Expr, errors: &mut Errors) -> Option<LossKind> {
         .last()
         .map(|s| s.ident.to_string())
         .unwrap_or_default();
-    match name.as_str() {
-        "MSELoss" => Some(LossKind::Mse),
-        "CrossEntropyLoss" => Some(LossKind::CrossEntropy),
-        _ => {
-            errors.at(expr, unknown_name_message("loss", &name, &LOSSES));
-            None
-        }
+    let kind = LossKind::find(&name);
+    if kind.is_none() {
+        errors.at(
+            expr,
+            unknown_name_message("loss", &name, &LossKind::names()),
+        );
     }
+    kind
 }
 
 /// Nodes and parameters under construction, shared by both forms.
 struct Builder {
     graph: DiGraph<Node, usize>,
     order: Vec<NodeIndex>,
-    linears: Vec<LinearParams>,
+    params: Vec<ParamSet>,
     widths: HashMap<NodeIndex, Option<usize>>,
 }
 
@@ -480,7 +329,7 @@ impl Builder {
         Builder {
             graph: DiGraph::new(),
             order: Vec::new(),
-            linears: Vec::new(),
+            params: Vec::new(),
             widths: HashMap::new(),
         }
     }
@@ -493,9 +342,14 @@ impl Builder {
         width: Option<usize>,
         ident: Ident,
         name: String,
+        params: Option<ParamSet>,
     ) -> NodeIndex {
-        let requires_grad = matches!(op, Op::Linear { .. })
-            || operands.iter().any(|&o| self.graph[o].requires_grad);
+        let requires_grad =
+            params.is_some() || operands.iter().any(|&o| self.graph[o].requires_grad);
+        let params = params.map(|p| {
+            self.params.push(p);
+            self.params.len() - 1
+        });
         let node = self.graph.add_node(Node {
             op,
             width: width.unwrap_or(0),
@@ -503,6 +357,7 @@ impl Builder {
             ident,
             name,
             requires_grad,
+            params,
         });
         for (position, &operand) in operands.iter().enumerate() {
             self.graph.add_edge(operand, node, position);
@@ -512,75 +367,37 @@ impl Builder {
         node
     }
 
+    /// Adds the value a built layer computes.
+    fn add_layer(
+        &mut self,
+        built: Built,
+        operands: &[NodeIndex],
+        ident: Ident,
+        name: String,
+    ) -> NodeIndex {
+        self.add(
+            Op::Layer(built.layer),
+            operands,
+            built.width,
+            ident,
+            name,
+            built.params,
+        )
+    }
+
     fn width(&self, node: NodeIndex) -> Option<usize> {
         self.widths.get(&node).copied().flatten()
     }
-
-    /// Registers a Linear's parameters; `fields` are the Rust names of weight and bias.
-    fn linear(
-        &mut self,
-        prefix: String,
-        fields: (Ident, Ident),
-        in_features: Option<usize>,
-        out_features: Option<usize>,
-        span: Span,
-    ) -> Op {
-        let (weight, bias) = fields;
-        self.linears.push(LinearParams {
-            prefix,
-            in_features: in_features.unwrap_or(0),
-            out_features: out_features.unwrap_or(0),
-            weight,
-            bias,
-            span,
-        });
-        Op::Linear {
-            param: self.linears.len() - 1,
-        }
-    }
 }
 
-/// The activation a name denotes, if it is one (with its argument checks).
-fn activation(call_name: &Ident, args: &[Expr], errors: &mut Errors) -> Option<Option<Op>> {
-    let name = call_name.to_string();
-    let op = match name.as_str() {
-        "ReLU" => Op::ReLU,
-        "Sigmoid" => Op::Sigmoid,
-        "Tanh" => Op::Tanh,
-        "LeakyReLU" => {
-            if args.len() > 1 {
-                errors.at(
-                    &args[1],
-                    "LeakyReLU takes at most one argument, its negative slope (default 0.01)",
-                );
-            }
-            return Some(match args.first() {
-                None => Some(Op::LeakyReLU(0.01)),
-                Some(slope) => parse_slope(slope, errors).map(Op::LeakyReLU),
-            });
-        }
-        _ => return None,
-    };
-    if let Some(extra) = args.first() {
-        errors.at(extra, format!("`{name}` takes no arguments"));
-    }
-    Some(Some(op))
-}
-
-fn check_cross_entropy_width(
+fn check_output_width(
     loss: LossKind,
     loss_expr: &Expr,
     width: Option<usize>,
     source: &str,
     errors: &mut Errors,
 ) {
-    if loss == LossKind::CrossEntropy && width == Some(1) {
-        errors.at(
-            loss_expr,
-            format!(
-                "CrossEntropyLoss needs at least 2 classes, but the model's output has width 1 (from {source}); \
-                 widen the last Linear to the number of classes, or use MSELoss for a single output"
-            ),
-        );
+    if let Some(message) = loss.check_output_width(width, source) {
+        errors.at(loss_expr, message);
     }
 }

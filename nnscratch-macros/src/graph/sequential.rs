@@ -6,9 +6,9 @@ use quote::format_ident;
 use syn::Expr;
 
 use super::{
-    Builder, Errors, Form, LAYERS, LossKind, Model, Op, activation, check_cross_entropy_width,
-    loss_kind, parse_width, unknown_name_message,
+    Builder, Errors, Form, LossKind, Model, Op, check_output_width, loss_kind, unknown_name_message,
 };
+use crate::layers::{self, Call, parse_width};
 use crate::parse::{LayerCall, ModelInput, SeqItem};
 
 pub(super) struct Sequential<'a> {
@@ -50,9 +50,14 @@ impl<'a> Sequential<'a> {
                             .at(key, "`input:` must come before the first layer");
                     }
                     let width = parse_width(width, "the input width", self.errors);
-                    let node =
-                        self.builder
-                            .add(Op::Input, &[], width, format_ident!("x"), "x".into());
+                    let node = self.builder.add(
+                        Op::Input,
+                        &[],
+                        width,
+                        format_ident!("x"),
+                        "x".into(),
+                        None,
+                    );
                     input_node = Some(node);
                     current = Some((
                         node,
@@ -115,7 +120,7 @@ impl<'a> Sequential<'a> {
         }
         let (output, output_source) = current?;
         let (loss, loss_expr) = loss?;
-        check_cross_entropy_width(
+        check_output_width(
             loss,
             loss_expr,
             self.builder.width(output),
@@ -128,7 +133,7 @@ impl<'a> Sequential<'a> {
             loss,
             order: self.builder.order,
             graph: self.builder.graph,
-            linears: self.builder.linears,
+            params: self.builder.params,
             form: Form::Sequential,
         })
     }
@@ -141,85 +146,39 @@ impl<'a> Sequential<'a> {
         current: Option<(NodeIndex, String)>,
     ) -> Option<(NodeIndex, String)> {
         let name = call.name.to_string();
-        let ident = format_ident!("h{}", index);
+        let Some(kind) = layers::find(&name) else {
+            self.errors.at(
+                &call.name,
+                unknown_name_message("layer", &name, &layers::names()),
+            );
+            return current;
+        };
         let operand = current.as_ref().map(|(node, _)| *node);
-        let width_in = operand.and_then(|n| self.builder.width(n));
+        let mut layer_call = Call {
+            name: &call.name,
+            args: call.args.iter().collect(),
+            form: Form::Sequential,
+            input: operand.and_then(|n| self.builder.width(n)),
+            source: current.as_ref().map(|(_, s)| s.clone()).unwrap_or_default(),
+            errors: self.errors,
+            prefix: index.to_string(),
+            index,
+        };
+        let built = (kind.build)(&mut layer_call);
+        // How later messages name this value: by the call that set its width, or by
+        // this layer and the value it kept the width of.
+        let source = match (&built.shown, &current) {
+            (Some(shown), _) => format!("`{shown}` (layer {index})"),
+            (None, Some((_, s))) => format!("`{name}` (layer {index}) after {s}"),
+            (None, None) => format!("`{name}`"),
+        };
         let operands: Vec<NodeIndex> = operand.into_iter().collect();
-        if name == "Linear" {
-            let (in_checked, out) = match call.args.as_slice() {
-                [out] => (None, parse_width(out, "Linear's output width", self.errors)),
-                [inp, out] => {
-                    let in_checked = parse_width(inp, "Linear's input width", self.errors);
-                    (
-                        in_checked.map(|w| (w, inp)),
-                        parse_width(out, "Linear's output width", self.errors),
-                    )
-                }
-                _ => {
-                    self.errors.at(
-                        &call.name,
-                        format!(
-                            "`Linear` takes `(out_features)` or `(in_features, out_features)`, found {}",
-                            super::count(call.args.len(), "argument")
-                        ),
-                    );
-                    (None, None)
-                }
-            };
-            if let (Some((declared, token)), Some(actual), Some((_, source))) =
-                (in_checked, width_in, current.as_ref())
-                && declared != actual
-            {
-                self.errors.at(
-                    token,
-                    format!(
-                        "width mismatch: expected {actual}, found {declared}; `Linear({declared}, ..)` reads \
-                         the output of {source}, which has width {actual}"
-                    ),
-                );
-            }
-            let in_features = width_in.or(in_checked.map(|(w, _)| w));
-            let fields = (
-                format_ident!("weight_{}", index),
-                format_ident!("bias_{}", index),
-            );
-            let op = self.builder.linear(
-                index.to_string(),
-                fields,
-                in_features,
-                out,
-                call.name.span(),
-            );
-            let node = self
-                .builder
-                .add(op, &operands, out, ident, format!("h{index}"));
-            let shown = match call.args.len() {
-                2 => format!(
-                    "`Linear({}, {})` (layer {index})",
-                    in_features.unwrap_or(0),
-                    out.unwrap_or(0)
-                ),
-                _ => format!("`Linear({})` (layer {index})", out.unwrap_or(0)),
-            };
-            return Some((node, shown));
-        }
-        match activation(&call.name, &call.args, self.errors) {
-            Some(op) => {
-                let op = op.unwrap_or(Op::ReLU); // an error was reported; keep going for more
-                let source = match &current {
-                    Some((_, s)) => format!("`{name}` (layer {index}) after {s}"),
-                    None => format!("`{name}`"),
-                };
-                let node = self
-                    .builder
-                    .add(op, &operands, width_in, ident, format!("h{index}"));
-                Some((node, source))
-            }
-            None => {
-                self.errors
-                    .at(&call.name, unknown_name_message("layer", &name, &LAYERS));
-                current
-            }
-        }
+        let node = self.builder.add_layer(
+            built,
+            &operands,
+            format_ident!("h{}", index),
+            format!("h{index}"),
+        );
+        Some((node, source))
     }
 }

@@ -11,7 +11,7 @@
 //! |---|---|
 //! | `linear.rs` | `Y = X·Wᵀ + b` and its three gradients; small layers direct, large ones GEMM |
 //! | `gemm.rs` | packed, cache-blocked `C = A·B`, AVX2/FMA micro-kernel, helper threads |
-//! | `activation.rs` | ReLU, LeakyReLU, Sigmoid, Tanh forward and backward |
+//! | `relu.rs`, `leaky_relu.rs`, `sigmoid.rs`, `tanh.rs` | each activation's forward and backward |
 //! | `elementwise.rs` | `+` and `*` of two values |
 //! | `loss.rs` | MSE and softmax cross-entropy, with their gradients |
 //! | `math.rs` | the vectorised `f32` `tanh` (within 2 ulp) |
@@ -20,22 +20,25 @@
 //! their gradients, so the first consumer (in backward order) sets the gradient buffer
 //! and the others add to it.
 
-mod activation;
 mod elementwise;
 mod gemm;
+mod leaky_relu;
 mod linear;
 mod loss;
 mod math;
+mod relu;
+mod sigmoid;
+mod tanh;
 
-pub use activation::{
-    leaky_relu_backward, leaky_relu_forward, relu_backward, relu_forward, sigmoid_backward,
-    sigmoid_forward, tanh_backward, tanh_forward,
-};
 pub use elementwise::{add_backward, add_forward, mul_backward, mul_forward};
 pub use gemm::{GemmWorkspace, MatRef, check_gemm, gemm, gemm_naive, try_gemm};
+pub use leaky_relu::{leaky_relu_backward, leaky_relu_forward};
 pub use linear::{linear_backward_input, linear_backward_params, linear_forward};
 pub use loss::{cross_entropy, cross_entropy_backward, mse_loss, mse_loss_backward};
 pub use math::tanh_f32;
+pub use relu::{relu_backward, relu_forward};
+pub use sigmoid::{sigmoid_backward, sigmoid_forward};
+pub use tanh::{tanh_backward, tanh_forward};
 
 use ndarray::{ArrayView2, ArrayViewMut2, Zip};
 

@@ -12,7 +12,8 @@
 //! | `arith.rs`      | `+ - * /` with broadcasting, `neg` |
 //! | `linalg.rs`     | `matmul`, `t` (transpose) |
 //! | `reduce.rs`     | `sum`, `mean`, `sum_axis`, `mean_axis` |
-//! | `unary.rs`      | `exp`, `ln`, `powf`, `relu`, `leaky_relu`, `sigmoid`, `tanh` |
+//! | `unary.rs`      | `exp`, `ln`, `powf`, and what every element-wise op shares |
+//! | `relu.rs`, `leaky_relu.rs`, `sigmoid.rs`, `tanh.rs` | the activations, one per file |
 //! | `softmax.rs`    | `softmax`, `log_softmax` |
 //! | `loss.rs`       | `mse_loss`, `cross_entropy` |
 //!
@@ -22,13 +23,17 @@
 //! nothing.
 
 mod arith;
+mod leaky_relu;
 mod linalg;
 mod loss;
 mod reduce;
+mod relu;
+mod sigmoid;
 mod softmax;
+mod tanh;
 mod unary;
 
-pub(crate) use unary::sigmoid;
+pub(crate) use sigmoid::sigmoid;
 
 use std::cell::{Ref, RefCell, RefMut};
 use std::collections::{HashMap, HashSet};

@@ -1,0 +1,319 @@
+//! One module per layer kind: everything the compiler knows about it, in one file.
+//!
+//! | file | kinds | shape rule |
+//! |---|---|---|
+//! | `linear.rs` | `Linear` | `[batch, in] -> [batch, out]`, parameters `weight`, `bias` |
+//! | `relu.rs`, `leaky_relu.rs`, `sigmoid.rs`, `tanh.rs` | the activations | element-wise: width kept (`activation.rs` holds what they share) |
+//! | `elementwise.rs` | `+`, `*` of two values (graph form) | both operands of one width |
+//! | `loss.rs` | `MSELoss`, `CrossEntropyLoss` | the model's output and its target |
+//! | `args.rs` | argument parsing shared by all kinds (widths, numbers, keywords) | |
+//!
+//! A kind's file holds its name and argument parsing with spanned errors, its shape rule
+//! (the `build` function of its [`Kind`]), and an implementation of [`Layer`]: its
+//! forward and backward kernel calls, its derived equations, its picture labels and its
+//! dynamic twin. The stages ask through these two; none of them matches on a kind. It
+//! is JAX's idea of a primitive (implementation, shape rule and differentiation rules
+//! registered together) and PyTorch's `derivatives.yaml` entry, as a Rust trait.
+//!
+//! Adding a layer kind: a file here, a `mod` line and a row of [`KINDS`]; in the runtime,
+//! its kernels (`kernels/`), its dynamic op (`tensor/`) and its `nn` layer.
+
+mod activation;
+mod args;
+mod elementwise;
+mod leaky_relu;
+mod linear;
+mod loss;
+mod relu;
+mod sigmoid;
+mod tanh;
+
+pub use args::{parse_width, tokens_text};
+pub use elementwise::{binary, check_operator};
+pub use loss::LossKind;
+
+use petgraph::graph::NodeIndex;
+use proc_macro2::{Span, TokenStream};
+use quote::{format_ident, quote};
+use syn::{Expr, Ident};
+
+use crate::emit::backward::Contributions;
+use crate::graph::{Errors, Form, Model};
+
+/// The layer kinds a model may call by name, in the order messages list them.
+pub const KINDS: &[Kind] = &[
+    linear::KIND,
+    relu::KIND,
+    leaky_relu::KIND,
+    sigmoid::KIND,
+    tanh::KIND,
+];
+
+/// A layer kind as the parser meets it: its name and how a call of it is built.
+pub struct Kind {
+    /// The name a model writes, as in PyTorch: `Linear`, `Tanh`.
+    pub name: &'static str,
+    /// Whether the layer owns parameters (the graph form numbers their `state_dict`
+    /// prefixes when one statement holds several such layers: `h.0`, `h.1`).
+    pub has_parameters: bool,
+    /// Checks a call's arguments (reporting each mistake on its token) and applies the
+    /// shape rule. Always returns a layer, so that checking goes on after a mistake;
+    /// a model with errors is never emitted.
+    pub build: fn(&mut Call<'_>) -> Built,
+}
+
+/// The kind called `name`, if there is one.
+pub fn find(name: &str) -> Option<&'static Kind> {
+    KINDS.iter().find(|kind| kind.name == name)
+}
+
+/// Every known layer name, for "did you mean".
+pub fn names() -> Vec<&'static str> {
+    KINDS.iter().map(|kind| kind.name).collect()
+}
+
+/// A layer call being built: its name token, its arguments (the operand excluded, in
+/// the graph form), and what the layer reads.
+pub struct Call<'a> {
+    /// The layer's name token, for errors about the call as a whole.
+    pub name: &'a Ident,
+    /// The arguments after the value the layer applies to.
+    pub args: Vec<&'a Expr>,
+    pub form: Form,
+    /// The width of the value the layer reads; `None` when a mistake made it unknown.
+    pub input: Option<usize>,
+    /// How that value was produced, for messages: "`Linear(16)` (layer 0)".
+    pub source: String,
+    pub errors: &'a mut Errors,
+    /// The `state_dict` prefix of the layer's parameters (`0`, `h`, `h.1`).
+    pub prefix: String,
+    /// The layer's index in the sequential form (its parameters' field suffix).
+    pub index: usize,
+}
+
+impl Call<'_> {
+    /// Reports `message` on `tokens`.
+    pub fn error(&mut self, tokens: impl quote::ToTokens, message: impl std::fmt::Display) {
+        self.errors.at(tokens, message);
+    }
+
+    /// The Rust field that holds parameter `suffix` (`weight_0` in the sequential form,
+    /// `h_weight` in the graph form; made unique later by `assign_rust_names`).
+    fn field(&self, suffix: &str) -> Ident {
+        match self.form {
+            Form::Sequential => format_ident!("{}_{}", suffix, self.index),
+            Form::Graph => format_ident!("{}_{}", self.prefix.replace('.', "_"), suffix),
+        }
+    }
+
+    /// A parameter tensor of this layer: `suffix` (`weight`), its shape, how `new`
+    /// initialises it (an expression using `rng`) and its partial for pictures.
+    pub fn parameter(
+        &self,
+        suffix: &'static str,
+        shape: Vec<usize>,
+        init: TokenStream,
+        partial: &'static str,
+    ) -> Parameter {
+        Parameter {
+            suffix,
+            shape,
+            field: self.field(suffix),
+            init,
+            partial,
+        }
+    }
+}
+
+/// What building a call produced.
+pub struct Built {
+    pub layer: Box<dyn Layer>,
+    /// The output width; `None` when a mistake made it unknown.
+    pub width: Option<usize>,
+    /// The layer's parameters, if it has any.
+    pub params: Option<ParamSet>,
+    /// How the call reads in messages about the value it makes, when that differs from
+    /// its name (`Linear(16)`); messages about a width-keeping layer name it and the
+    /// value it read instead.
+    pub shown: Option<String>,
+}
+
+impl Built {
+    /// A layer that keeps its input's width and owns no parameters.
+    pub fn elementwise(layer: impl Layer + 'static, call: &Call<'_>) -> Built {
+        Built {
+            layer: Box::new(layer),
+            width: call.input,
+            params: None,
+            shown: None,
+        }
+    }
+}
+
+/// The parameters of one layer, named `{prefix}.{suffix}` in the `state_dict`.
+pub struct ParamSet {
+    pub prefix: String,
+    pub tensors: Vec<Parameter>,
+    /// The layer as written, for messages about its size: `Linear(4, 16)`.
+    pub layer: String,
+    /// The layer's name token.
+    pub span: Span,
+}
+
+/// One parameter tensor.
+pub struct Parameter {
+    /// `weight`, `bias`.
+    pub suffix: &'static str,
+    pub shape: Vec<usize>,
+    /// The field of the model struct (and of its gradient struct) that holds it.
+    pub field: Ident,
+    /// How `new` initialises it: an expression of `rng` giving `Result<ArrayN<T>>`.
+    pub init: TokenStream,
+    /// Its gradient in words, drawn on its edge: `dW = dYᵀ·X`.
+    pub partial: &'static str,
+}
+
+impl ParamSet {
+    /// Its `state_dict` name: `0.weight`.
+    pub fn name(&self, tensor: &Parameter) -> String {
+        format!("{}.{}", self.prefix, tensor.suffix)
+    }
+}
+
+/// Everything the compiler knows about one built layer, asked by the emit stage.
+pub trait Layer {
+    /// How the layer reads in the equations and the picture: `Linear(4, 16)`, `Tanh`.
+    fn describe(&self) -> String;
+
+    /// The right-hand side of its forward equation, e.g. `tanh(h)`.
+    fn equation(&self, site: &Site<'_>) -> String;
+
+    /// The forward kernel call that writes `site.out()`.
+    fn forward(&self, site: &Site<'_>) -> TokenStream;
+
+    /// The backward kernel calls (and their equations), through `grads`.
+    fn backward(&self, site: &Site<'_>, grads: &mut Grads<'_>);
+
+    /// The partial derivative drawn on each edge: one per operand, then one per
+    /// parameter tensor (those come from [`Parameter::partial`]).
+    fn partials(&self) -> Vec<String>;
+
+    /// The dynamic twin: an expression adding this value to the `GraphModule` `net`
+    /// (labelled `site.label()`), of type `Result<usize>`.
+    fn dynamic(&self, site: &Site<'_>) -> TokenStream;
+}
+
+/// One node of the validated model, seen by its layer while code is emitted.
+pub struct Site<'a> {
+    pub model: &'a Model,
+    pub node: NodeIndex,
+    operands: Vec<NodeIndex>,
+}
+
+impl<'a> Site<'a> {
+    pub fn new(model: &'a Model, node: NodeIndex) -> Self {
+        Site {
+            model,
+            node,
+            operands: model.operands(node),
+        }
+    }
+
+    /// The value's learner name: `h1`, `h`.
+    pub fn name(&self) -> &str {
+        &self.model.graph[self.node].name
+    }
+
+    /// Its label in the dynamic twin.
+    pub fn label(&self) -> &str {
+        self.name()
+    }
+
+    /// Its workspace buffer: `ws.h1`.
+    pub fn out(&self) -> TokenStream {
+        crate::emit::value_expr(self.model, self.node)
+    }
+
+    /// Its gradient buffer: `ws.d_h1`.
+    pub fn dy(&self) -> TokenStream {
+        crate::emit::grad_expr(self.model, self.node)
+    }
+
+    /// Its gradient's name in equations: `d_h1`.
+    pub fn dy_name(&self) -> String {
+        format!("d_{}", self.name())
+    }
+
+    /// Operand `i`'s buffer (`x` for the input, else `ws.NAME`).
+    pub fn x(&self, i: usize) -> TokenStream {
+        crate::emit::value_expr(self.model, self.operands[i])
+    }
+
+    /// Operand `i`'s learner name.
+    pub fn x_name(&self, i: usize) -> &str {
+        &self.model.graph[self.operands[i]].name
+    }
+
+    /// Operand `i`'s local in the dynamic twin.
+    pub fn x_dynamic(&self, i: usize) -> Ident {
+        format_ident!("v_{}", self.model.graph[self.operands[i]].ident)
+    }
+
+    /// The layer's parameters.
+    pub fn params(&self) -> &'a ParamSet {
+        let index = self.model.graph[self.node]
+            .params
+            .expect("only layers with parameters ask for them");
+        &self.model.params[index]
+    }
+
+    /// The field of parameter tensor `k` (in the order the layer declared them).
+    pub fn param(&self, k: usize) -> &'a Ident {
+        &self.params().tensors[k].field
+    }
+}
+
+/// Where a layer's backward pass writes: the code and the equations, in order.
+pub struct Grads<'a> {
+    pub(crate) model: &'a Model,
+    pub(crate) contributions: &'a mut Contributions,
+    pub(crate) code: &'a mut Vec<TokenStream>,
+    pub(crate) equations: &'a mut Vec<String>,
+}
+
+/// The gradient buffer of one operand, and how to write it.
+pub struct Target {
+    /// `ws.d_h`.
+    pub dx: TokenStream,
+    /// `Write::Set` for the first contribution, `Write::Add` for later ones.
+    pub write: TokenStream,
+    /// The equation's left side: `d_h =` or `d_h +=`.
+    pub lhs: String,
+}
+
+impl Grads<'_> {
+    /// Operand `i` of `site`'s gradient buffer, if backward must reach it at all.
+    pub fn operand(&mut self, site: &Site<'_>, i: usize) -> Option<Target> {
+        let operand = site.operands[i];
+        let value = &self.model.graph[operand];
+        if !value.requires_grad {
+            return None;
+        }
+        let first = self.contributions.first(operand);
+        Some(Target {
+            dx: crate::emit::grad_expr(self.model, operand),
+            write: if first {
+                quote!(Write::Set)
+            } else {
+                quote!(Write::Add)
+            },
+            lhs: format!("d_{} {}", value.name, if first { "=" } else { "+=" }),
+        })
+    }
+
+    /// Appends one kernel call and the equation it computes.
+    pub fn emit(&mut self, code: TokenStream, equation: String) {
+        self.code.push(code);
+        self.equations.push(equation);
+    }
+}

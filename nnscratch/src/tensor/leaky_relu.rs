@@ -1,0 +1,26 @@
+//! `leaky_relu`, on the dynamic engine: `x` where `x > 0`, else `slope·x`.
+//!
+//! The same layer: `kernels/leaky_relu.rs` (compiled), `nn::LeakyReLU`, and `model!`'s
+//! rules in `nnscratch-macros/src/layers/leaky_relu.rs`.
+
+use super::Tensor;
+use super::unary::Derivative;
+use crate::Float;
+
+impl<T: Float> Tensor<T> {
+    /// `x` where `x > 0`, else `slope·x`; derivative `1` or `slope` (PyTorch's default
+    /// slope is 0.01, see [`crate::nn::LEAKY_RELU_SLOPE`]).
+    pub fn leaky_relu(&self, slope: T) -> Tensor<T> {
+        let derivative: Derivative<T> =
+            |x, _, [slope, _]| if x > T::zero() { T::one() } else { slope };
+        let f = move |x: T| if x > T::zero() { x } else { slope * x };
+        let name = format!("leaky_relu({slope})");
+        self.elementwise(
+            f,
+            name,
+            "1 if x > 0 else slope",
+            derivative,
+            [slope, T::zero()],
+        )
+    }
+}
