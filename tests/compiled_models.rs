@@ -1,4 +1,4 @@
-//! Ten `model!` networks covering every layer, both losses, both forms, a skip connection,
+//! Twelve `model!` networks covering every layer, both losses, both forms, a skip connection,
 //! a value used three times and a value multiplied by itself. For each: the compiled
 //! gradients against the dynamic twin (f64 to 1e-12, f32 to 1e-5) and finite differences
 //! (f64 to 1e-6), and loss and gradients against PyTorch after loading the fixture's
@@ -102,6 +102,29 @@ model! {
     }
 }
 
+model! {
+    /// Softplus with PyTorch's defaults, and with both arguments (sequential form).
+    pub struct SoftplusNet {
+        input: 3,
+        Linear(8), Softplus,
+        Linear(6), Softplus(beta = 0.5, threshold = 2.0),
+        Linear(2),
+        loss: MSELoss,
+    }
+}
+
+model! {
+    /// Softplus in the graph form, positional arguments, fanned out into a sum. With
+    /// `beta = 2, threshold = 1` many inputs lie beyond the threshold (`y = x` there).
+    pub struct SoftplusGraph {
+        x = input(3);
+        h = Softplus(Linear(x, 6));
+        s = Softplus(h, 2.0, 1.0) + h;
+        out = Linear(s, 3);
+        loss = CrossEntropyLoss(out);
+    }
+}
+
 /// A random batch and target for a model.
 fn batch<T: Float, M: CompiledModel<T>>(
     seed: u64,
@@ -182,6 +205,8 @@ gradient_checks! {
     UsedThrice => value_used_three_times_matches_dynamic_and_finite_differences_f64, value_used_three_times_matches_dynamic_f32;
     Gated => gated_fan_out_matches_dynamic_and_finite_differences_f64, gated_fan_out_matches_dynamic_f32;
     Squared => value_times_itself_matches_dynamic_and_finite_differences_f64, value_times_itself_matches_dynamic_f32;
+    SoftplusNet => softplus_net_matches_dynamic_and_finite_differences_f64, softplus_net_matches_dynamic_f32;
+    SoftplusGraph => softplus_graph_matches_dynamic_and_finite_differences_f64, softplus_graph_matches_dynamic_f32;
 }
 
 // ---------------------------------------------------------------- PyTorch fixtures
@@ -276,7 +301,7 @@ fn compare_with_pytorch<T: Float, M: CompiledModel<T>>(
 fn compare_all<T: Float>() -> WorstError {
     let fixtures = fixtures(T::DTYPE);
     assert_eq!(fixtures.dtype, T::DTYPE);
-    assert_eq!(fixtures.models.len(), 10);
+    assert_eq!(fixtures.models.len(), 12);
     let mut worst = WorstError::default();
     let mut rng = rand::rngs::StdRng::seed_from_u64(0);
     for case in &fixtures.models {
@@ -295,6 +320,12 @@ fn compare_all<T: Float>() -> WorstError {
             "UsedThrice" => compare_with_pytorch(UsedThrice::<T>::new(&mut rng), case, &mut worst),
             "Gated" => compare_with_pytorch(Gated::<T>::new(&mut rng), case, &mut worst),
             "Squared" => compare_with_pytorch(Squared::<T>::new(&mut rng), case, &mut worst),
+            "SoftplusNet" => {
+                compare_with_pytorch(SoftplusNet::<T>::new(&mut rng), case, &mut worst)
+            }
+            "SoftplusGraph" => {
+                compare_with_pytorch(SoftplusGraph::<T>::new(&mut rng), case, &mut worst)
+            }
             other => panic!("fixture model {other} is not declared in this test"),
         }
     }
@@ -448,6 +479,32 @@ fn the_derived_equations_are_in_the_docs_and_the_graph() {
         dot.contains("dW = dYᵀ·X")
             && dot.contains("dX = dY ⊙ (1 - Y²)")
             && dot.contains("[batch, 4]"),
+        "{dot}"
+    );
+}
+
+#[test]
+fn softplus_equations_and_picture_labels() {
+    let equations = SoftplusNet::<f64>::BACKWARD_EQUATIONS;
+    assert!(
+        equations.contains("h3 = ln(1 + e^(0.5·h2))/0.5 (h2 where 0.5·h2 > 2)"),
+        "{equations}"
+    );
+    assert!(
+        equations.contains("d_h2 = d_h3 ⊙ σ(0.5·h2) (1 where 0.5·h2 > 2)"),
+        "{equations}"
+    );
+    let dot = nnscratch::graph::to_dot(&SoftplusGraph::<f64>::graph());
+    assert!(dot.contains("Softplus(2, 1)"), "{dot}");
+    assert!(dot.contains("dX = dY ⊙ σ(2·X) (1 if 2·X > 1)"), "{dot}");
+    // The dynamic twin names the op with its arguments.
+    let mut rng = rand::rngs::StdRng::seed_from_u64(3);
+    let net = SoftplusGraph::<f64>::new(&mut rng).to_dynamic();
+    let x = nnscratch::Tensor::new(ndarray::Array2::<f64>::ones((2, 3)).into_dyn());
+    let y = nnscratch::nn::Module::forward(&net, &x).unwrap();
+    let dot = nnscratch::graph::to_dot(&nnscratch::graph::to_petgraph(&y));
+    assert!(
+        dot.contains("softplus(2, 1)") && dot.contains("softplus(1, 20)"),
         "{dot}"
     );
 }

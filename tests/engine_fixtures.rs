@@ -5,7 +5,7 @@
 mod common;
 
 use common::{Encoded, LayerCase, LayerDesc, OpCase, OptimCase, WorstError, load};
-use nnscratch::nn::{Layer, Linear, Module, Sequential};
+use nnscratch::nn::{Layer, Linear, Module, Sequential, Softplus};
 use nnscratch::optim::{Adam, Optimizer, Sgd};
 use nnscratch::{Float, Tensor};
 
@@ -30,6 +30,7 @@ fn apply<T: Float>(case: &OpCase, xs: &[Tensor<T>]) -> Tensor<T> {
         "leaky_relu" => Ok(xs[0].leaky_relu(T::of(arg("slope")))),
         "sigmoid" => Ok(xs[0].sigmoid()),
         "tanh" => Ok(xs[0].tanh()),
+        "softplus" => Ok(xs[0].softplus(T::of(arg("beta")), T::of(arg("threshold")))),
         "softmax" => Ok(xs[0].softmax()),
         "log_softmax" => Ok(xs[0].log_softmax()),
         "mse_loss" => xs[0].mse_loss(&xs[1]),
@@ -94,6 +95,10 @@ fn sequential<T: Float>(
             "Tanh" => Layer::Tanh,
             "Sigmoid" => Layer::Sigmoid,
             "LeakyReLU" => Layer::LeakyReLU(T::of(desc.slope.expect("slope"))),
+            "Softplus" => Layer::Softplus(
+                Softplus::new(desc.beta.expect("beta"), desc.threshold.expect("threshold"))
+                    .expect("valid fixture arguments"),
+            ),
             other => panic!("unknown layer {other} in fixture"),
         })
         .collect();

@@ -315,3 +315,40 @@ fn optimizers_refuse_a_model_they_were_not_built_for() {
         "nesterov needs momentum, as in PyTorch"
     );
 }
+
+#[test]
+fn softplus_layers_check_their_arguments_and_print_as_pytorch() {
+    use nnscratch::nn::{LayerSpec, Softplus};
+    let mut rng = rand::rngs::StdRng::seed_from_u64(0);
+    let model = Sequential::<f64>::new(
+        [
+            nnscratch::nn::Linear(2, 3),
+            LayerSpec::softplus(),
+            Softplus(2.0, 1.0),
+        ],
+        &mut rng,
+    )
+    .unwrap();
+    assert_eq!(
+        model.to_string(),
+        "Sequential(\n  (0): Linear(in_features=2, out_features=3, bias=True)\n  \
+         (1): Softplus(beta=1.0, threshold=20.0)\n  (2): Softplus(beta=2.0, threshold=1.0)\n)"
+    );
+    for (beta, threshold) in [
+        (0.0, 20.0),
+        (-1.0, 20.0),
+        (f64::NAN, 20.0),
+        (1.0, f64::INFINITY),
+    ] {
+        let error = Sequential::<f64>::new([Softplus(beta, threshold)], &mut rng)
+            .err()
+            .expect("rejected");
+        assert!(error.to_string().contains("beta"), "{error}");
+    }
+    // Standalone, as a Module; forward_no_grad records nothing.
+    let layer = Softplus::<f64>::new(1.0, 20.0).unwrap();
+    let x = nnscratch::Tensor::parameter(ndarray::arr1(&[-1.0, 0.0, 25.0]).into_dyn());
+    let y = layer.forward_no_grad(&x).unwrap();
+    assert!(!y.requires_grad());
+    assert_eq!(y.to_array()[2], 25.0);
+}

@@ -173,3 +173,63 @@ fn fast_tanh_is_within_two_ulp_everywhere() {
     tanh_f32(&[f32::NAN], &mut nan);
     assert!(nan[0].is_nan());
 }
+
+/// The compiled Softplus kernels against the dynamic op (whose derivative is derived
+/// independently, from the output) over the whole range, both sides of the threshold,
+/// including inputs where `e^(β·x)` would overflow `f32`.
+#[test]
+fn softplus_kernels_agree_with_the_dynamic_op() {
+    use nnscratch::kernels::{Write, softplus_backward, softplus_forward};
+    let x =
+        ndarray::Array2::from_shape_fn((6, 50), |(i, j)| -150.0 + 6.0 * (50 * i + j) as f64 / 5.0);
+    let dy = x.mapv(|v| 1.0 + 0.01 * v);
+    for (beta, threshold) in [(1.0, 20.0), (2.0, 1.0), (0.5, 100.0), (3.0, -2.0)] {
+        let t = nnscratch::Tensor::parameter(x.clone().into_dyn());
+        let y = t.softplus(beta, threshold);
+        y.backward_with_grad(dy.clone().into_dyn()).unwrap();
+        let mut y_kernel = ndarray::Array2::zeros(x.dim());
+        softplus_forward(x.view(), beta, threshold, y_kernel.view_mut());
+        let mut dx_kernel = ndarray::Array2::from_elem(x.dim(), 1.0);
+        softplus_backward(
+            x.view(),
+            beta,
+            threshold,
+            dy.view(),
+            dx_kernel.view_mut(),
+            Write::Set,
+        );
+        let dx = t.grad().unwrap();
+        for ((&a, &b), &x) in y_kernel.iter().zip(y.to_array().iter()).zip(x.iter()) {
+            assert!(a.is_finite() && a >= 0.0_f64.min(x), "softplus({x}) = {a}");
+            assert!(
+                (a - b).abs() <= 1e-14 * a.abs().max(1e-300),
+                "y at {x}: {a} vs {b}"
+            );
+        }
+        for ((&a, &b), &x) in dx_kernel.iter().zip(dx.iter()).zip(x.iter()) {
+            assert!(
+                (a - b).abs() <= 1e-12 * a.abs().max(1e-300),
+                "dx at {x} (beta {beta}, threshold {threshold}): {a} vs {b}"
+            );
+        }
+        // Write::Add accumulates onto what is there.
+        softplus_backward(
+            x.view(),
+            beta,
+            threshold,
+            dy.view(),
+            dx_kernel.view_mut(),
+            Write::Add,
+        );
+        for (&a, &b) in dx_kernel.iter().zip(dx.iter()) {
+            assert!((a - 2.0 * b).abs() <= 1e-12 * a.abs().max(1e-300));
+        }
+    }
+    // f32: no overflow far beyond `e^88`, with a threshold that does not cut it off.
+    let x32 = ndarray::arr2(&[[-200.0f32, -90.0, 0.0, 90.0, 200.0]]);
+    let mut y32 = ndarray::Array2::zeros((1, 5));
+    softplus_forward(x32.view(), 1.0, 1000.0, y32.view_mut());
+    assert_eq!(y32.row(0).to_vec()[3..], [90.0, 200.0]);
+    assert!(y32.iter().all(|v| v.is_finite() && *v >= 0.0));
+    assert!((y32[(0, 2)] - 2f32.ln()).abs() < 1e-7);
+}

@@ -240,7 +240,7 @@ pub use rand;
 pub mod prelude {
     pub use crate::compiled::{CompiledModel, Target};
     pub use crate::model;
-    pub use crate::nn::{LeakyReLU, Linear, Module, ReLU, Sequential, Sigmoid, Tanh};
+    pub use crate::nn::{LeakyReLU, Linear, Module, ReLU, Sequential, Sigmoid, Softplus, Tanh};
     pub use crate::optim::{Adam, Optimizer, Parameters, Sgd};
     pub use crate::{Error, Float, Result, Tensor};
 }

@@ -52,6 +52,8 @@ pub struct LayerDesc {
     #[serde(rename = "out")]
     pub out_features: Option<usize>,
     pub slope: Option<f64>,
+    pub beta: Option<f64>,
+    pub threshold: Option<f64>,
 }
 
 #[derive(Debug, Deserialize)]

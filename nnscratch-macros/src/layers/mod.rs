@@ -3,7 +3,7 @@
 //! | file | kinds | shape rule |
 //! |---|---|---|
 //! | `linear.rs` | `Linear` | `[batch, in] -> [batch, out]`, parameters `weight`, `bias` |
-//! | `relu.rs`, `leaky_relu.rs`, `sigmoid.rs`, `tanh.rs` | the activations | element-wise: width kept (`activation.rs` holds what they share) |
+//! | `relu.rs`, `leaky_relu.rs`, `sigmoid.rs`, `tanh.rs`, `softplus.rs` | the activations | element-wise: width kept (`activation.rs` holds what they share) |
 //! | `elementwise.rs` | `+`, `*` of two values (graph form) | both operands of one width |
 //! | `loss.rs` | `MSELoss`, `CrossEntropyLoss` | the model's output and its target |
 //! | `args.rs` | argument parsing shared by all kinds (widths, numbers, keywords) | |
@@ -26,6 +26,7 @@ mod linear;
 mod loss;
 mod relu;
 mod sigmoid;
+mod softplus;
 mod tanh;
 
 pub use args::{parse_width, tokens_text};
@@ -47,6 +48,7 @@ pub const KINDS: &[Kind] = &[
     leaky_relu::KIND,
     sigmoid::KIND,
     tanh::KIND,
+    softplus::KIND,
 ];
 
 /// A layer kind as the parser meets it: its name and how a call of it is built.

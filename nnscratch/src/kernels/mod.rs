@@ -11,7 +11,7 @@
 //! |---|---|
 //! | `linear.rs` | `Y = X·Wᵀ + b` and its three gradients; small layers direct, large ones GEMM |
 //! | `gemm.rs` | packed, cache-blocked `C = A·B`, AVX2/FMA micro-kernel, helper threads |
-//! | `relu.rs`, `leaky_relu.rs`, `sigmoid.rs`, `tanh.rs` | each activation's forward and backward |
+//! | `relu.rs`, `leaky_relu.rs`, `sigmoid.rs`, `tanh.rs`, `softplus.rs` | each activation's forward and backward |
 //! | `elementwise.rs` | `+` and `*` of two values |
 //! | `loss.rs` | MSE and softmax cross-entropy, with their gradients |
 //! | `math.rs` | the vectorised `f32` `tanh` (within 2 ulp) |
@@ -28,6 +28,7 @@ mod loss;
 mod math;
 mod relu;
 mod sigmoid;
+mod softplus;
 mod tanh;
 
 pub use elementwise::{add_backward, add_forward, mul_backward, mul_forward};
@@ -38,6 +39,8 @@ pub use loss::{cross_entropy, cross_entropy_backward, mse_loss, mse_loss_backwar
 pub use math::tanh_f32;
 pub use relu::{relu_backward, relu_forward};
 pub use sigmoid::{sigmoid_backward, sigmoid_forward};
+pub(crate) use softplus::softplus;
+pub use softplus::{softplus_backward, softplus_forward};
 pub use tanh::{tanh_backward, tanh_forward};
 
 use ndarray::{ArrayView2, ArrayViewMut2, Zip};

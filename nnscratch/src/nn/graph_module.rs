@@ -47,6 +47,8 @@ pub enum GraphOp<T> {
     Sigmoid(usize),
     /// Hyperbolic tangent.
     Tanh(usize),
+    /// Softplus with `beta` and `threshold`.
+    Softplus(usize, T, T),
     /// Element-wise sum.
     Add(usize, usize),
     /// Element-wise product.
@@ -152,6 +154,11 @@ impl<T: Float> GraphModule<T> {
         self.unary(name, input, GraphOp::Tanh(input))
     }
 
+    /// `name = Softplus(input, beta, threshold)`.
+    pub fn softplus(&mut self, name: &str, input: usize, beta: T, threshold: T) -> Result<usize> {
+        self.unary(name, input, GraphOp::Softplus(input, beta, threshold))
+    }
+
     fn binary(&mut self, name: &str, a: usize, b: usize, op: GraphOp<T>) -> Result<usize> {
         let (wa, wb) = (self.width(a)?, self.width(b)?);
         if wa != wb {
@@ -236,6 +243,9 @@ impl<T: Float> GraphModule<T> {
                 GraphOp::LeakyReLU(input, slope) => computed[input].leaky_relu(slope),
                 GraphOp::Sigmoid(input) => computed[input].sigmoid(),
                 GraphOp::Tanh(input) => computed[input].tanh(),
+                GraphOp::Softplus(input, beta, threshold) => {
+                    computed[input].softplus(beta, threshold)
+                }
                 GraphOp::Add(a, b) => computed[a].try_add(&computed[b])?,
                 GraphOp::Mul(a, b) => computed[a].try_mul(&computed[b])?,
             };

@@ -25,11 +25,13 @@
 mod graph_module;
 mod linear;
 mod sequential;
+mod softplus;
 
 pub use LayerSpec::{LeakyReLU, ReLU, Sigmoid, Tanh};
 pub use graph_module::{GraphModule, GraphOp};
 pub use linear::Linear;
 pub use sequential::{Layer, LayerSpec, Sequential};
+pub use softplus::{SOFTPLUS_BETA, SOFTPLUS_THRESHOLD, Softplus};
 
 use crate::optim::{Param, Parameters};
 use crate::{Float, Result, Tensor};
@@ -67,6 +69,15 @@ pub fn Linear(in_features: usize, out_features: usize) -> LayerSpec {
         in_features,
         out_features,
     }
+}
+
+/// Describes a Softplus layer for [`Sequential::new`]: `Softplus(beta, threshold)`
+/// (PyTorch's defaults are `Softplus(1.0, 20.0)`, also [`LayerSpec::softplus`]).
+///
+/// (The layer itself is the type [`Softplus`](struct@Softplus).)
+#[allow(non_snake_case)]
+pub fn Softplus(beta: f64, threshold: f64) -> LayerSpec {
+    LayerSpec::Softplus { beta, threshold }
 }
 
 /// Visits a dynamic module's parameters: what lets optimizers train it.

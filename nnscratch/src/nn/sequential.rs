@@ -8,7 +8,7 @@ use std::fmt;
 
 use rand::Rng;
 
-use super::{LEAKY_RELU_SLOPE, Linear, Module};
+use super::{LEAKY_RELU_SLOPE, Linear, Module, SOFTPLUS_BETA, SOFTPLUS_THRESHOLD, Softplus};
 use crate::optim::{Param, Parameters};
 use crate::{Error, Float, Result, Tensor};
 
@@ -31,12 +31,28 @@ pub enum LayerSpec {
     Sigmoid,
     /// `tanh(x)`.
     Tanh,
+    /// `ln(1 + e^(beta·x))/beta`, or `x` where `beta·x > threshold` (see
+    /// [`Softplus`](struct@Softplus); PyTorch's defaults with [`LayerSpec::softplus`]).
+    Softplus {
+        /// `beta > 0`.
+        beta: f64,
+        /// Where the layer becomes the identity.
+        threshold: f64,
+    },
 }
 
 impl LayerSpec {
     /// `LeakyReLU` with PyTorch's default slope 0.01.
     pub fn leaky_relu() -> Self {
         LayerSpec::LeakyReLU(LEAKY_RELU_SLOPE)
+    }
+
+    /// `Softplus` with PyTorch's defaults, `beta = 1`, `threshold = 20`.
+    pub fn softplus() -> Self {
+        LayerSpec::Softplus {
+            beta: SOFTPLUS_BETA,
+            threshold: SOFTPLUS_THRESHOLD,
+        }
     }
 }
 
@@ -52,6 +68,8 @@ pub enum Layer<T: Float = f32> {
     Sigmoid,
     /// Hyperbolic tangent.
     Tanh,
+    /// Softplus.
+    Softplus(Softplus<T>),
 }
 
 impl<T: Float> Layer<T> {
@@ -63,6 +81,7 @@ impl<T: Float> Layer<T> {
             Layer::LeakyReLU(slope) => x.leaky_relu(*slope),
             Layer::Sigmoid => x.sigmoid(),
             Layer::Tanh => x.tanh(),
+            Layer::Softplus(layer) => layer.forward(x)?,
         })
     }
 }
@@ -75,6 +94,7 @@ impl<T: Float> fmt::Display for Layer<T> {
             Layer::LeakyReLU(slope) => write!(f, "LeakyReLU(negative_slope={slope})"),
             Layer::Sigmoid => write!(f, "Sigmoid()"),
             Layer::Tanh => write!(f, "Tanh()"),
+            Layer::Softplus(layer) => write!(f, "{layer}"),
         }
     }
 }
@@ -130,6 +150,9 @@ impl<T: Float> Sequential<T> {
                 }
                 LayerSpec::Sigmoid => Layer::Sigmoid,
                 LayerSpec::Tanh => Layer::Tanh,
+                LayerSpec::Softplus { beta, threshold } => {
+                    Layer::Softplus(Softplus::new(beta, threshold)?)
+                }
             };
             layers.push(layer);
         }

@@ -12,6 +12,8 @@ model! {
         Linear(6), LeakyReLU(0.2),
         Linear(6, 4), Sigmoid,
         Linear(4), Tanh,
+        Linear(4), Softplus,
+        Linear(4), Softplus(beta = 2.0, threshold = 10),
         Linear(2),
         loss: MSELoss,
     }

@@ -9,7 +9,7 @@ model! {
         h = Tanh(Linear(x, 16));
         g = Sigmoid(Linear(h, 16)) * h;
         r = ReLU(Linear(g + h, 4)) + x;
-        l = LeakyReLU(r, 0.3) + LeakyReLU(r);
+        l = LeakyReLU(r, 0.3) + LeakyReLU(r) + Softplus(r, 2, threshold = 5.0);
         out = Linear(l, 3);
         loss = CrossEntropyLoss(out);
     }
