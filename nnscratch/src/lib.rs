@@ -124,7 +124,8 @@
 //!
 //! **Sequential form**: `input: N,` then layers, then `loss: ...,`. Layers are
 //! `Linear(out)` or `Linear(in, out)`, `ReLU`, `LeakyReLU` (slope 0.01) or
-//! `LeakyReLU(slope)`, `Sigmoid`, `Tanh`; losses `MSELoss` (targets `[batch, out]`) and
+//! `LeakyReLU(slope)`, `Sigmoid`, `Tanh`, `Softplus` (`beta = 1`, `threshold = 20`) or
+//! `Softplus(beta, threshold)`; losses `MSELoss` (targets `[batch, out]`) and
 //! `CrossEntropyLoss` (softmax folded in, one class index per row). Parameters are named
 //! exactly as `nn.Sequential` names them: layer `i`'s are `i.weight` `[out, in]` and
 //! `i.bias`; activations take an index but no parameters. Values are named `x`, `h0`,
@@ -132,7 +133,7 @@
 //!
 //! **Graph form**, for skip connections and fan-out: named values, `name = expression;`.
 //! Expressions are layer calls (`Linear(value, out)`, `Tanh(value)`,
-//! `LeakyReLU(value, slope)`, …), element-wise `a + b` and `a * b` of equal widths, and
+//! `LeakyReLU(value, slope)`, `Softplus(value, beta = 2.0)`, …), element-wise `a + b` and `a * b` of equal widths, and
 //! names of other values; a value used several times receives the sum of the gradients.
 //! Exactly one `x = input(N);` and one `loss = MSELoss(out);` (or `CrossEntropyLoss`).
 //!
@@ -172,6 +173,9 @@
 //! //        `ReLU` (layer 1) after `Linear(8)` (layer 0), which has width 8
 //! ```
 //!
+//! Layer arguments are passed as in PyTorch: positionally, then by keyword
+//! (`Softplus(2.0, threshold = 10)`, `LeakyReLU(negative_slope = 0.2)`).
+//!
 //! Run-time input errors (a wrong input width, a wrong target shape, a class index out of
 //! range, a non-finite loss) are `Err`s, never panics.
 //!
@@ -199,6 +203,31 @@
 //!
 //! The examples put it together: `function_approximation` (the seed project's task, with
 //! a progress bar and SVG plots), `digits` and `mnist` (classification).
+//!
+//! ## Where a layer lives
+//!
+//! Each layer kind is read in one place per crate. In the `model!` compiler
+//! (`nnscratch-macros/src/layers/`), one file holds everything the compiler knows about
+//! it: its syntax and argument checks, its shape rule, the kernel calls of its forward
+//! and backward passes, its derived equations, its picture labels and its dynamic twin.
+//! In this crate, files of the same name in `kernels/` (what compiled code calls,
+//! forward and derivative side by side), `tensor/` (the dynamic engine's op) and `nn/`:
+//!
+//! | layer | `model!` (`nnscratch-macros/src/`) | kernel (`src/kernels/`) | dynamic op (`src/tensor/`) | layer (`src/nn/`) |
+//! |---|---|---|---|---|
+//! | `Linear` | `layers/linear.rs` | `linear.rs` (+ `gemm.rs`) | `linalg.rs` (`matmul`, `t`) + `arith.rs` | `linear.rs` ([`nn::Linear`](struct@nn::Linear)) |
+//! | `ReLU` | `layers/relu.rs` | `relu.rs` | `relu.rs` | `sequential.rs` ([`nn::LayerSpec::ReLU`]) |
+//! | `LeakyReLU` | `layers/leaky_relu.rs` | `leaky_relu.rs` | `leaky_relu.rs` | `sequential.rs` ([`nn::LayerSpec::LeakyReLU`]) |
+//! | `Sigmoid` | `layers/sigmoid.rs` | `sigmoid.rs` | `sigmoid.rs` | `sequential.rs` ([`nn::LayerSpec::Sigmoid`]) |
+//! | `Tanh` | `layers/tanh.rs` | `tanh.rs` (+ `math.rs`) | `tanh.rs` | `sequential.rs` ([`nn::LayerSpec::Tanh`]) |
+//! | `Softplus` | `layers/softplus.rs` | `softplus.rs` | `softplus.rs` | `softplus.rs` ([`nn::Softplus`](struct@nn::Softplus)) |
+//! | `+`, `*` | `layers/elementwise.rs` | `elementwise.rs` | `arith.rs` | [`nn::GraphModule`] |
+//! | `MSELoss`, `CrossEntropyLoss` | `layers/loss.rs` | `loss.rs` | `loss.rs` | [`compiled::LossKind`] |
+//!
+//! A new layer kind is a file in each of these places plus registration: a row of
+//! `KINDS` in `layers/mod.rs`, the `mod`/`pub use` lines, and its variants in
+//! [`nn::LayerSpec`], [`nn::Layer`] and [`nn::GraphOp`] (what `Sequential` and
+//! `to_dynamic()` build).
 //!
 //! ## Correctness
 //!
