@@ -14,13 +14,12 @@ impl<T: Float> Tensor<T> {
         let derivative: Derivative<T> =
             |x, _, [slope, _]| if x > T::zero() { T::one() } else { slope };
         let f = move |x: T| if x > T::zero() { x } else { slope * x };
-        let name = format!("leaky_relu({slope})");
         self.elementwise(
             f,
-            name,
+            "leaky_relu",
             "1 if x > 0 else slope",
             derivative,
-            [slope, T::zero()],
+            &[slope],
         )
     }
 }

@@ -12,6 +12,6 @@ impl<T: Float> Tensor<T> {
     pub fn relu(&self) -> Tensor<T> {
         let derivative: Derivative<T> = |x, _, _| if x > T::zero() { T::one() } else { T::zero() };
         let f = |x: T| if x > T::zero() { x } else { T::zero() };
-        self.elementwise(f, "relu", "[x > 0]", derivative, [T::zero(); 2])
+        self.elementwise(f, "relu", "[x > 0]", derivative, &[])
     }
 }

@@ -14,7 +14,7 @@ impl<T: Float> Tensor<T> {
             "sigmoid",
             "y·(1 - y)",
             |_, y, _| y * (T::one() - y),
-            [T::zero(); 2],
+            &[],
         )
     }
 }

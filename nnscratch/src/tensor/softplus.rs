@@ -31,7 +31,12 @@ impl<T: Float> Tensor<T> {
             }
         };
         let f = move |x: T| softplus(x, beta, threshold);
-        let name = format!("softplus({beta}, {threshold})");
-        self.elementwise(f, name, "1 - e^(-β·y)", derivative, [beta, threshold])
+        self.elementwise(
+            f,
+            "softplus",
+            "1 - e^(-β·y)",
+            derivative,
+            &[beta, threshold],
+        )
     }
 }

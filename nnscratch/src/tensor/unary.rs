@@ -19,12 +19,15 @@ pub(super) type Derivative<T> = fn(x: T, y: T, parameters: [T; 2]) -> T;
 
 /// Backward of any element-wise op: `dx = dy ⊙ f'(x, y)`.
 struct Elementwise<T> {
-    /// The op's name as pictures show it: `tanh`, `leaky_relu(0.01)`.
-    name: String,
+    /// The op's name: `tanh`, `leaky_relu`.
+    name: &'static str,
     /// `f'` in words, for pictures.
     formula: &'static str,
     derivative: Derivative<T>,
+    /// The op's parameters (unused ones are 0), of which the first `shown` are part of
+    /// its name in pictures: `leaky_relu(0.01)`.
     parameters: [T; 2],
+    shown: usize,
 }
 
 impl<T: Float> Elementwise<T> {
@@ -37,7 +40,15 @@ impl<T: Float> Elementwise<T> {
 
 impl<T: Float> Function<T> for Elementwise<T> {
     fn name(&self) -> String {
-        self.name.clone()
+        let shown: Vec<String> = self.parameters[..self.shown]
+            .iter()
+            .map(|p| p.to_string())
+            .collect();
+        if shown.is_empty() {
+            self.name.to_string()
+        } else {
+            format!("{}({})", self.name, shown.join(", "))
+        }
     }
     fn backward(
         &self,
@@ -57,39 +68,42 @@ impl<T: Float> Function<T> for Elementwise<T> {
 }
 
 impl<T: Float> Tensor<T> {
-    /// Records `y = f(x)` element by element, with `f'` for backward (see [`Derivative`]).
+    /// Records `y = f(x)` element by element, with `f'` for backward (see [`Derivative`]);
+    /// `parameters` (at most 2) are passed to `f'` and shown in the op's name.
     pub(super) fn elementwise(
         &self,
         f: impl Fn(T) -> T,
-        name: impl Into<String>,
+        name: &'static str,
         formula: &'static str,
         derivative: Derivative<T>,
-        parameters: [T; 2],
+        parameters: &[T],
     ) -> Tensor<T> {
         let data = self.data().mapv(f);
+        let mut all = [T::zero(); 2];
+        all[..parameters.len()].copy_from_slice(parameters);
         let function = Elementwise {
-            name: name.into(),
+            name,
             formula,
             derivative,
-            parameters,
+            parameters: all,
+            shown: parameters.len(),
         };
         Tensor::from_op(data, function, vec![self.clone()])
     }
 
     /// `e^x`; its derivative is itself: `d/dx e^x = e^x = y`.
     pub fn exp(&self) -> Tensor<T> {
-        self.elementwise(T::exp, "exp", "exp(x)", |_, y, _| y, [T::zero(); 2])
+        self.elementwise(T::exp, "exp", "exp(x)", |_, y, _| y, &[])
     }
 
     /// Natural logarithm; `d/dx ln x = 1/x` (NaN for negative `x`, as in PyTorch).
     pub fn ln(&self) -> Tensor<T> {
-        self.elementwise(T::ln, "ln", "1/x", |x, _, _| x.recip(), [T::zero(); 2])
+        self.elementwise(T::ln, "ln", "1/x", |x, _, _| x.recip(), &[])
     }
 
     /// `x^p` for a constant exponent; `d/dx x^p = p·x^(p-1)`.
     pub fn powf(&self, p: T) -> Tensor<T> {
         let derivative: Derivative<T> = |x, _, [p, _]| p * x.powf(p - T::one());
-        let name = format!("powf({p})");
-        self.elementwise(|x| x.powf(p), name, "p·x^(p-1)", derivative, [p, T::zero()])
+        self.elementwise(|x| x.powf(p), "powf", "p·x^(p-1)", derivative, &[p])
     }
 }
