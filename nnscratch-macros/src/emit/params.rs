@@ -9,10 +9,10 @@ use quote::{format_ident, quote};
 use crate::graph::{Model, Op};
 use crate::layers::{ParamSet, Parameter, Site};
 
-/// The ndarray type of a tensor of the given rank: `Array2<T>`.
-fn array_type(tensor: &Parameter) -> TokenStream {
+/// The ndarray type of a tensor of the given rank, without its element type: `Array2`.
+fn array_path(tensor: &Parameter) -> TokenStream {
     let ty = format_ident!("Array{}", tensor.shape.len());
-    quote!(::nnscratch::ndarray::#ty<T>)
+    quote!(::nnscratch::ndarray::#ty)
 }
 
 /// Every parameter tensor with the layer that owns it, in visiting order.
@@ -34,10 +34,10 @@ fn array_fields(
 ) -> Vec<TokenStream> {
     tensors(model)
         .map(|(p, t)| {
-            let (field, ty, doc) = (&t.field, array_type(t), doc(p, t));
+            let (field, ty, doc) = (&t.field, array_path(t), doc(p, t));
             quote! {
                 #[doc = #doc]
-                #vis #field: #ty,
+                #vis #field: #ty<T>,
             }
         })
         .collect()
@@ -72,8 +72,8 @@ pub fn grad_fields(model: &Model) -> Vec<TokenStream> {
 pub fn grad_init(model: &Model) -> Vec<TokenStream> {
     tensors(model)
         .map(|(_, t)| {
-            let (field, ty, dims) = (&t.field, array_type(t), &t.shape);
-            quote!(#field: <#ty>::zeros([#(#dims),*]),)
+            let (field, ty, dims) = (&t.field, array_path(t), &t.shape);
+            quote!(#field: #ty::zeros([#(#dims),*]),)
         })
         .collect()
 }
