@@ -187,6 +187,33 @@ proptest! {
     }
 
     #[test]
+    fn maximum_with_broadcasting((a, b) in broadcast_pair(-2.0, 2.0, 0.0), seed: u64) {
+        // Random values never tie (a tie, where the maximum has a kink, is in the
+        // PyTorch fixtures: half the gradient to each side).
+        check("maximum", &[a, b], seed, |x| x[0].maximum(&x[1]).expect("shapes broadcast"));
+    }
+
+    #[test]
+    fn square(a in matrix(-2.0, 2.0, 0.0), seed: u64) {
+        check("square", &[a], seed, |x| x[0].square());
+    }
+
+    #[test]
+    fn powi(a in matrix(-2.0, 2.0, 0.3), n in -3i32..5, seed: u64) {
+        check("powi", &[a], seed, |x| x[0].powi(n));
+    }
+
+    #[test]
+    fn abs(a in matrix(-2.0, 2.0, 0.01), seed: u64) {
+        check("abs", &[a], seed, |x| x[0].abs());
+    }
+
+    #[test]
+    fn clamp(a in matrix(-2.0, 2.0, 0.0), low in -1.5f64..0.0, width in 0.1f64..2.0, seed: u64) {
+        check("clamp", &[a], seed, |x| x[0].clamp(low, low + width));
+    }
+
+    #[test]
     fn softplus(a in matrix(-4.0, 4.0, 0.0), beta in 0.5f64..3.0, seed: u64) {
         // PyTorch's threshold 20 lies beyond these inputs: the curve is smooth here.
         check("softplus", &[a], seed, |x| x[0].softplus(beta, 20.0));

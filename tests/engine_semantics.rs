@@ -352,3 +352,119 @@ fn softplus_layers_check_their_arguments_and_print_as_pytorch() {
     assert!(!y.requires_grad());
     assert_eq!(y.to_array()[2], 25.0);
 }
+
+/// Every mix of `Tensor`, `&Tensor` and a number on either side of `+ - * /` compiles
+/// and records the op, as micrograd's `2 * x` and `x * 2` both work.
+#[test]
+fn operators_take_owned_borrowed_and_number_operands_on_either_side() {
+    let x = || Tensor::value(3.0);
+    let y = || Tensor::value(2.0);
+    let (a, b) = (x(), y());
+    let results = [
+        (&a + &b).item().unwrap(),
+        (x() + y()).item().unwrap(),
+        (x() + &b).item().unwrap(),
+        (&a + y()).item().unwrap(),
+        (&a + 1.0).item().unwrap(),
+        (x() + 1.0).item().unwrap(),
+        (1.0 + &a).item().unwrap(),
+        (1.0 + x()).item().unwrap(),
+    ];
+    assert_eq!(results, [5.0, 5.0, 5.0, 5.0, 4.0, 4.0, 4.0, 4.0]);
+    assert_eq!((x() - y()).item().unwrap(), 1.0);
+    assert_eq!((10.0 - x()).item().unwrap(), 7.0);
+    assert_eq!((2.0 * x()).item().unwrap(), 6.0);
+    assert_eq!((x() * &b).item().unwrap(), 6.0);
+    assert_eq!((6.0 / x()).item().unwrap(), 2.0);
+    assert_eq!((&a / y()).item().unwrap(), 1.5);
+    let z = 2.0f32 * Tensor::from(1.5f32).requires_grad_();
+    assert_eq!(z.item().unwrap(), 3.0);
+}
+
+#[test]
+fn compound_assignment_records_the_op_and_rebinds_the_handle() {
+    let a = Tensor::value(-4.0);
+    let mut c = &a * 2.0; // not a leaf
+    let before = c.clone();
+    c += &c + 1.0; // c = c + (c + 1)
+    c -= 1.0;
+    c *= &a;
+    c /= 2.0;
+    c.backward().unwrap();
+    // c = ((2a + (2a + 1)) - 1)·a / 2 = 2a²: dc/da = 4a = -16
+    assert_eq!(c.item().unwrap(), 32.0);
+    assert_eq!(a.grad_value(), Some(-16.0));
+    assert!(
+        !c.same_node(&before),
+        "+= rebinds, it does not write into the old node"
+    );
+    assert_eq!(before.item().unwrap(), -8.0);
+    // On values that track nothing, it is plain arithmetic.
+    let mut plain = Tensor::from([1.0, 2.0]);
+    plain += 1.0;
+    assert_eq!(plain.to_array(), arr1(&[2.0, 3.0]).into_dyn());
+}
+
+#[test]
+#[should_panic(expected = "leaf tensor that requires grad")]
+fn compound_assignment_on_a_parameter_panics_as_pytorch_raises() {
+    let mut w = Tensor::value(1.0);
+    w += 1.0;
+}
+
+#[test]
+fn tensors_print_as_pytorch_prints_them() {
+    let x = Tensor::from([[1.0, 2.0]]).requires_grad_();
+    assert_eq!(x.to_string(), "tensor([[1.0, 2.0]], requires_grad=True)");
+    assert_eq!(
+        (&x + 1.0).to_string(),
+        "tensor([[2.0, 3.0]], grad_fn=<AddBackward>)"
+    );
+    let m = Tensor::from([[1.0, 2.5], [-3.0, 4.0]]);
+    assert_eq!(
+        m.to_string(),
+        "tensor([[ 1.0000,  2.5000],\n        [-3.0000,  4.0000]])"
+    );
+    assert_eq!(
+        Tensor::from([0.1, 2.0]).to_string(),
+        "tensor([0.1000, 2.0000])"
+    );
+    assert_eq!(
+        format!("{:.2}", Tensor::from([0.123, 2.0])),
+        "tensor([0.12, 2.00])"
+    );
+    assert_eq!(
+        Tensor::from([1e-6, 1.0]).to_string(),
+        "tensor([1.0000e-06, 1.0000e+00])"
+    );
+    assert_eq!(Tensor::<f64>::scalar(f64::NAN).to_string(), "tensor(nan)");
+    // Large tensors are summarised, three entries at each end.
+    let big = Tensor::from(ndarray::Array1::from_shape_fn(2000, |i| i as f64));
+    assert_eq!(
+        big.to_string(),
+        "tensor([   0.0,    1.0,    2.0, ..., 1997.0, 1998.0, 1999.0])"
+    );
+    // grad_fn names, as PyTorch spells them (without its trailing 0).
+    let v = Tensor::value(0.5);
+    let names: Vec<String> = [
+        v.tanh(),
+        v.leaky_relu(0.1),
+        &v - 1.0,
+        v.powi(2),
+        v.clamp(0.0, 1.0),
+    ]
+    .iter()
+    .map(|t| t.grad_fn().unwrap())
+    .collect();
+    assert_eq!(
+        names,
+        [
+            "TanhBackward",
+            "LeakyReluBackward",
+            "SubBackward",
+            "PowiBackward",
+            "ClampBackward"
+        ]
+    );
+    assert_eq!(v.grad_fn(), None);
+}

@@ -13,16 +13,39 @@
 //! ## 1. One tensor, one derivative
 //!
 //! A [`Tensor`] remembers how it was computed. `backward()` applies the chain rule from
-//! the output back to every tensor that requires a gradient:
+//! the output back to every tensor that requires a gradient. [`Tensor::value`] is
+//! micrograd's `Value`, PyTorch's `torch.tensor(2.0, requires_grad=True)`:
 //!
 //! ```
 //! use nnscratch::Tensor;
 //!
-//! let x = Tensor::<f64>::parameter(ndarray::arr0(2.0).into_dyn());
-//! let y = &(&x * &x) + &(&x * 3.0); // y = x² + 3x
+//! let x = Tensor::value(2.0);
+//! let y = &x * &x + 3.0 * &x; // y = x² + 3x
 //! y.backward()?;
 //! assert_eq!(y.item()?, 10.0);
-//! assert_eq!(x.grad().unwrap()[[]], 7.0); // dy/dx = 2x + 3
+//! assert_eq!(x.grad_value(), Some(7.0)); // dy/dx = 2x + 3
+//! assert_eq!(y.to_string(), "tensor(10.0, grad_fn=<AddBackward>)");
+//! # Ok::<(), nnscratch::Error>(())
+//! ```
+//!
+//! `+ - * /` take a `Tensor`, a `&Tensor` or a number on either side (`2.0 * x`,
+//! `x / &y`), and `+=` and friends record the op and rebind the handle, as PyTorch does
+//! for a tensor that is not a leaf: micrograd's `c += c + 1` is `c += &c + 1.0`. The
+//! element-wise functions are methods: `relu`, `tanh`, `sigmoid`, `powi`, `square`,
+//! `abs`, `clamp`, `exp`, `ln`, and `maximum(&other)`. A tensor prints as PyTorch
+//! prints it, and [`Tensor::grad_fn`] names the op that made it:
+//!
+//! ```
+//! use nnscratch::Tensor;
+//!
+//! let a = Tensor::value(-4.0);
+//! let mut c = &a + 2.0;
+//! c += &c + 1.0; // c = c + (c + 1)
+//! let g = c.powi(2) / 2.0;
+//! g.backward()?;
+//! assert_eq!(g.grad_fn().as_deref(), Some("DivBackward"));
+//! assert_eq!(a.grad_value(), Some(-6.0)); // g = (2a + 5)²/2, dg/da = 2(2a + 5)
+//! assert_eq!(a.to_string(), "tensor(-4.0, requires_grad=True)");
 //! # Ok::<(), nnscratch::Error>(())
 //! ```
 //!

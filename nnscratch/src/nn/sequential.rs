@@ -86,6 +86,88 @@ impl<T: Float> Layer<T> {
     }
 }
 
+impl<T: Float> Module<T> for Layer<T> {
+    fn forward(&self, x: &Tensor<T>) -> Result<Tensor<T>> {
+        self.run(x, true)
+    }
+
+    fn forward_no_grad(&self, x: &Tensor<T>) -> Result<Tensor<T>> {
+        self.run(&x.detach(), false)
+    }
+
+    fn named_parameters(&self) -> Vec<(String, Tensor<T>)> {
+        match self {
+            Layer::Linear(linear) => linear.named_parameters(),
+            _ => Vec::new(),
+        }
+    }
+}
+
+/// The activations are modules on their own, as in PyTorch: `ReLU.forward(&x)` is
+/// `nn.ReLU()(x)`. A `Linear` description has no weights yet and is an `Err` here:
+/// build it with [`Linear::new`](struct@Linear) (or in a [`Sequential`]).
+///
+/// ```
+/// use nnscratch::nn::{LeakyReLU, Module, ReLU, Tanh};
+/// use nnscratch::Tensor;
+///
+/// let x = Tensor::from([-2.0, 0.5]).requires_grad_();
+/// let y = ReLU.forward(&x)?;
+/// assert_eq!(y.to_array(), ndarray::arr1(&[0.0, 0.5]).into_dyn());
+/// assert_eq!(LeakyReLU(0.1).forward(&x)?.to_array()[0], -0.2);
+/// assert!(Tanh.forward(&x)?.grad_fn().is_some());
+/// # Ok::<(), nnscratch::Error>(())
+/// ```
+impl<T: Float> Module<T> for LayerSpec {
+    fn forward(&self, x: &Tensor<T>) -> Result<Tensor<T>> {
+        self.activation::<T>()?.forward(x)
+    }
+
+    fn forward_no_grad(&self, x: &Tensor<T>) -> Result<Tensor<T>> {
+        self.activation::<T>()?.forward_no_grad(x)
+    }
+
+    fn named_parameters(&self) -> Vec<(String, Tensor<T>)> {
+        Vec::new()
+    }
+}
+
+impl LayerSpec {
+    /// The layer this description denotes when it needs no parameters.
+    fn activation<T: Float>(&self) -> Result<Layer<T>> {
+        Ok(match *self {
+            LayerSpec::Linear {
+                in_features,
+                out_features,
+            } => {
+                return Err(Error::InvalidArgument {
+                    what: format!("Linear({in_features}, {out_features}).forward"),
+                    expected: "a layer with weights: Linear::new(in, out, &mut rng), or a \
+                               Sequential"
+                        .into(),
+                    found: "a description of a Linear layer, which has no weights yet".into(),
+                });
+            }
+            LayerSpec::ReLU => Layer::ReLU,
+            LayerSpec::LeakyReLU(slope) => {
+                if !slope.is_finite() {
+                    return Err(Error::InvalidArgument {
+                        what: "LeakyReLU".into(),
+                        expected: "a finite negative slope".into(),
+                        found: slope.to_string(),
+                    });
+                }
+                Layer::LeakyReLU(T::of(slope))
+            }
+            LayerSpec::Sigmoid => Layer::Sigmoid,
+            LayerSpec::Tanh => Layer::Tanh,
+            LayerSpec::Softplus { beta, threshold } => {
+                Layer::Softplus(Softplus::new(beta, threshold)?)
+            }
+        })
+    }
+}
+
 impl<T: Float> fmt::Display for Layer<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
@@ -137,22 +219,18 @@ impl<T: Float> Sequential<T> {
                         Linear::new(in_features, out_features, rng)?.set_prefix(&index.to_string()),
                     )
                 }
-                LayerSpec::ReLU => Layer::ReLU,
-                LayerSpec::LeakyReLU(slope) => {
-                    if !slope.is_finite() {
-                        return Err(Error::InvalidArgument {
-                            what: format!("Sequential layer {index}: LeakyReLU"),
-                            expected: "a finite negative slope".into(),
-                            found: slope.to_string(),
-                        });
-                    }
-                    Layer::LeakyReLU(T::of(slope))
-                }
-                LayerSpec::Sigmoid => Layer::Sigmoid,
-                LayerSpec::Tanh => Layer::Tanh,
-                LayerSpec::Softplus { beta, threshold } => {
-                    Layer::Softplus(Softplus::new(beta, threshold)?)
-                }
+                other => other.activation().map_err(|error| match error {
+                    Error::InvalidArgument {
+                        what,
+                        expected,
+                        found,
+                    } => Error::InvalidArgument {
+                        what: format!("Sequential layer {index}: {what}"),
+                        expected,
+                        found,
+                    },
+                    error => error,
+                })?,
             };
             layers.push(layer);
         }

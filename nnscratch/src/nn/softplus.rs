@@ -41,7 +41,7 @@ impl<T: Float> Softplus<T> {
     pub fn new(beta: f64, threshold: f64) -> Result<Self> {
         if !(beta.is_finite() && beta > 0.0 && threshold.is_finite()) {
             return Err(Error::InvalidArgument {
-                what: "Softplus(beta, threshold)".into(),
+                what: "Softplus".into(),
                 expected: "a finite beta > 0 and a finite threshold (PyTorch's defaults: 1, 20)"
                     .into(),
                 found: format!("beta = {beta}, threshold = {threshold}"),

@@ -1,4 +1,6 @@
-//! Element-wise arithmetic `+ - * /` and negation, with NumPy/PyTorch broadcasting.
+//! Element-wise arithmetic `+ - * /`, `maximum` and negation, with NumPy/PyTorch
+//! broadcasting, and the operators (every mix of `Tensor`, `&Tensor` and a number, and
+//! `+=` and friends).
 //!
 //! Broadcasting lines shapes up from the right; a dimension of size 1 (or a missing
 //! leading one) is stretched to match. That is what a bias needs: a scalar, a row `[1, n]`
@@ -11,7 +13,7 @@
 //! returns `Err` instead; use `try_add` and friends on user-supplied shapes.
 
 use std::cell::Ref;
-use std::ops::{Add, Div, Mul, Neg, Sub};
+use std::ops::{Add, AddAssign, Div, DivAssign, Mul, MulAssign, Neg, Sub, SubAssign};
 
 use ndarray::{ArrayD, Axis, IxDyn};
 
@@ -148,6 +150,61 @@ impl<T: Float> Function<T> for MulBackward {
     }
 }
 
+// ---- maximum: y = max(a, b),  dy/da = [a > b],  dy/db = [b > a], ½ each at a tie ----
+//
+// At a tie the maximum has a kink; PyTorch (derivatives.yaml, `maximum`) sends half the
+// gradient to each side, which keeps `maximum(x, x)` = x with gradient 1. So do we.
+
+struct MaximumBackward;
+
+/// The share of the gradient that goes to `mine` in `max(mine, other)`.
+fn maximum_share<T: Float>(mine: T, other: T) -> T {
+    if mine > other {
+        T::one()
+    } else if mine == other {
+        T::of(0.5)
+    } else {
+        T::zero()
+    }
+}
+
+impl MaximumBackward {
+    /// `∂y/∂(operand index)`, of the output's shape.
+    fn local<T: Float>(inputs: &[Ref<'_, ArrayD<T>>], shape: &[usize], index: usize) -> ArrayD<T> {
+        let (mine, other) = (
+            broadcast_to(&inputs[index], shape),
+            broadcast_to(&inputs[1 - index], shape),
+        );
+        ndarray::Zip::from(&mine)
+            .and(&other)
+            .map_collect(|&m, &o| maximum_share(m, o))
+    }
+}
+
+impl<T: Float> Function<T> for MaximumBackward {
+    fn name(&self) -> String {
+        "maximum".into()
+    }
+    fn backward(
+        &self,
+        inputs: &[Ref<'_, ArrayD<T>>],
+        _: &ArrayD<T>,
+        g: &ArrayD<T>,
+    ) -> Vec<ArrayD<T>> {
+        (0..2)
+            .map(|i| unbroadcast(g * &Self::local(inputs, g.shape(), i), inputs[i].shape()))
+            .collect()
+    }
+    fn partial(&self, inputs: &[Ref<'_, ArrayD<T>>], y: &ArrayD<T>, index: usize) -> Partial<T> {
+        let formula = if index == 0 {
+            "[a > b] (½ if a = b)"
+        } else {
+            "[b > a] (½ if a = b)"
+        };
+        Partial::with_value(formula, Self::local(inputs, y.shape(), index))
+    }
+}
+
 // ---- div: y = a / b,  dy/da = 1/b,  dy/db = -a/b² ----
 
 struct DivBackward;
@@ -242,6 +299,26 @@ impl<T: Float> Tensor<T> {
         ))
     }
 
+    /// `max(self, other)` element-wise, broadcasting (PyTorch's `torch.maximum`); `Err`
+    /// if the shapes do not broadcast. The gradient goes to the larger operand, half to
+    /// each at a tie.
+    pub fn maximum(&self, other: &Tensor<T>) -> Result<Tensor<T>> {
+        check_broadcast("maximum", self, other)?;
+        let shape = broadcast_shape(&self.shape(), &other.shape()).unwrap_or_default();
+        let (a, b) = (
+            broadcast_to(&self.data(), &shape),
+            broadcast_to(&other.data(), &shape),
+        );
+        let data = ndarray::Zip::from(&a)
+            .and(&b)
+            .map_collect(|&a, &b| if b > a { b } else { a });
+        Ok(Tensor::from_op(
+            data,
+            MaximumBackward,
+            vec![self.clone(), other.clone()],
+        ))
+    }
+
     /// `-self`.
     pub fn neg(&self) -> Tensor<T> {
         let data = self.data().mapv(|v| -v);
@@ -318,34 +395,78 @@ impl<T: Float> Neg for Tensor<T> {
     }
 }
 
-/// `scalar OP tensor` for the two element types (a blanket impl over `T` is not allowed).
+/// `scalar OP tensor` and `scalar OP &tensor` for the two element types (a blanket impl
+/// over `T` is not allowed for a foreign left operand).
 macro_rules! scalar_lhs_operators {
     ($($t:ty),*) => {$(
-        impl Add<&Tensor<$t>> for $t {
-            type Output = Tensor<$t>;
-            fn add(self, rhs: &Tensor<$t>) -> Tensor<$t> {
-                expect_ok(scalar_constant(self).try_add(rhs))
-            }
-        }
-        impl Sub<&Tensor<$t>> for $t {
-            type Output = Tensor<$t>;
-            fn sub(self, rhs: &Tensor<$t>) -> Tensor<$t> {
-                expect_ok(scalar_constant(self).try_sub(rhs))
-            }
-        }
-        impl Mul<&Tensor<$t>> for $t {
-            type Output = Tensor<$t>;
-            fn mul(self, rhs: &Tensor<$t>) -> Tensor<$t> {
-                expect_ok(scalar_constant(self).try_mul(rhs))
-            }
-        }
-        impl Div<&Tensor<$t>> for $t {
-            type Output = Tensor<$t>;
-            fn div(self, rhs: &Tensor<$t>) -> Tensor<$t> {
-                expect_ok(scalar_constant(self).try_div(rhs))
-            }
-        }
+        scalar_lhs_operators!(@op $t, Add, add, try_add);
+        scalar_lhs_operators!(@op $t, Sub, sub, try_sub);
+        scalar_lhs_operators!(@op $t, Mul, mul, try_mul);
+        scalar_lhs_operators!(@op $t, Div, div, try_div);
     )*};
+    (@op $t:ty, $trait:ident, $method:ident, $try_method:ident) => {
+        impl $trait<&Tensor<$t>> for $t {
+            type Output = Tensor<$t>;
+            fn $method(self, rhs: &Tensor<$t>) -> Tensor<$t> {
+                expect_ok(scalar_constant(self).$try_method(rhs))
+            }
+        }
+        impl $trait<Tensor<$t>> for $t {
+            type Output = Tensor<$t>;
+            fn $method(self, rhs: Tensor<$t>) -> Tensor<$t> {
+                expect_ok(scalar_constant(self).$try_method(&rhs))
+            }
+        }
+    };
 }
 
 scalar_lhs_operators!(f32, f64);
+
+/// `a OP= b`: records `a OP b` and rebinds `a` to the result, as PyTorch does for a
+/// tensor that is not a leaf (`c += c + 1` in micrograd). The old node stays in the
+/// graph, so gradients still flow through it.
+///
+/// # Panics
+/// On a leaf that requires a gradient (a parameter), as PyTorch raises "a leaf
+/// Variable that requires grad is being used in an in-place operation": rebinding it
+/// would silently detach the variable from the parameter it named. Write
+/// `let y = &x + 1.0;` instead, or change its data with [`Tensor::assign`] (what an
+/// optimizer does). Also on shapes that do not broadcast, like `+`.
+macro_rules! compound_assignment {
+    ($trait:ident, $method:ident, $try_method:ident, $symbol:literal) => {
+        impl<T: Float> $trait<&Tensor<T>> for Tensor<T> {
+            fn $method(&mut self, rhs: &Tensor<T>) {
+                check_rebindable(self, $symbol);
+                *self = expect_ok(self.$try_method(rhs));
+            }
+        }
+        impl<T: Float> $trait<Tensor<T>> for Tensor<T> {
+            fn $method(&mut self, rhs: Tensor<T>) {
+                check_rebindable(self, $symbol);
+                *self = expect_ok(self.$try_method(&rhs));
+            }
+        }
+        impl<T: Float> $trait<T> for Tensor<T> {
+            fn $method(&mut self, rhs: T) {
+                check_rebindable(self, $symbol);
+                *self = expect_ok(self.$try_method(&scalar_constant(rhs)));
+            }
+        }
+    };
+}
+
+fn check_rebindable<T: Float>(tensor: &Tensor<T>, symbol: &str) {
+    if tensor.is_leaf() && tensor.requires_grad() {
+        panic!(
+            "`{symbol}` on a leaf tensor that requires grad (a parameter, or Tensor::value): \
+             PyTorch forbids in-place operations on such leaves; write `let y = &x {op} ...;` \
+             instead, or change its data with `assign` as an optimizer does",
+            op = symbol.trim_end_matches('=')
+        );
+    }
+}
+
+compound_assignment!(AddAssign, add_assign, try_add, "+=");
+compound_assignment!(SubAssign, sub_assign, try_sub, "-=");
+compound_assignment!(MulAssign, mul_assign, try_mul, "*=");
+compound_assignment!(DivAssign, div_assign, try_div, "/=");

@@ -23,6 +23,7 @@
 //! nothing.
 
 mod arith;
+mod display;
 mod leaky_relu;
 mod linalg;
 mod loss;
@@ -177,9 +178,20 @@ impl<T: Float> Tensor<T> {
         Self::leaf(data, LeafKind::Constant, false)
     }
 
-    /// A 0-D input tensor holding one number.
+    /// A 0-D input tensor holding one number (no gradient is kept for it; see
+    /// [`Tensor::value`] for one that tracks its gradient).
     pub fn scalar(value: T) -> Self {
         Self::new(ArrayD::from_elem(IxDyn(&[]), value))
+    }
+
+    /// Turns on gradient tracking for a leaf and returns it, for chaining, as PyTorch's
+    /// `requires_grad_()`: `Tensor::from([1.0, 2.0]).requires_grad_()`. An op's output
+    /// already tracks gradients when any of its inputs does; it is returned unchanged.
+    pub fn requires_grad_(self) -> Self {
+        if self.is_leaf() {
+            self.0.requires_grad.set(true);
+        }
+        self
     }
 
     /// The 1-D tensor `[0, 1, ..., n-1]`, like `torch.arange(n)`.
@@ -292,6 +304,15 @@ impl<T: Float> Tensor<T> {
             });
         }
         Ok(data.iter().copied().next().unwrap_or_else(T::zero))
+    }
+
+    /// The gradient of a 0-D tensor (or of a tensor of one element) as a number, once
+    /// `backward()` has reached it: micrograd's `x.grad`.
+    pub fn grad_value(&self) -> Option<T> {
+        let grad = self.grad_ref();
+        grad.as_ref()
+            .filter(|g| g.len() == 1)
+            .and_then(|g| g.iter().next().copied())
     }
 
     /// Whether gradients flow to (and are kept for) this tensor.
@@ -505,6 +526,26 @@ impl<T: Float> Drop for Node<T> {
     }
 }
 
+impl Tensor<f64> {
+    /// A number that tracks its gradient: micrograd's `Value(-4.0)`, PyTorch's
+    /// `torch.tensor(-4.0, requires_grad=True)`. In `f64`, like a Python float, so that
+    /// `Tensor::value(-4.0)` needs no type annotation; in `f32`, write
+    /// `Tensor::from(-4.0f32).requires_grad_()`.
+    ///
+    /// ```
+    /// use nnscratch::Tensor;
+    /// let x = Tensor::value(-4.0);
+    /// let y = (2.0 * &x + 2.0 + &x).relu();
+    /// y.backward()?;
+    /// assert_eq!(x.grad_value(), Some(0.0)); // y = relu(3x + 2) is flat at x = -4
+    /// assert_eq!(x.to_string(), "tensor(-4.0, requires_grad=True)");
+    /// # Ok::<(), nnscratch::Error>(())
+    /// ```
+    pub fn value(value: f64) -> Self {
+        Self::parameter(ArrayD::from_elem(IxDyn(&[]), value))
+    }
+}
+
 impl<T: Float> fmt::Debug for Tensor<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let mut s = f.debug_struct("Tensor");
@@ -519,12 +560,6 @@ impl<T: Float> fmt::Debug for Tensor<T> {
             s.field("grad", grad);
         }
         s.field("requires_grad", &self.requires_grad()).finish()
-    }
-}
-
-impl<T: Float> fmt::Display for Tensor<T> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "tensor({})", *self.data())
     }
 }
 

@@ -1,4 +1,4 @@
-//! Element-wise functions `y = f(x)`: exp, ln, powf here, and the machinery every
+//! Element-wise functions `y = f(x)`: exp, ln, powf, powi, square, abs, clamp here, and the machinery every
 //! element-wise op shares (the activations, one file each: `relu.rs`, `tanh.rs`, ...).
 //!
 //! For an element-wise `f`, each output element depends on one input element only, so
@@ -105,5 +105,79 @@ impl<T: Float> Tensor<T> {
     pub fn powf(&self, p: T) -> Tensor<T> {
         let derivative: Derivative<T> = |x, _, [p, _]| p * x.powf(p - T::one());
         self.elementwise(|x| x.powf(p), "powf", "p·x^(p-1)", derivative, &[p])
+    }
+
+    /// `x²`; `d/dx x² = 2x` (PyTorch's `square`).
+    pub fn square(&self) -> Tensor<T> {
+        let derivative: Derivative<T> = |x, _, _| x + x;
+        self.elementwise(|x| x * x, "square", "2x", derivative, &[])
+    }
+
+    /// `x^n` for a whole exponent (micrograd's `x**3`, PyTorch's `x.pow(3)`); `d/dx x^n =
+    /// n·x^(n-1)`, exact at `x = 0` and for negative `x`, where [`Tensor::powf`]'s real
+    /// power is not defined.
+    pub fn powi(&self, n: i32) -> Tensor<T> {
+        let derivative: Derivative<T> = |x, _, [n, _]| {
+            if n == T::zero() {
+                T::zero()
+            } else {
+                n * x.powi(n.to_i32().unwrap_or(0) - 1)
+            }
+        };
+        self.elementwise(
+            |x| x.powi(n),
+            "powi",
+            "n·x^(n-1)",
+            derivative,
+            &[T::of(f64::from(n))],
+        )
+    }
+
+    /// `|x|`; `d/dx |x| = sign(x)`, 0 at `x = 0` (as PyTorch).
+    pub fn abs(&self) -> Tensor<T> {
+        let derivative: Derivative<T> = |x, _, _| {
+            if x > T::zero() {
+                T::one()
+            } else if x < T::zero() {
+                -T::one()
+            } else {
+                T::zero()
+            }
+        };
+        self.elementwise(T::abs, "abs", "sign(x)", derivative, &[])
+    }
+
+    /// `x` limited to `[min, max]` (PyTorch's `clamp`); derivative 1 where
+    /// `min <= x <= max`, else 0 (the ends count as inside, as PyTorch). Use
+    /// `T::neg_infinity()` or `T::infinity()` for an open side, or
+    /// [`Tensor::clamp_min`], [`Tensor::clamp_max`].
+    pub fn clamp(&self, min: T, max: T) -> Tensor<T> {
+        let derivative: Derivative<T> = |x, _, [min, max]| {
+            if x >= min && x <= max {
+                T::one()
+            } else {
+                T::zero()
+            }
+        };
+        let f = move |x: T| {
+            if x < min {
+                min
+            } else if x > max {
+                max
+            } else {
+                x
+            }
+        };
+        self.elementwise(f, "clamp", "[min <= x <= max]", derivative, &[min, max])
+    }
+
+    /// `max(x, min)` element-wise against a number (PyTorch's `clamp_min`, ReLU at 0).
+    pub fn clamp_min(&self, min: T) -> Tensor<T> {
+        self.clamp(min, T::infinity())
+    }
+
+    /// `min(x, max)` element-wise against a number (PyTorch's `clamp_max`).
+    pub fn clamp_max(&self, max: T) -> Tensor<T> {
+        self.clamp(T::neg_infinity(), max)
     }
 }
