@@ -67,6 +67,13 @@ fn check_ops<T: Float>(worst: &mut WorstError) {
             &y.to_array(),
             &case.output.array(),
         );
+        // Re-running the recorded op (what graph::explain does for finite differences)
+        // gives the same value.
+        worst.check(
+            &format!("{} recomputed", case.name),
+            &y.recompute(),
+            &case.output.array(),
+        );
         y.backward_with_grad(case.upstream.array())
             .expect("upstream has the output's shape");
         for (i, (x, expected)) in xs.iter().zip(&case.grads).enumerate() {

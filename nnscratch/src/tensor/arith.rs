@@ -84,6 +84,9 @@ fn check_broadcast<T: Float>(op: &'static str, a: &Tensor<T>, b: &Tensor<T>) -> 
 struct AddBackward;
 
 impl<T: Float> Function<T> for AddBackward {
+    fn forward(&self, inputs: &[&ArrayD<T>]) -> ArrayD<T> {
+        inputs[0] + inputs[1]
+    }
     fn name(&self) -> String {
         "+".into()
     }
@@ -108,6 +111,9 @@ impl<T: Float> Function<T> for AddBackward {
 struct SubBackward;
 
 impl<T: Float> Function<T> for SubBackward {
+    fn forward(&self, inputs: &[&ArrayD<T>]) -> ArrayD<T> {
+        inputs[0] - inputs[1]
+    }
     fn name(&self) -> String {
         "-".into()
     }
@@ -132,6 +138,9 @@ impl<T: Float> Function<T> for SubBackward {
 struct MulBackward;
 
 impl<T: Float> Function<T> for MulBackward {
+    fn forward(&self, inputs: &[&ArrayD<T>]) -> ArrayD<T> {
+        inputs[0] * inputs[1]
+    }
     fn name(&self) -> String {
         "*".into()
     }
@@ -156,6 +165,15 @@ impl<T: Float> Function<T> for MulBackward {
 // gradient to each side, which keeps `maximum(x, x)` = x with gradient 1. So do we.
 
 struct MaximumBackward;
+
+/// `max(a, b)` element-wise, broadcast (shapes checked by the caller).
+fn maximum_values<T: Float>(a: &ArrayD<T>, b: &ArrayD<T>) -> ArrayD<T> {
+    let shape = broadcast_shape(a.shape(), b.shape()).unwrap_or_default();
+    let (a, b) = (broadcast_to(a, &shape), broadcast_to(b, &shape));
+    ndarray::Zip::from(&a)
+        .and(&b)
+        .map_collect(|&a, &b| if b > a { b } else { a })
+}
 
 /// The share of the gradient that goes to `mine` in `max(mine, other)`.
 fn maximum_share<T: Float>(mine: T, other: T) -> T {
@@ -182,6 +200,9 @@ impl MaximumBackward {
 }
 
 impl<T: Float> Function<T> for MaximumBackward {
+    fn forward(&self, inputs: &[&ArrayD<T>]) -> ArrayD<T> {
+        maximum_values(inputs[0], inputs[1])
+    }
     fn name(&self) -> String {
         "maximum".into()
     }
@@ -210,6 +231,9 @@ impl<T: Float> Function<T> for MaximumBackward {
 struct DivBackward;
 
 impl<T: Float> Function<T> for DivBackward {
+    fn forward(&self, inputs: &[&ArrayD<T>]) -> ArrayD<T> {
+        inputs[0] / inputs[1]
+    }
     fn name(&self) -> String {
         "/".into()
     }
@@ -243,6 +267,9 @@ impl<T: Float> Function<T> for DivBackward {
 struct NegBackward;
 
 impl<T: Float> Function<T> for NegBackward {
+    fn forward(&self, inputs: &[&ArrayD<T>]) -> ArrayD<T> {
+        inputs[0].mapv(|v| -v)
+    }
     fn name(&self) -> String {
         "neg".into()
     }
@@ -304,14 +331,7 @@ impl<T: Float> Tensor<T> {
     /// each at a tie.
     pub fn maximum(&self, other: &Tensor<T>) -> Result<Tensor<T>> {
         check_broadcast("maximum", self, other)?;
-        let shape = broadcast_shape(&self.shape(), &other.shape()).unwrap_or_default();
-        let (a, b) = (
-            broadcast_to(&self.data(), &shape),
-            broadcast_to(&other.data(), &shape),
-        );
-        let data = ndarray::Zip::from(&a)
-            .and(&b)
-            .map_collect(|&a, &b| if b > a { b } else { a });
+        let data = maximum_values(&self.data(), &other.data());
         Ok(Tensor::from_op(
             data,
             MaximumBackward,

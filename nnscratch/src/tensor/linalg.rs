@@ -62,6 +62,18 @@ fn as_matrix<T: Float>(a: &ArrayD<T>, left: bool) -> Array2<T> {
     .unwrap_or_else(|_| unreachable!("reshaping a standard-layout vector cannot fail"))
 }
 
+/// `a·b` for operands already checked, with `torch.matmul`'s output shape.
+fn matmul_values<T: Float>(a: &ArrayD<T>, b: &ArrayD<T>) -> ArrayD<T> {
+    let mut shape = Vec::new();
+    if a.ndim() == 2 {
+        shape.push(a.shape()[0]);
+    }
+    if b.ndim() == 2 {
+        shape.push(b.shape()[1]);
+    }
+    reshaped(product(a, true, false, b, false, false), &shape)
+}
+
 /// Reshapes `value` to `shape` (same number of elements).
 fn reshaped<T: Float>(value: Array2<T>, shape: &[usize]) -> ArrayD<T> {
     let value = value.as_standard_layout().into_owned();
@@ -73,6 +85,9 @@ fn reshaped<T: Float>(value: Array2<T>, shape: &[usize]) -> ArrayD<T> {
 struct MatmulBackward;
 
 impl<T: Float> Function<T> for MatmulBackward {
+    fn forward(&self, inputs: &[&ArrayD<T>]) -> ArrayD<T> {
+        matmul_values(inputs[0], inputs[1])
+    }
     fn name(&self) -> String {
         "matmul".into()
     }
@@ -142,6 +157,9 @@ fn reshaped_grad<T: Float>(g: &ArrayD<T>, rows: usize, cols: usize) -> Array2<T>
 struct TransposeBackward;
 
 impl<T: Float> Function<T> for TransposeBackward {
+    fn forward(&self, inputs: &[&ArrayD<T>]) -> ArrayD<T> {
+        inputs[0].t().to_owned()
+    }
     fn name(&self) -> String {
         "transpose".into()
     }
@@ -174,15 +192,7 @@ impl<T: Float> Tensor<T> {
                 "the left operand's last dimension ({inner_lhs}) to equal the right operand's first ({inner_rhs})"
             )));
         }
-        let product = product(&self.data(), true, false, &other.data(), false, false);
-        let mut shape = Vec::new();
-        if lhs.len() == 2 {
-            shape.push(lhs[0]);
-        }
-        if rhs.len() == 2 {
-            shape.push(rhs[1]);
-        }
-        let data = reshaped(product, &shape);
+        let data = matmul_values(&self.data(), &other.data());
         Ok(Tensor::from_op(
             data,
             MatmulBackward,

@@ -20,6 +20,13 @@ use crate::{Error, Float, Result};
 struct MseBackward;
 
 impl<T: Float> Function<T> for MseBackward {
+    fn forward(&self, inputs: &[&ArrayD<T>]) -> ArrayD<T> {
+        let n = T::of(inputs[0].len() as f64);
+        let sum_sq: T = ndarray::Zip::from(inputs[0])
+            .and(inputs[1])
+            .fold(T::zero(), |acc, &y, &t| acc + (y - t) * (y - t));
+        ArrayD::from_elem(IxDyn(&[]), sum_sq / n)
+    }
     fn name(&self) -> String {
         "mse_loss".into()
     }
@@ -73,6 +80,15 @@ impl CrossEntropyBackward {
 }
 
 impl<T: Float> Function<T> for CrossEntropyBackward {
+    fn forward(&self, inputs: &[&ArrayD<T>]) -> ArrayD<T> {
+        let mut log_probs = as_rows(inputs[0]);
+        let mut total = T::zero();
+        for (mut row, &target) in log_probs.axis_iter_mut(Axis(0)).zip(&self.targets) {
+            log_softmax_row(row.view_mut());
+            total -= row[target];
+        }
+        ArrayD::from_elem(IxDyn(&[]), total / T::of(self.targets.len() as f64))
+    }
     fn name(&self) -> String {
         "cross_entropy".into()
     }

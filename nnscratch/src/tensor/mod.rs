@@ -114,6 +114,10 @@ pub(crate) trait Function<T: Float> {
     /// The op's name as drawn in pictures (`"matmul"`, `"tanh"`, `"leaky_relu(0.01)"`).
     fn name(&self) -> String;
 
+    /// The op's forward computation again, from its inputs' values: what
+    /// [`crate::graph::explain`] re-runs to check gradients by finite differences.
+    fn forward(&self, inputs: &[&ArrayD<T>]) -> ArrayD<T>;
+
     /// Given the inputs' values, the output's value and `dL/d(output)`, returns
     /// `dL/d(input)` for every input, each with that input's shape.
     fn backward(
@@ -472,22 +476,51 @@ impl<T: Float> Tensor<T> {
         if !self.requires_grad() {
             return Ok(());
         }
-        // Gradients of this call, by node; moved into the node once it is finished.
+        self.walk_backward(grad, false, |node, grad_output, _| {
+            let mut stored = node.0.grad.borrow_mut();
+            match stored.as_mut() {
+                Some(sum) => *sum += &grad_output,
+                None => *stored = Some(grad_output),
+            }
+        });
+        Ok(())
+    }
+}
+
+impl<T: Float> Tensor<T> {
+    /// The backward pass itself, seeded with `grad` at `self`: nodes in reverse
+    /// topological order, each sending its complete gradient to its parents (summed
+    /// where a value is used more than once). `on_step` sees every step in that order:
+    /// the node, its complete gradient, and (when `record`) what it sent to each parent
+    /// that needs a gradient (the parent's index, `∂L/∂node · ∂node/∂parent`).
+    /// [`Tensor::backward_with_grad`] stores the gradients; `graph::explain` records the
+    /// steps, so the page shows exactly the order `backward()` uses.
+    pub(crate) fn walk_backward(
+        &self,
+        grad: ArrayD<T>,
+        record: bool,
+        mut on_step: impl FnMut(&Tensor<T>, ArrayD<T>, Vec<(usize, ArrayD<T>)>),
+    ) {
+        // Gradients of this call, by node; handed to `on_step` once a node is finished.
         let mut pending: HashMap<*const Node<T>, ArrayD<T>> = HashMap::new();
         pending.insert(self.node_key(), grad);
         for node in self.topological_order().iter().rev() {
             let Some(grad_output) = pending.remove(&node.node_key()) else {
                 continue;
             };
+            let mut sent = Vec::new();
             if let Origin::Op { function, parents } = &node.0.origin {
                 let input_grads = {
                     let inputs: Vec<_> = parents.iter().map(|p| p.0.data.borrow()).collect();
                     let needs: Vec<bool> = parents.iter().map(Tensor::requires_grad).collect();
                     function.backward_needed(&inputs, &node.0.data.borrow(), &grad_output, &needs)
                 };
-                for (parent, input_grad) in parents.iter().zip(input_grads) {
+                for (index, (parent, input_grad)) in parents.iter().zip(input_grads).enumerate() {
                     if !parent.requires_grad() {
                         continue;
+                    }
+                    if record {
+                        sent.push((index, input_grad.clone()));
                     }
                     // `+=`: a value used twice receives the sum of both gradients.
                     match pending.get_mut(&parent.node_key()) {
@@ -498,13 +531,39 @@ impl<T: Float> Tensor<T> {
                     }
                 }
             }
-            let mut stored = node.0.grad.borrow_mut();
-            match stored.as_mut() {
-                Some(sum) => *sum += &grad_output,
-                None => *stored = Some(grad_output),
-            }
+            on_step(node, grad_output, sent);
         }
-        Ok(())
+    }
+
+    /// Runs the recorded ops again, in topological order, from the leaves' current
+    /// values, and returns this tensor's value: what it would be if the graph were built
+    /// anew. Change a parameter's data with [`Tensor::assign`], and `recompute` shows
+    /// its effect without rebuilding the graph.
+    pub fn recompute(&self) -> ArrayD<T> {
+        self.replay(&HashMap::new())
+    }
+
+    /// [`Tensor::recompute`] with some leaves' values replaced (by node).
+    pub(crate) fn replay(&self, leaves: &HashMap<*const Node<T>, ArrayD<T>>) -> ArrayD<T> {
+        let mut values: HashMap<*const Node<T>, ArrayD<T>> = HashMap::new();
+        for node in self.topological_order() {
+            let key = node.node_key();
+            let value = match &node.0.origin {
+                Origin::Leaf(_) => match leaves.get(&key) {
+                    Some(value) => value.clone(),
+                    None => node.0.data.borrow().clone(),
+                },
+                Origin::Op { function, parents } => {
+                    let inputs: Vec<&ArrayD<T>> =
+                        parents.iter().map(|p| &values[&p.node_key()]).collect();
+                    function.forward(&inputs)
+                }
+            };
+            values.insert(key, value);
+        }
+        values
+            .remove(&self.node_key())
+            .unwrap_or_else(|| unreachable!("the root is in its own topological order"))
     }
 }
 

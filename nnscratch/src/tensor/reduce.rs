@@ -19,6 +19,9 @@ struct SumAllBackward<T> {
 }
 
 impl<T: Float> Function<T> for SumAllBackward<T> {
+    fn forward(&self, inputs: &[&ArrayD<T>]) -> ArrayD<T> {
+        ArrayD::from_elem(IxDyn(&[]), inputs[0].sum() * self.scale)
+    }
     fn name(&self) -> String {
         self.name.into()
     }
@@ -45,6 +48,9 @@ struct SumAxisBackward<T> {
 }
 
 impl<T: Float> Function<T> for SumAxisBackward<T> {
+    fn forward(&self, inputs: &[&ArrayD<T>]) -> ArrayD<T> {
+        inputs[0].sum_axis(Axis(self.axis)).mapv(|v| v * self.scale)
+    }
     fn name(&self) -> String {
         format!("{}(axis={})", self.name, self.axis)
     }

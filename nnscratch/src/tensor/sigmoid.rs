@@ -10,7 +10,7 @@ impl<T: Float> Tensor<T> {
     /// `σ(x) = 1 / (1 + e^-x)`; `σ'(x) = σ(x)(1 - σ(x)) = y(1 - y)`.
     pub fn sigmoid(&self) -> Tensor<T> {
         self.elementwise(
-            sigmoid,
+            |x, _| sigmoid(x),
             "sigmoid",
             "y·(1 - y)",
             |_, y, _| y * (T::one() - y),

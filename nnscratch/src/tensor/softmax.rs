@@ -69,6 +69,9 @@ fn row_sums<T: Float>(value: &ArrayD<T>) -> ArrayD<T> {
 struct SoftmaxBackward;
 
 impl<T: Float> Function<T> for SoftmaxBackward {
+    fn forward(&self, inputs: &[&ArrayD<T>]) -> ArrayD<T> {
+        map_rows(inputs[0], softmax_row)
+    }
     fn name(&self) -> String {
         "softmax".into()
     }
@@ -88,6 +91,9 @@ impl<T: Float> Function<T> for SoftmaxBackward {
 struct LogSoftmaxBackward;
 
 impl<T: Float> Function<T> for LogSoftmaxBackward {
+    fn forward(&self, inputs: &[&ArrayD<T>]) -> ArrayD<T> {
+        map_rows(inputs[0], log_softmax_row)
+    }
     fn name(&self) -> String {
         "log_softmax".into()
     }

@@ -9,6 +9,12 @@ use crate::Float;
 impl<T: Float> Tensor<T> {
     /// `tanh(x)`; `tanh'(x) = 1 - tanh²(x) = 1 - y²`.
     pub fn tanh(&self) -> Tensor<T> {
-        self.elementwise(T::tanh, "tanh", "1 - y^2", |_, y, _| T::one() - y * y, &[])
+        self.elementwise(
+            |x, _| x.tanh(),
+            "tanh",
+            "1 - y^2",
+            |_, y, _| T::one() - y * y,
+            &[],
+        )
     }
 }

@@ -17,12 +17,16 @@ use crate::Float;
 /// parameters (the exponent of powf, the slope of leaky_relu; unused ones are 0).
 pub(super) type Derivative<T> = fn(x: T, y: T, parameters: [T; 2]) -> T;
 
+/// An element-wise function `f(x)` with the op's parameters.
+pub(super) type Elementary<T> = fn(x: T, parameters: [T; 2]) -> T;
+
 /// Backward of any element-wise op: `dx = dy ⊙ f'(x, y)`.
 struct Elementwise<T> {
     /// The op's name: `tanh`, `leaky_relu`.
     name: &'static str,
     /// `f'` in words, for pictures.
     formula: &'static str,
+    function: Elementary<T>,
     derivative: Derivative<T>,
     /// The op's parameters (unused ones are 0), of which the first `shown` are part of
     /// its name in pictures: `leaky_relu(0.01)`.
@@ -39,6 +43,9 @@ impl<T: Float> Elementwise<T> {
 }
 
 impl<T: Float> Function<T> for Elementwise<T> {
+    fn forward(&self, inputs: &[&ArrayD<T>]) -> ArrayD<T> {
+        inputs[0].mapv(|x| (self.function)(x, self.parameters))
+    }
     fn name(&self) -> String {
         let shown: Vec<String> = self.parameters[..self.shown]
             .iter()
@@ -72,18 +79,19 @@ impl<T: Float> Tensor<T> {
     /// `parameters` (at most 2) are passed to `f'` and shown in the op's name.
     pub(super) fn elementwise(
         &self,
-        f: impl Fn(T) -> T,
+        function: Elementary<T>,
         name: &'static str,
         formula: &'static str,
         derivative: Derivative<T>,
         parameters: &[T],
     ) -> Tensor<T> {
-        let data = self.data().mapv(f);
         let mut all = [T::zero(); 2];
         all[..parameters.len()].copy_from_slice(parameters);
+        let data = self.data().mapv(|x| function(x, all));
         let function = Elementwise {
             name,
             formula,
+            function,
             derivative,
             parameters: all,
             shown: parameters.len(),
@@ -93,24 +101,24 @@ impl<T: Float> Tensor<T> {
 
     /// `e^x`; its derivative is itself: `d/dx e^x = e^x = y`.
     pub fn exp(&self) -> Tensor<T> {
-        self.elementwise(T::exp, "exp", "exp(x)", |_, y, _| y, &[])
+        self.elementwise(|x, _| x.exp(), "exp", "exp(x)", |_, y, _| y, &[])
     }
 
     /// Natural logarithm; `d/dx ln x = 1/x` (NaN for negative `x`, as in PyTorch).
     pub fn ln(&self) -> Tensor<T> {
-        self.elementwise(T::ln, "ln", "1/x", |x, _, _| x.recip(), &[])
+        self.elementwise(|x, _| x.ln(), "ln", "1/x", |x, _, _| x.recip(), &[])
     }
 
     /// `x^p` for a constant exponent; `d/dx x^p = p·x^(p-1)`.
     pub fn powf(&self, p: T) -> Tensor<T> {
         let derivative: Derivative<T> = |x, _, [p, _]| p * x.powf(p - T::one());
-        self.elementwise(|x| x.powf(p), "powf", "p·x^(p-1)", derivative, &[p])
+        self.elementwise(|x, [p, _]| x.powf(p), "powf", "p·x^(p-1)", derivative, &[p])
     }
 
     /// `x²`; `d/dx x² = 2x` (PyTorch's `square`).
     pub fn square(&self) -> Tensor<T> {
         let derivative: Derivative<T> = |x, _, _| x + x;
-        self.elementwise(|x| x * x, "square", "2x", derivative, &[])
+        self.elementwise(|x, _| x * x, "square", "2x", derivative, &[])
     }
 
     /// `x^n` for a whole exponent (micrograd's `x**3`, PyTorch's `x.pow(3)`); `d/dx x^n =
@@ -125,7 +133,7 @@ impl<T: Float> Tensor<T> {
             }
         };
         self.elementwise(
-            |x| x.powi(n),
+            |x, [n, _]| x.powi(n.to_i32().unwrap_or(0)),
             "powi",
             "n·x^(n-1)",
             derivative,
@@ -144,7 +152,7 @@ impl<T: Float> Tensor<T> {
                 T::zero()
             }
         };
-        self.elementwise(T::abs, "abs", "sign(x)", derivative, &[])
+        self.elementwise(|x, _| x.abs(), "abs", "sign(x)", derivative, &[])
     }
 
     /// `x` limited to `[min, max]` (PyTorch's `clamp`); derivative 1 where
@@ -159,7 +167,7 @@ impl<T: Float> Tensor<T> {
                 T::zero()
             }
         };
-        let f = move |x: T| {
+        let f: Elementary<T> = |x, [min, max]| {
             if x < min {
                 min
             } else if x > max {
