@@ -4,7 +4,9 @@
 //! `backward()`. Picture 2 is a tiny MLP with a loss. Picture 3 is a `model!` network with
 //! a skip connection as the compiler sees it: values, parameters, and on each edge the
 //! partial derivative it derived. Each is written as DOT and as SVG (rendered in pure
-//! Rust), plus PNG when Graphviz's `dot` is installed.
+//! Rust), plus PNG when Graphviz's `dot` is installed. Pictures 1 and 2 are also written
+//! as step-through pages (`graph_viz.html`, `graph_viz_mlp.html`): open one in a
+//! browser and walk forward and backward with the arrow keys.
 //!
 //!     cargo run --release --example graph_viz [OUTPUT_DIR]
 
@@ -47,6 +49,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     for path in graph::save(&y, out_dir.join("graph_viz"))? {
         println!("wrote {}", path.display());
     }
+    let page = out_dir.join("graph_viz.html");
+    graph::explain(&y, &page)?;
+    println!("wrote {}", page.display());
 
     // 2. A tiny MLP with a loss: Linear(2, 2) -> Tanh -> Linear(2, 1), MSE against 0.5.
     let mlp = Sequential::<f64>::new([Linear(2, 2), Tanh, Linear(2, 1)], &mut rng)?;
@@ -58,6 +63,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     for path in graph::save(&loss, out_dir.join("graph_viz_mlp"))? {
         println!("wrote {}", path.display());
     }
+    let page = out_dir.join("graph_viz_mlp.html");
+    graph::explain(&loss, &page)?;
+    println!("wrote {}", page.display());
 
     // 3. A compiled model's graph, with the derivatives the compiler derived.
     println!("{}", Skip::<f64>::BACKWARD_EQUATIONS);

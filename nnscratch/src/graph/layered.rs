@@ -30,8 +30,19 @@ const PADDING: f64 = 8.0;
 const GAP_X: f64 = 24.0;
 const GAP_Y: f64 = 56.0;
 
-/// The SVG picture of `graph`.
-pub(super) fn svg<T: Float>(graph: &Graph<T>) -> String {
+/// Where each node's box goes: `(x, y, width, height)` by node index, given each box's
+/// size; and the width and height of the whole picture.
+pub(super) struct Placement {
+    pub boxes: Vec<(f64, f64, f64, f64)>,
+    pub width: f64,
+    pub height: f64,
+}
+
+/// Places boxes of the given sizes in layers (see the module docs).
+pub(super) fn place<N, E>(
+    graph: &petgraph::graph::DiGraph<N, E>,
+    size: impl Fn(NodeIndex) -> (f64, f64),
+) -> Placement {
     let order = topological_order(graph);
     let n = graph.node_count();
 
@@ -69,19 +80,7 @@ pub(super) fn svg<T: Float>(graph: &Graph<T>) -> String {
         *nodes = keyed.into_iter().map(|(_, n)| n).collect();
     }
 
-    // 3. Box sizes and coordinates.
-    let labels: Vec<Vec<String>> = graph
-        .node_indices()
-        .map(|i| node_lines(&graph[i]))
-        .collect();
-    let size = |node: NodeIndex| {
-        let lines = &labels[node.index()];
-        let chars = lines.iter().map(|l| l.chars().count()).max().unwrap_or(1);
-        (
-            chars as f64 * CHAR_WIDTH + 2.0 * PADDING,
-            lines.len() as f64 * LINE_HEIGHT + PADDING,
-        )
-    };
+    // 3. Coordinates.
     let row_widths: Vec<f64> = layers
         .iter()
         .map(|nodes| nodes.iter().map(|&v| size(v).0 + GAP_X).sum::<f64>())
@@ -100,7 +99,31 @@ pub(super) fn svg<T: Float>(graph: &Graph<T>) -> String {
         }
         y += tallest + GAP_Y;
     }
-    let height = y;
+    Placement {
+        boxes,
+        width,
+        height: y,
+    }
+}
+
+/// The SVG picture of `graph`.
+pub(super) fn svg<T: Float>(graph: &Graph<T>) -> String {
+    let labels: Vec<Vec<String>> = graph
+        .node_indices()
+        .map(|i| node_lines(&graph[i]))
+        .collect();
+    let Placement {
+        boxes,
+        width,
+        height,
+    } = place(graph, |node| {
+        let lines = &labels[node.index()];
+        let chars = lines.iter().map(|l| l.chars().count()).max().unwrap_or(1);
+        (
+            chars as f64 * CHAR_WIDTH + 2.0 * PADDING,
+            lines.len() as f64 * LINE_HEIGHT + PADDING,
+        )
+    });
 
     // Drawing: edges first, so boxes cover their ends.
     let mut svg = String::new();
@@ -161,13 +184,13 @@ pub(super) fn svg<T: Float>(graph: &Graph<T>) -> String {
 /// The nodes, operands before the ops that use them. Pictures of tensors are acyclic;
 /// a hand-built graph with a cycle still gets every node, in index order after the
 /// acyclic part.
-fn topological_order<T: Float>(graph: &Graph<T>) -> Vec<NodeIndex> {
+fn topological_order<N, E>(graph: &petgraph::graph::DiGraph<N, E>) -> Vec<NodeIndex> {
     petgraph::algo::toposort(graph, None).unwrap_or_else(|_| graph.node_indices().collect())
 }
 
 /// Text safe inside an SVG element: markup characters escaped, control characters
 /// (which XML forbids) shown as `\u{..}`.
-fn xml_escape(text: &str) -> String {
+pub(super) fn xml_escape(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
     for c in text.chars() {
         match c {

@@ -35,7 +35,10 @@ use petgraph::graph::{DiGraph, NodeIndex};
 use crate::tensor::{LeafKind, Partial};
 use crate::{Error, Float, Result, Tensor};
 
+mod explain;
 mod layered;
+
+pub use explain::{Annotation, INLINE_ELEMENTS, explain, explain_annotated, explain_html};
 
 /// Tensors with at most this many elements are drawn with their values.
 pub const MAX_SHOWN_ELEMENTS: usize = 6;
