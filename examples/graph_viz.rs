@@ -6,7 +6,8 @@
 //! partial derivative it derived. Each is written as DOT and as SVG (rendered in pure
 //! Rust), plus PNG when Graphviz's `dot` is installed. Pictures 1 and 2 are also written
 //! as step-through pages (`graph_viz.html`, `graph_viz_mlp.html`): open one in a
-//! browser and walk forward and backward with the arrow keys.
+//! browser and walk forward and backward with the arrow keys. Picture 3's page
+//! (`graph_viz_compiled.html`) adds, beside each value, what `model!` derived for it.
 //!
 //!     cargo run --release --example graph_viz [OUTPUT_DIR]
 
@@ -72,5 +73,17 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     for path in graph::save_graph(&Skip::<f64>::graph(), out_dir.join("graph_viz_compiled"))? {
         println!("wrote {}", path.display());
     }
+    // Its step-through page on one example: the dynamic twin's steps, and beside each
+    // value the equations model! derived and the kernel calls it generated.
+    let skip = Skip::<f64>::new(&mut rng);
+    let (x, target) = (ndarray::arr2(&[[0.5, -1.0]]), ndarray::arr2(&[[0.25]]));
+    let page = out_dir.join("graph_viz_compiled.html");
+    nnscratch::compiled::explain(
+        &skip,
+        x.view(),
+        nnscratch::compiled::Target::Values(target.view()),
+        &page,
+    )?;
+    println!("wrote {}", page.display());
     Ok(())
 }

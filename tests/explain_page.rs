@@ -411,3 +411,62 @@ fn the_page_steps_through_in_headless_chromium() {
     );
     assert!(colours.len() > 20, "more than a blank page's few colours");
 }
+
+nnscratch::model! {
+    struct Skip {
+        x = input(2);
+        h = Tanh(Linear(x, 3));
+        y = Linear(h, 2) + x;
+        out = Linear(y, 1);
+        loss = MSELoss(out);
+    }
+}
+
+#[test]
+fn a_compiled_model_page_shows_what_model_derived_beside_each_value() {
+    use nnscratch::compiled::{self, CompiledModel, Target};
+    let model = Skip::<f64>::new(&mut rand::rngs::StdRng::seed_from_u64(1));
+    let (x, target) = (ndarray::arr2(&[[0.5, -1.0]]), ndarray::arr2(&[[0.25]]));
+    let html = compiled::explain_html(&model, x.view(), Target::Values(target.view())).unwrap();
+    let data = page_data(&html);
+    let nodes = data["nodes"].as_array().unwrap();
+    let by_label = |label: &str| {
+        nodes
+            .iter()
+            .find(|n| n["label"] == label)
+            .unwrap_or_else(|| panic!("a node labelled {label}"))
+    };
+    // Every derived equation appears beside its value, with the kernel calls.
+    for d in <Skip<f64> as CompiledModel<f64>>::DERIVATION {
+        let node = by_label(d.value);
+        let equations: Vec<&str> = node["equations"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| e.as_str().unwrap())
+            .collect();
+        assert_eq!(equations[0], d.forward);
+        assert_eq!(&equations[1..], d.backward);
+        for line in d.backward {
+            assert!(
+                Skip::<f64>::BACKWARD_EQUATIONS.contains(line),
+                "{line} is one of the derived equations"
+            );
+        }
+        let code = node["code"].as_array().unwrap();
+        assert_eq!(
+            code.len(),
+            usize::from(!d.forward_code.is_empty()) + d.backward_code.len()
+        );
+    }
+    let h_code = by_label("h")["code"].to_string();
+    assert!(
+        h_code.contains("kernels::tanh_forward(ws.h_1.view(), ws.h.view_mut());"),
+        "{h_code}"
+    );
+    assert!(h_code.contains("kernels::tanh_backward("), "{h_code}");
+    // The twin's gradients are the compiled model's (the page's checks pass too).
+    for check in data["checks"].as_array().unwrap() {
+        assert_eq!(check["status"], "ok", "{check}");
+    }
+}

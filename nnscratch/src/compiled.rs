@@ -46,6 +46,9 @@ pub trait CompiledModel<T: Float>: Parameters<T> {
     const LOSS: LossKind;
     /// The forward and backward equations the compiler derived, as text.
     const BACKWARD_EQUATIONS: &'static str;
+    /// The same, value by value, with the kernel calls the generated code makes (what
+    /// [`explain`] shows beside each step). Empty for a model written by hand.
+    const DERIVATION: &'static [ValueDerivation] = &[];
 
     /// The output for a batch `[batch, INPUT_WIDTH]`, a view into the model's workspace.
     fn forward(&mut self, x: ArrayView2<'_, T>) -> Result<ArrayView2<'_, T>>;
@@ -157,6 +160,77 @@ pub fn standard_layout<'a, T: Float>(
     resize(model, buffer, x.nrows(), x.ncols())?;
     buffer.assign(&x);
     Ok(buffer.view())
+}
+
+/// What the compiler derived for one value of a compiled model.
+#[derive(Debug, Clone, Copy)]
+pub struct ValueDerivation {
+    /// The value's name (`"h1"`, `"loss"`), as the dynamic twin labels it.
+    pub value: &'static str,
+    /// Its forward equation: `h1 = tanh(h0)`.
+    pub forward: &'static str,
+    /// The kernel call that computes it: `kernels::tanh_forward(ws.h0.view(), ...)`.
+    pub forward_code: &'static str,
+    /// The backward equations run once its gradient is complete: `d_h0 = d_h1 ⊙ (1 - h1²)`.
+    pub backward: &'static [&'static str],
+    /// The kernel calls that compute them.
+    pub backward_code: &'static [&'static str],
+}
+
+/// Writes the step-through page ([`crate::graph::explain`]) of a compiled model on one
+/// batch: its dynamic twin, with the same weights, walked forward and backward, and
+/// beside each value the equations `model!` derived for it and the generated kernel
+/// calls that compute them.
+///
+/// ```
+/// use nnscratch::compiled::{self, Target};
+/// use rand::SeedableRng;
+/// nnscratch::model! { struct Tiny { input: 2, Linear(3), Tanh, Linear(1), loss: MSELoss, } }
+///
+/// let model = Tiny::<f64>::new(&mut rand::rngs::StdRng::seed_from_u64(0));
+/// let x = ndarray::arr2(&[[0.5, -1.0]]);
+/// let t = ndarray::arr2(&[[0.25]]);
+/// let html = compiled::explain_html(&model, x.view(), Target::Values(t.view()))?;
+/// assert!(html.contains("kernels::tanh_forward"));
+/// # Ok::<(), nnscratch::Error>(())
+/// ```
+pub fn explain<T: Float, M: CompiledModel<T>>(
+    model: &M,
+    x: ArrayView2<'_, T>,
+    target: Target<'_, T>,
+    path: impl AsRef<std::path::Path>,
+) -> Result<()> {
+    crate::io::write_atomic(path, explain_html(model, x, target)?.as_bytes())
+}
+
+/// The page of [`explain`] as a string.
+pub fn explain_html<T: Float, M: CompiledModel<T>>(
+    model: &M,
+    x: ArrayView2<'_, T>,
+    target: Target<'_, T>,
+) -> Result<String> {
+    check_input(M::NAME, M::INPUT_WIDTH, &x)?;
+    let twin = model.to_dynamic();
+    let input_name = M::DERIVATION.first().map_or("x", |d| d.value);
+    let x = crate::Tensor::new(x.to_owned().into_dyn()).with_label(input_name);
+    let loss = twin.loss(&x, target)?;
+    let annotations = M::DERIVATION
+        .iter()
+        .map(|d| {
+            let mut equations = vec![d.forward.to_string()];
+            equations.extend(d.backward.iter().map(|e| e.to_string()));
+            let mut code: Vec<String> = Vec::new();
+            if !d.forward_code.is_empty() {
+                code.push(d.forward_code.to_string());
+            }
+            code.extend(d.backward_code.iter().map(|c| c.to_string()));
+            (
+                d.value.to_string(),
+                crate::graph::Annotation { equations, code },
+            )
+        })
+        .collect();
+    crate::graph::explain_annotated(&loss, M::NAME, &annotations)
 }
 
 /// One node of a compiled graph's picture, as the macro describes it.

@@ -37,6 +37,9 @@ impl Contributions {
 pub struct Backward {
     pub code: Vec<TokenStream>,
     pub equations: Vec<String>,
+    /// For each value, in backward order, the code and equations its layer emitted
+    /// (index ranges into `code` and `equations`).
+    pub per_value: Vec<(NodeIndex, std::ops::Range<usize>, std::ops::Range<usize>)>,
 }
 
 /// The backward statements, after the loss kernel has written the output's gradient:
@@ -45,6 +48,7 @@ pub fn derive(model: &Model) -> Backward {
     let mut code = Vec::new();
     let mut equations = Vec::new();
     let mut contributions = Contributions::new(model);
+    let mut per_value = Vec::new();
     for &node in model.order.iter().rev() {
         let value = &model.graph[node];
         let Op::Layer(layer) = &value.op else {
@@ -53,6 +57,7 @@ pub fn derive(model: &Model) -> Backward {
         if !value.requires_grad {
             continue;
         }
+        let (code_start, equations_start) = (code.len(), equations.len());
         let mut grads = Grads {
             model,
             contributions: &mut contributions,
@@ -60,6 +65,15 @@ pub fn derive(model: &Model) -> Backward {
             equations: &mut equations,
         };
         layer.backward(&Site::new(model, node), &mut grads);
+        per_value.push((
+            node,
+            code_start..code.len(),
+            equations_start..equations.len(),
+        ));
     }
-    Backward { code, equations }
+    Backward {
+        code,
+        equations,
+        per_value,
+    }
 }

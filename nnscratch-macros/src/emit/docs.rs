@@ -139,3 +139,91 @@ pub fn picture(model: &Model) -> TokenStream {
         ::nnscratch::compiled::picture(NODES)
     }
 }
+
+/// Generated code as a learner reads it: `kernels::tanh_forward(ws.h0.view(), ...)`
+/// rather than the token stream's spacing.
+fn code_text(code: &TokenStream) -> String {
+    let mut text = code
+        .to_string()
+        .split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ");
+    for (from, to) in [
+        (" :: ", "::"),
+        (":: ", "::"),
+        (" . ", "."),
+        (" (", "("),
+        ("( ", "("),
+        (" )", ")"),
+        (" ,", ","),
+        (" ;", ";"),
+        ("& mut ", "&mut "),
+        ("# ", "#"),
+    ] {
+        text = text.replace(from, to);
+    }
+    text
+}
+
+/// `DERIVATION`: for each value (and the loss), its forward equation and kernel call,
+/// and the backward equations and kernel calls emitted when its gradient is complete,
+/// which `compiled::explain` shows beside the dynamic twin's steps.
+pub fn derivation(model: &Model, forward_code: &[TokenStream]) -> TokenStream {
+    let backward = super::backward::derive(model);
+    let mut forward_calls = forward_code.iter();
+    let mut entries = Vec::new();
+    for &node in &model.order {
+        let value = &model.graph[node];
+        let (forward, forward_call) = match &value.op {
+            Op::Input => (
+                format!("{} = input [batch, {}]", value.name, value.width),
+                String::new(),
+            ),
+            Op::Layer(_) => (
+                format!("{} = {}", value.name, forward_equation(model, node)),
+                forward_calls.next().map(code_text).unwrap_or_default(),
+            ),
+        };
+        let (equations, calls) = backward
+            .per_value
+            .iter()
+            .find(|(n, _, _)| *n == node)
+            .map(|(_, code, equations)| {
+                (
+                    backward.equations[equations.clone()].to_vec(),
+                    backward.code[code.clone()].iter().map(code_text).collect(),
+                )
+            })
+            .unwrap_or_else(|| (Vec::new(), Vec::<String>::new()));
+        let name = &value.name;
+        entries.push(quote! {
+            ::nnscratch::compiled::ValueDerivation {
+                value: #name,
+                forward: #forward,
+                forward_code: #forward_call,
+                backward: &[#(#equations),*],
+                backward_code: &[#(#calls),*],
+            }
+        });
+    }
+    let output = &model.graph[model.output];
+    let (loss, seed) = model.loss.equations(&output.name, output.width);
+    let (y, dy) = (&output.ident, &output.grad_ident);
+    let loss_forward = code_text(&model.loss.forward(&quote!(ws.#y)));
+    let loss_backward = code_text(&model.loss.backward(&quote!(ws.#y), &quote!(ws.#dy)));
+    entries.push(quote! {
+        ::nnscratch::compiled::ValueDerivation {
+            value: "loss",
+            forward: #loss,
+            forward_code: #loss_forward,
+            backward: &[#seed],
+            backward_code: &[#loss_backward],
+        }
+    });
+    quote! {
+        /// For each value: its forward equation and kernel call, and the backward
+        /// equations and kernel calls the generated code runs once its gradient is
+        /// complete (what `compiled::explain` shows).
+        pub const DERIVATION: &'static [::nnscratch::compiled::ValueDerivation] = &[#(#entries),*];
+    }
+}

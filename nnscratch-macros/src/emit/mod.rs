@@ -85,6 +85,7 @@ pub fn model(input: &ModelInput, model: &Model) -> TokenStream {
 
     let (buffer_fields, buffer_init, buffer_resize) = workspace(model, &name);
     let forward_code = forward::statements(model);
+    let derivation = docs::derivation(model, &forward_code);
     let backward::Backward {
         code: backward_code,
         ..
@@ -147,6 +148,7 @@ pub fn model(input: &ModelInput, model: &Model) -> TokenStream {
             #param_consts
             /// The forward and backward equations derived by `model!`.
             pub const BACKWARD_EQUATIONS: &'static str = #equations;
+            #derivation
 
             /// A model initialised as PyTorch initialises `nn.Linear`:
             /// weight and bias from `U(-1/√in, 1/√in)`, layer by layer.
@@ -250,6 +252,7 @@ pub fn model(input: &ModelInput, model: &Model) -> TokenStream {
             const OUTPUT_WIDTH: usize = #output_width;
             const LOSS: ::nnscratch::compiled::LossKind = #loss_kind;
             const BACKWARD_EQUATIONS: &'static str = #equations;
+            const DERIVATION: &'static [::nnscratch::compiled::ValueDerivation] = #ident::<T>::DERIVATION;
 
             fn forward(&mut self, x: ::nnscratch::ndarray::ArrayView2<'_, T>) -> ::nnscratch::Result<::nnscratch::ndarray::ArrayView2<'_, T>> {
                 #ident::forward(self, x)

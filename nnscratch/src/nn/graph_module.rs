@@ -265,7 +265,7 @@ impl<T: Float> GraphModule<T> {
         let output = self.forward(x)?;
         let loss = match (self.loss, target) {
             (LossKind::MSELoss, Target::Values(values)) => {
-                output.mse_loss(&Tensor::new(values.to_owned().into_dyn()))?
+                output.mse_loss(&Tensor::new(values.to_owned().into_dyn()).with_label("target"))?
             }
             (LossKind::CrossEntropyLoss, Target::Classes(classes)) => {
                 output.cross_entropy(classes)?
