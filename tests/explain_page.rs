@@ -209,6 +209,9 @@ fn the_mnist_mlp_page_at_batch_1_stays_under_5_mb() {
         started.elapsed()
     );
     assert!(bytes <= 5_000_000, "{bytes} bytes");
+    if let Ok(dir) = std::env::var("NNSCRATCH_KEEP_PAGES") {
+        std::fs::write(Path::new(&dir).join("mnist_mlp.html"), &html).unwrap();
+    }
     // Its large tensors are stored exactly, as base64 of f32 bytes.
     let data = page_data(&html);
     let w = data["nodes"]
