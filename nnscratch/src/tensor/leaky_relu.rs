@@ -4,7 +4,7 @@
 //! rules in `nnscratch-macros/src/layers/leaky_relu.rs`.
 
 use super::Tensor;
-use super::unary::{Derivative, Elementary};
+use super::unary::Derivative;
 use crate::Float;
 
 impl<T: Float> Tensor<T> {
@@ -13,7 +13,7 @@ impl<T: Float> Tensor<T> {
     pub fn leaky_relu(&self, slope: T) -> Tensor<T> {
         let derivative: Derivative<T> =
             |x, _, [slope, _]| if x > T::zero() { T::one() } else { slope };
-        let f: Elementary<T> = |x, [slope, _]| if x > T::zero() { x } else { slope * x };
+        let f = |x: T, [slope, _]: [T; 2]| if x > T::zero() { x } else { slope * x };
         self.elementwise(
             f,
             "leaky_relu",

@@ -14,7 +14,7 @@
 //! in `nnscratch-macros/src/layers/softplus.rs`.
 
 use super::Tensor;
-use super::unary::{Derivative, Elementary};
+use super::unary::Derivative;
 use crate::Float;
 use crate::kernels::softplus;
 
@@ -30,7 +30,7 @@ impl<T: Float> Tensor<T> {
                 -(-beta * y).exp_m1()
             }
         };
-        let f: Elementary<T> = |x, [beta, threshold]| softplus(x, beta, threshold);
+        let f = |x: T, [beta, threshold]: [T; 2]| softplus(x, beta, threshold);
         self.elementwise(
             f,
             "softplus",

@@ -17,16 +17,15 @@ use crate::Float;
 /// parameters (the exponent of powf, the slope of leaky_relu; unused ones are 0).
 pub(super) type Derivative<T> = fn(x: T, y: T, parameters: [T; 2]) -> T;
 
-/// An element-wise function `f(x)` with the op's parameters.
-pub(super) type Elementary<T> = fn(x: T, parameters: [T; 2]) -> T;
-
 /// Backward of any element-wise op: `dx = dy ⊙ f'(x, y)`.
 struct Elementwise<T> {
     /// The op's name: `tanh`, `leaky_relu`.
     name: &'static str,
     /// `f'` in words, for pictures.
     formula: &'static str,
-    function: Elementary<T>,
+    /// `f` itself, kept to run the op again (`Tensor::recompute`); a closure without
+    /// captures, so boxing it allocates nothing.
+    function: Box<dyn Fn(T, [T; 2]) -> T>,
     derivative: Derivative<T>,
     /// The op's parameters (unused ones are 0), of which the first `shown` are part of
     /// its name in pictures: `leaky_relu(0.01)`.
@@ -76,10 +75,10 @@ impl<T: Float> Function<T> for Elementwise<T> {
 
 impl<T: Float> Tensor<T> {
     /// Records `y = f(x)` element by element, with `f'` for backward (see [`Derivative`]);
-    /// `parameters` (at most 2) are passed to `f'` and shown in the op's name.
+    /// `parameters` (at most 2) are passed to `f` and `f'` and shown in the op's name.
     pub(super) fn elementwise(
         &self,
-        function: Elementary<T>,
+        function: impl Fn(T, [T; 2]) -> T + 'static,
         name: &'static str,
         formula: &'static str,
         derivative: Derivative<T>,
@@ -91,7 +90,7 @@ impl<T: Float> Tensor<T> {
         let function = Elementwise {
             name,
             formula,
-            function,
+            function: Box::new(function),
             derivative,
             parameters: all,
             shown: parameters.len(),
@@ -167,7 +166,7 @@ impl<T: Float> Tensor<T> {
                 T::zero()
             }
         };
-        let f: Elementary<T> = |x, [min, max]| {
+        let f = |x: T, [min, max]: [T; 2]| {
             if x < min {
                 min
             } else if x > max {
