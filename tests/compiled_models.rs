@@ -1,4 +1,4 @@
-//! Twelve `model!` networks covering every layer, both losses, both forms, a skip connection,
+//! Fourteen `model!` networks covering every layer, both losses, both forms, a skip connection,
 //! a value used three times and a value multiplied by itself. For each: the compiled
 //! gradients against the dynamic twin (f64 to 1e-12, f32 to 1e-5) and finite differences
 //! (f64 to 1e-6), and loss and gradients against PyTorch after loading the fixture's
@@ -125,6 +125,30 @@ model! {
     }
 }
 
+model! {
+    /// The activations of the training-mode issue, sequential form.
+    pub struct ModernMlp {
+        input: 3,
+        Linear(8), GELU,
+        Linear(8), SiLU,
+        Linear(6), ELU(alpha = 0.5), Identity,
+        Linear(4), LeakyReLU(-0.2),
+        Linear(3),
+        loss: CrossEntropyLoss,
+    }
+}
+
+model! {
+    /// The same in the graph form, with fan-out.
+    pub struct ModernGraph {
+        x = input(4);
+        h = GELU(Linear(x, 6), approximate = "tanh");
+        s = SiLU(h) + ELU(h, 0.5);
+        out = Linear(LeakyReLU(s, -0.2), 2);
+        loss = MSELoss(out);
+    }
+}
+
 /// A random batch and target for a model.
 fn batch<T: Float, M: CompiledModel<T>>(
     seed: u64,
@@ -207,6 +231,8 @@ gradient_checks! {
     Squared => value_times_itself_matches_dynamic_and_finite_differences_f64, value_times_itself_matches_dynamic_f32;
     SoftplusNet => softplus_net_matches_dynamic_and_finite_differences_f64, softplus_net_matches_dynamic_f32;
     SoftplusGraph => softplus_graph_matches_dynamic_and_finite_differences_f64, softplus_graph_matches_dynamic_f32;
+    ModernMlp => modern_mlp_matches_dynamic_and_finite_differences_f64, modern_mlp_matches_dynamic_f32;
+    ModernGraph => modern_graph_matches_dynamic_and_finite_differences_f64, modern_graph_matches_dynamic_f32;
 }
 
 // ---------------------------------------------------------------- PyTorch fixtures
@@ -301,7 +327,7 @@ fn compare_with_pytorch<T: Float, M: CompiledModel<T>>(
 fn compare_all<T: Float>() -> WorstError {
     let fixtures = fixtures(T::DTYPE);
     assert_eq!(fixtures.dtype, T::DTYPE);
-    assert_eq!(fixtures.models.len(), 12);
+    assert_eq!(fixtures.models.len(), 14);
     let mut worst = WorstError::default();
     let mut rng = rand::rngs::StdRng::seed_from_u64(0);
     for case in &fixtures.models {
@@ -325,6 +351,10 @@ fn compare_all<T: Float>() -> WorstError {
             }
             "SoftplusGraph" => {
                 compare_with_pytorch(SoftplusGraph::<T>::new(&mut rng), case, &mut worst)
+            }
+            "ModernMlp" => compare_with_pytorch(ModernMlp::<T>::new(&mut rng), case, &mut worst),
+            "ModernGraph" => {
+                compare_with_pytorch(ModernGraph::<T>::new(&mut rng), case, &mut worst)
             }
             other => panic!("fixture model {other} is not declared in this test"),
         }

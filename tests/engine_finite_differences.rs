@@ -214,6 +214,26 @@ proptest! {
     }
 
     #[test]
+    fn gelu_exact_and_tanh(a in matrix(-4.0, 4.0, 0.0), tanh: bool, seed: u64) {
+        check("gelu", &[a], seed, |x| x[0].gelu(tanh));
+    }
+
+    #[test]
+    fn silu(a in matrix(-4.0, 4.0, 0.0), seed: u64) {
+        check("silu", &[a], seed, |x| x[0].silu());
+    }
+
+    #[test]
+    fn elu(a in matrix(-3.0, 3.0, 0.01), alpha in 0.1f64..2.0, seed: u64) {
+        check("elu", &[a], seed, |x| x[0].elu(alpha));
+    }
+
+    #[test]
+    fn leaky_relu_with_a_negative_slope(a in matrix(-2.0, 2.0, 0.01), slope in -1.0f64..0.0, seed: u64) {
+        check("leaky_relu", &[a], seed, |x| x[0].leaky_relu(slope));
+    }
+
+    #[test]
     fn softplus(a in matrix(-4.0, 4.0, 0.0), beta in 0.5f64..3.0, seed: u64) {
         // PyTorch's threshold 20 lies beyond these inputs: the curve is smooth here.
         check("softplus", &[a], seed, |x| x[0].softplus(beta, 20.0));

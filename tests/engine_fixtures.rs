@@ -37,6 +37,9 @@ fn apply<T: Float>(case: &OpCase, xs: &[Tensor<T>]) -> Tensor<T> {
         "abs" => Ok(xs[0].abs()),
         "clamp" => Ok(xs[0].clamp(T::of(arg("min")), T::of(arg("max")))),
         "clamp_min" => Ok(xs[0].clamp_min(T::of(arg("min")))),
+        "gelu" => Ok(xs[0].gelu(arg("tanh") != 0.0)),
+        "silu" => Ok(xs[0].silu()),
+        "elu" => Ok(xs[0].elu(T::of(arg("alpha")))),
         "softplus" => Ok(xs[0].softplus(T::of(arg("beta")), T::of(arg("threshold")))),
         "softmax" => Ok(xs[0].softmax()),
         "log_softmax" => Ok(xs[0].log_softmax()),
@@ -109,6 +112,13 @@ fn sequential<T: Float>(
             "Tanh" => Layer::Tanh,
             "Sigmoid" => Layer::Sigmoid,
             "LeakyReLU" => Layer::LeakyReLU(T::of(desc.slope.expect("slope"))),
+            "GELU" => match desc.approximate.as_deref() {
+                Some("tanh") => Layer::GELU(true),
+                _ => Layer::GELU(false),
+            },
+            "SiLU" => Layer::SiLU,
+            "ELU" => Layer::ELU(T::of(desc.alpha.expect("alpha"))),
+            "Identity" => Layer::Identity,
             "Softplus" => Layer::Softplus(
                 Softplus::new(desc.beta.expect("beta"), desc.threshold.expect("threshold"))
                     .expect("valid fixture arguments"),

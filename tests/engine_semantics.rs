@@ -468,3 +468,47 @@ fn tensors_print_as_pytorch_prints_them() {
     );
     assert_eq!(v.grad_fn(), None);
 }
+
+#[test]
+fn the_new_activation_layers_print_as_pytorch_and_check_their_arguments() {
+    use nnscratch::nn::{ELU, GELU, Identity, SiLU};
+    let mut rng = rand::rngs::StdRng::seed_from_u64(0);
+    let model = Sequential::<f64>::new(
+        [
+            Linear(2, 3),
+            GELU("none"),
+            GELU("tanh"),
+            SiLU,
+            ELU(0.5),
+            Identity,
+        ],
+        &mut rng,
+    )
+    .unwrap();
+    assert_eq!(
+        model.to_string(),
+        "Sequential(\n  (0): Linear(in_features=2, out_features=3, bias=True)\n  \
+         (1): GELU(approximate='none')\n  (2): GELU(approximate='tanh')\n  (3): SiLU()\n  \
+         (4): ELU(alpha=0.5)\n  (5): Identity()\n)"
+    );
+    let error = Sequential::<f64>::new([GELU("fast")], &mut rng)
+        .err()
+        .unwrap();
+    assert!(
+        error.to_string().contains("\"none\" or \"tanh\""),
+        "{error}"
+    );
+    let error = Sequential::<f64>::new([ELU(f64::NAN)], &mut rng)
+        .err()
+        .unwrap();
+    assert!(
+        error.to_string().contains("Sequential layer 0: ELU"),
+        "{error}"
+    );
+    // Standalone modules; Identity returns its input itself, as PyTorch's.
+    let x = Tensor::from([-1.0f64, 0.0, 2.0]).requires_grad_();
+    assert!(Identity.forward(&x).unwrap().same_node(&x));
+    let y = GELU("none").forward(&x).unwrap();
+    assert_eq!(y.to_array()[1], 0.0);
+    assert!((y.to_array()[2] - 2.0 * 0.977_249_868_051_820_8).abs() < 1e-15);
+}

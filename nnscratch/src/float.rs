@@ -33,6 +33,9 @@ pub trait Float:
     /// Widens to `f64` (exact for both types).
     fn as_f64(self) -> f64;
 
+    /// The error function `erf(x) = 2/√π ∫₀ˣ e^(-t²) dt` (for the exact GELU), from `libm`.
+    fn erf(self) -> Self;
+
     /// `y = tanh(x)` over slices of equal length. `f32` uses a vectorised approximation
     /// within 2 ulp ([`crate::kernels::tanh_f32`]); `f64` the standard library's.
     fn tanh_slice(x: &[Self], y: &mut [Self]) {
@@ -50,6 +53,9 @@ impl Float for f32 {
     fn as_f64(self) -> f64 {
         f64::from(self)
     }
+    fn erf(self) -> Self {
+        libm::erff(self)
+    }
     fn tanh_slice(x: &[Self], y: &mut [Self]) {
         crate::kernels::tanh_f32(x, y);
     }
@@ -62,5 +68,8 @@ impl Float for f64 {
     }
     fn as_f64(self) -> f64 {
         self
+    }
+    fn erf(self) -> Self {
+        libm::erf(self)
     }
 }

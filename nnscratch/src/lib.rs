@@ -147,8 +147,10 @@
 //!
 //! **Sequential form**: `input: N,` then layers, then `loss: ...,`. Layers are
 //! `Linear(out)` or `Linear(in, out)`, `ReLU`, `LeakyReLU` (slope 0.01) or
-//! `LeakyReLU(slope)`, `Sigmoid`, `Tanh`, `Softplus` (`beta = 1`, `threshold = 20`) or
-//! `Softplus(beta, threshold)`; losses `MSELoss` (targets `[batch, out]`) and
+//! `LeakyReLU(slope)` (any finite slope, as PyTorch), `Sigmoid`, `Tanh`, `Softplus`
+//! (`beta = 1`, `threshold = 20`) or `Softplus(beta, threshold)`, `GELU` (exact) or
+//! `GELU(approximate = "tanh")`, `SiLU`, `ELU` (`alpha = 1`) or `ELU(alpha)`, and
+//! `Identity`; losses `MSELoss` (targets `[batch, out]`) and
 //! `CrossEntropyLoss` (softmax folded in, one class index per row). Parameters are named
 //! exactly as `nn.Sequential` names them: layer `i`'s are `i.weight` `[out, in]` and
 //! `i.bias`; activations take an index but no parameters. Values are named `x`, `h0`,
@@ -244,6 +246,10 @@
 //! | `Sigmoid` | `layers/sigmoid.rs` | `sigmoid.rs` | `sigmoid.rs` | `sequential.rs` ([`nn::LayerSpec::Sigmoid`]) |
 //! | `Tanh` | `layers/tanh.rs` | `tanh.rs` (+ `math.rs`) | `tanh.rs` | `sequential.rs` ([`nn::LayerSpec::Tanh`]) |
 //! | `Softplus` | `layers/softplus.rs` | `softplus.rs` | `softplus.rs` | `softplus.rs` ([`nn::Softplus`](struct@nn::Softplus)) |
+//! | `GELU` | `layers/gelu.rs` | `gelu.rs` | `gelu.rs` | `sequential.rs` ([`nn::LayerSpec::GELU`]) |
+//! | `SiLU` | `layers/silu.rs` | `silu.rs` | `silu.rs` | `sequential.rs` ([`nn::LayerSpec::SiLU`]) |
+//! | `ELU` | `layers/elu.rs` | `elu.rs` | `elu.rs` | `sequential.rs` ([`nn::LayerSpec::ELU`]) |
+//! | `Identity` | `layers/identity.rs` | `identity.rs` | `identity.rs` | `sequential.rs` ([`nn::LayerSpec::Identity`]) |
 //! | `+`, `*` | `layers/elementwise.rs` | `elementwise.rs` | `arith.rs` | [`nn::GraphModule`] |
 //! | `MSELoss`, `CrossEntropyLoss` | `layers/loss.rs` | `loss.rs` | `loss.rs` | [`compiled::LossKind`] |
 //!
@@ -292,7 +298,10 @@ pub use rand;
 pub mod prelude {
     pub use crate::compiled::{CompiledModel, Target};
     pub use crate::model;
-    pub use crate::nn::{LeakyReLU, Linear, Module, ReLU, Sequential, Sigmoid, Softplus, Tanh};
+    pub use crate::nn::{
+        ELU, GELU, Identity, LeakyReLU, Linear, Module, ReLU, Sequential, SiLU, Sigmoid, Softplus,
+        Tanh,
+    };
     pub use crate::optim::{Adam, Optimizer, Parameters, Sgd};
     pub use crate::{Error, Float, Result, Tensor};
 }

@@ -54,6 +54,8 @@ pub struct LayerDesc {
     pub slope: Option<f64>,
     pub beta: Option<f64>,
     pub threshold: Option<f64>,
+    pub approximate: Option<String>,
+    pub alpha: Option<f64>,
 }
 
 #[derive(Debug, Deserialize)]

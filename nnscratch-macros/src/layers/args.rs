@@ -110,17 +110,6 @@ pub fn number(expr: &Expr) -> Option<f64> {
     value.filter(|v| v.is_finite())
 }
 
-/// Whether an expression is written with a leading minus.
-pub fn is_negative(expr: &Expr) -> bool {
-    matches!(
-        expr,
-        Expr::Unary(syn::ExprUnary {
-            op: syn::UnOp::Neg(_),
-            ..
-        })
-    )
-}
-
 /// Binds a call's arguments to the layer's parameter names as Python does: positional
 /// arguments first, in order, then `name = value` in any order. Returns one slot per
 /// name (`None` where the default applies). `usage` completes "takes at most N

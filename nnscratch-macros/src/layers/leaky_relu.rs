@@ -1,5 +1,6 @@
 //! `LeakyReLU(negative_slope = 0.01)`: `y = x` where `x > 0`, else `slope·x`, so
-//! `dx = dy ⊙ (1 if x > 0 else slope)`.
+//! `dx = dy ⊙ (1 if x > 0 else slope)`. Any finite slope is accepted, negative ones too,
+//! as PyTorch accepts them.
 //!
 //! Runtime: `kernels/leaky_relu.rs` (compiled), `tensor/leaky_relu.rs` (dynamic op),
 //! `nn::LeakyReLU`.
@@ -31,13 +32,10 @@ fn build(call: &mut Call<'_>) -> Built {
         None => DEFAULT_SLOPE,
         Some(expr) => {
             let found = args::tokens_text(expr);
+            // Any finite slope, negative ones too, as PyTorch accepts.
             match args::number(expr) {
-                Some(slope) if slope >= 0.0 => slope,
-                Some(_) if args::is_negative(expr) => {
-                    call.error(expr, format!("LeakyReLU's negative slope must be >= 0 (PyTorch's default is 0.01), found `{found}`"));
-                    DEFAULT_SLOPE
-                }
-                _ => {
+                Some(slope) => slope,
+                None => {
                     call.error(expr, format!("LeakyReLU's slope must be a number literal such as `0.01`, found `{found}`"));
                     DEFAULT_SLOPE
                 }

@@ -3,7 +3,7 @@
 //! | file | kinds | shape rule |
 //! |---|---|---|
 //! | `linear.rs` | `Linear` | `[batch, in] -> [batch, out]`, parameters `weight`, `bias` |
-//! | `relu.rs`, `leaky_relu.rs`, `sigmoid.rs`, `tanh.rs`, `softplus.rs` | the activations | element-wise: width kept (`activation.rs` holds what they share) |
+//! | `relu.rs`, `leaky_relu.rs`, `sigmoid.rs`, `tanh.rs`, `softplus.rs`, `gelu.rs`, `silu.rs`, `elu.rs`, `identity.rs` | the activations | element-wise: width kept (`activation.rs` holds what they share) |
 //! | `elementwise.rs` | `+`, `*` of two values (graph form) | both operands of one width |
 //! | `loss.rs` | `MSELoss`, `CrossEntropyLoss` | the model's output and its target |
 //! | `args.rs` | argument parsing shared by all kinds (widths, numbers, keywords) | |
@@ -21,11 +21,15 @@
 mod activation;
 mod args;
 mod elementwise;
+mod elu;
+mod gelu;
+mod identity;
 mod leaky_relu;
 mod linear;
 mod loss;
 mod relu;
 mod sigmoid;
+mod silu;
 mod softplus;
 mod tanh;
 
@@ -49,6 +53,10 @@ pub const KINDS: &[Kind] = &[
     sigmoid::KIND,
     tanh::KIND,
     softplus::KIND,
+    gelu::KIND,
+    silu::KIND,
+    elu::KIND,
+    identity::KIND,
 ];
 
 /// A layer kind as the parser meets it: its name and how a call of it is built.

@@ -11,7 +11,7 @@
 //! |---|---|
 //! | `linear.rs` | `Y = X·Wᵀ + b` and its three gradients; small layers direct, large ones GEMM |
 //! | `gemm.rs` | packed, cache-blocked `C = A·B`, AVX2/FMA micro-kernel, helper threads |
-//! | `relu.rs`, `leaky_relu.rs`, `sigmoid.rs`, `tanh.rs`, `softplus.rs` | each activation's forward and backward |
+//! | `relu.rs`, `leaky_relu.rs`, `sigmoid.rs`, `tanh.rs`, `softplus.rs`, `gelu.rs`, `silu.rs`, `elu.rs`, `identity.rs` | each activation's forward and backward |
 //! | `elementwise.rs` | `+` and `*` of two values |
 //! | `loss.rs` | MSE and softmax cross-entropy, with their gradients |
 //! | `math.rs` | the vectorised `f32` `tanh` (within 2 ulp) |
@@ -21,24 +21,33 @@
 //! and the others add to it.
 
 mod elementwise;
+mod elu;
+mod gelu;
 mod gemm;
+mod identity;
 mod leaky_relu;
 mod linear;
 mod loss;
 mod math;
 mod relu;
 mod sigmoid;
+mod silu;
 mod softplus;
 mod tanh;
 
 pub use elementwise::{add_backward, add_forward, mul_backward, mul_forward};
+pub use elu::{elu_backward, elu_forward};
+pub(crate) use gelu::gelu;
+pub use gelu::{gelu_backward, gelu_forward};
 pub use gemm::{GemmWorkspace, MatRef, check_gemm, gemm, gemm_naive, try_gemm};
+pub use identity::{identity_backward, identity_forward};
 pub use leaky_relu::{leaky_relu_backward, leaky_relu_forward};
 pub use linear::{linear_backward_input, linear_backward_params, linear_forward};
 pub use loss::{cross_entropy, cross_entropy_backward, mse_loss, mse_loss_backward};
 pub use math::tanh_f32;
 pub use relu::{relu_backward, relu_forward};
 pub use sigmoid::{sigmoid_backward, sigmoid_forward};
+pub use silu::{silu_backward, silu_forward};
 pub(crate) use softplus::softplus;
 pub use softplus::{softplus_backward, softplus_forward};
 pub use tanh::{tanh_backward, tanh_forward};

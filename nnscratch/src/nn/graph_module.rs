@@ -49,6 +49,14 @@ pub enum GraphOp<T> {
     Tanh(usize),
     /// Softplus with `beta` and `threshold`.
     Softplus(usize, T, T),
+    /// GELU, exact or (`true`) with the tanh approximation.
+    GELU(usize, bool),
+    /// `x·σ(x)`.
+    SiLU(usize),
+    /// ELU with `alpha`.
+    ELU(usize, T),
+    /// `x`.
+    Identity(usize),
     /// Element-wise sum.
     Add(usize, usize),
     /// Element-wise product.
@@ -159,6 +167,26 @@ impl<T: Float> GraphModule<T> {
         self.unary(name, input, GraphOp::Softplus(input, beta, threshold))
     }
 
+    /// `name = GELU(input)`, exact or (`tanh`) approximate.
+    pub fn gelu(&mut self, name: &str, input: usize, tanh: bool) -> Result<usize> {
+        self.unary(name, input, GraphOp::GELU(input, tanh))
+    }
+
+    /// `name = SiLU(input)`.
+    pub fn silu(&mut self, name: &str, input: usize) -> Result<usize> {
+        self.unary(name, input, GraphOp::SiLU(input))
+    }
+
+    /// `name = ELU(input, alpha)`.
+    pub fn elu(&mut self, name: &str, input: usize, alpha: T) -> Result<usize> {
+        self.unary(name, input, GraphOp::ELU(input, alpha))
+    }
+
+    /// `name = Identity(input)`.
+    pub fn identity(&mut self, name: &str, input: usize) -> Result<usize> {
+        self.unary(name, input, GraphOp::Identity(input))
+    }
+
     fn binary(&mut self, name: &str, a: usize, b: usize, op: GraphOp<T>) -> Result<usize> {
         let (wa, wb) = (self.width(a)?, self.width(b)?);
         if wa != wb {
@@ -243,6 +271,12 @@ impl<T: Float> GraphModule<T> {
                 GraphOp::LeakyReLU(input, slope) => computed[input].leaky_relu(slope),
                 GraphOp::Sigmoid(input) => computed[input].sigmoid(),
                 GraphOp::Tanh(input) => computed[input].tanh(),
+                GraphOp::GELU(input, tanh) => computed[input].gelu(tanh),
+                GraphOp::SiLU(input) => computed[input].silu(),
+                GraphOp::ELU(input, alpha) => computed[input].elu(alpha),
+                // A value of its own (a label of its own in pictures), as the compiled
+                // model's buffer is.
+                GraphOp::Identity(input) => computed[input].identity(),
                 GraphOp::Softplus(input, beta, threshold) => {
                     computed[input].softplus(beta, threshold)
                 }

@@ -27,7 +27,7 @@ mod linear;
 mod sequential;
 mod softplus;
 
-pub use LayerSpec::{LeakyReLU, ReLU, Sigmoid, Tanh};
+pub use LayerSpec::{ELU, GELU, Identity, LeakyReLU, ReLU, SiLU, Sigmoid, Tanh};
 pub use graph_module::{GraphModule, GraphOp};
 pub use linear::Linear;
 pub use sequential::{Layer, LayerSpec, Sequential};
@@ -38,6 +38,9 @@ use crate::{Float, Result, Tensor};
 
 /// PyTorch's default negative slope of `LeakyReLU`.
 pub const LEAKY_RELU_SLOPE: f64 = 0.01;
+
+/// PyTorch's default `alpha` of `ELU`.
+pub const ELU_ALPHA: f64 = 1.0;
 
 /// A layer or a network on the dynamic engine.
 pub trait Module<T: Float> {

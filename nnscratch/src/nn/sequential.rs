@@ -8,7 +8,9 @@ use std::fmt;
 
 use rand::Rng;
 
-use super::{LEAKY_RELU_SLOPE, Linear, Module, SOFTPLUS_BETA, SOFTPLUS_THRESHOLD, Softplus};
+use super::{
+    ELU_ALPHA, LEAKY_RELU_SLOPE, Linear, Module, SOFTPLUS_BETA, SOFTPLUS_THRESHOLD, Softplus,
+};
 use crate::optim::{Param, Parameters};
 use crate::{Error, Float, Result, Tensor};
 
@@ -39,12 +41,32 @@ pub enum LayerSpec {
         /// Where the layer becomes the identity.
         threshold: f64,
     },
+    /// `x·Φ(x)`: `GELU("none")` (exact, PyTorch's default, also [`LayerSpec::gelu`]) or
+    /// `GELU("tanh")` (PyTorch's `approximate="tanh"`).
+    GELU(&'static str),
+    /// `x·σ(x)`.
+    SiLU,
+    /// `x` for `x > 0`, else `alpha·(e^x - 1)` (PyTorch's default alpha is
+    /// [`ELU_ALPHA`] = 1; see [`LayerSpec::elu`]).
+    ELU(f64),
+    /// `x`: a placeholder layer, as PyTorch's `nn.Identity`.
+    Identity,
 }
 
 impl LayerSpec {
     /// `LeakyReLU` with PyTorch's default slope 0.01.
     pub fn leaky_relu() -> Self {
         LayerSpec::LeakyReLU(LEAKY_RELU_SLOPE)
+    }
+
+    /// `GELU` exact (PyTorch's default `approximate="none"`).
+    pub fn gelu() -> Self {
+        LayerSpec::GELU("none")
+    }
+
+    /// `ELU` with PyTorch's default `alpha = 1`.
+    pub fn elu() -> Self {
+        LayerSpec::ELU(ELU_ALPHA)
     }
 
     /// `Softplus` with PyTorch's defaults, `beta = 1`, `threshold = 20`.
@@ -70,6 +92,14 @@ pub enum Layer<T: Float = f32> {
     Tanh,
     /// Softplus.
     Softplus(Softplus<T>),
+    /// GELU, exact (`false`) or with the tanh approximation (`true`).
+    GELU(bool),
+    /// `x·σ(x)`.
+    SiLU,
+    /// ELU with the given alpha.
+    ELU(T),
+    /// `x`.
+    Identity,
 }
 
 impl<T: Float> Layer<T> {
@@ -82,6 +112,10 @@ impl<T: Float> Layer<T> {
             Layer::Sigmoid => x.sigmoid(),
             Layer::Tanh => x.tanh(),
             Layer::Softplus(layer) => layer.forward(x)?,
+            Layer::GELU(tanh) => x.gelu(*tanh),
+            Layer::SiLU => x.silu(),
+            Layer::ELU(alpha) => x.elu(*alpha),
+            Layer::Identity => x.clone(),
         })
     }
 }
@@ -164,6 +198,29 @@ impl LayerSpec {
             LayerSpec::Softplus { beta, threshold } => {
                 Layer::Softplus(Softplus::new(beta, threshold)?)
             }
+            LayerSpec::GELU(approximate) => match approximate {
+                "none" => Layer::GELU(false),
+                "tanh" => Layer::GELU(true),
+                other => {
+                    return Err(Error::InvalidArgument {
+                        what: "GELU".into(),
+                        expected: "approximate = \"none\" or \"tanh\", as PyTorch".into(),
+                        found: format!("{other:?}"),
+                    });
+                }
+            },
+            LayerSpec::SiLU => Layer::SiLU,
+            LayerSpec::ELU(alpha) => {
+                if !alpha.is_finite() {
+                    return Err(Error::InvalidArgument {
+                        what: "ELU".into(),
+                        expected: "a finite alpha (PyTorch's default is 1)".into(),
+                        found: alpha.to_string(),
+                    });
+                }
+                Layer::ELU(T::of(alpha))
+            }
+            LayerSpec::Identity => Layer::Identity,
         })
     }
 }
@@ -177,6 +234,16 @@ impl<T: Float> fmt::Display for Layer<T> {
             Layer::Sigmoid => write!(f, "Sigmoid()"),
             Layer::Tanh => write!(f, "Tanh()"),
             Layer::Softplus(layer) => write!(f, "{layer}"),
+            Layer::GELU(tanh) => {
+                write!(
+                    f,
+                    "GELU(approximate='{}')",
+                    if *tanh { "tanh" } else { "none" }
+                )
+            }
+            Layer::SiLU => write!(f, "SiLU()"),
+            Layer::ELU(alpha) => write!(f, "ELU(alpha={:?})", alpha.as_f64()),
+            Layer::Identity => write!(f, "Identity()"),
         }
     }
 }

@@ -13,7 +13,7 @@
 //! | `linalg.rs`     | `matmul`, `t` (transpose) |
 //! | `reduce.rs`     | `sum`, `mean`, `sum_axis`, `mean_axis` |
 //! | `unary.rs`      | `exp`, `ln`, `powf`, and what every element-wise op shares |
-//! | `relu.rs`, `leaky_relu.rs`, `sigmoid.rs`, `tanh.rs`, `softplus.rs` | the activations, one per file |
+//! | `relu.rs`, `leaky_relu.rs`, `sigmoid.rs`, `tanh.rs`, `softplus.rs`, `gelu.rs`, `silu.rs`, `elu.rs`, `identity.rs` | the activations, one per file |
 //! | `softmax.rs`    | `softmax`, `log_softmax` |
 //! | `loss.rs`       | `mse_loss`, `cross_entropy` |
 //!
@@ -24,12 +24,16 @@
 
 mod arith;
 mod display;
+mod elu;
+mod gelu;
+mod identity;
 mod leaky_relu;
 mod linalg;
 mod loss;
 mod reduce;
 mod relu;
 mod sigmoid;
+mod silu;
 mod softmax;
 mod softplus;
 mod tanh;

@@ -86,14 +86,28 @@ impl<T: Float> Tensor<T> {
     ) -> Tensor<T> {
         let mut all = [T::zero(); 2];
         all[..parameters.len()].copy_from_slice(parameters);
-        let data = self.data().mapv(|x| function(x, all));
+        self.elementwise_with(function, name, formula, derivative, all, parameters.len())
+    }
+
+    /// [`Tensor::elementwise`] with the first `shown` of `parameters` in the op's name
+    /// (a flag such as GELU's `tanh` is passed but not shown: its name says it).
+    pub(super) fn elementwise_with(
+        &self,
+        function: impl Fn(T, [T; 2]) -> T + 'static,
+        name: &'static str,
+        formula: &'static str,
+        derivative: Derivative<T>,
+        parameters: [T; 2],
+        shown: usize,
+    ) -> Tensor<T> {
+        let data = self.data().mapv(|x| function(x, parameters));
         let function = Elementwise {
             name,
             formula,
             function: Box::new(function),
             derivative,
-            parameters: all,
-            shown: parameters.len(),
+            parameters,
+            shown,
         };
         Tensor::from_op(data, function, vec![self.clone()])
     }

@@ -14,6 +14,9 @@ model! {
         Linear(4), Tanh,
         Linear(4), Softplus,
         Linear(4), Softplus(beta = 2.0, threshold = 10),
+        Linear(4), GELU, Linear(4), GELU(approximate = "tanh"), Linear(4), GELU("none"),
+        Linear(4), SiLU, Linear(4), ELU, Linear(4), ELU(0.5), Identity,
+        Linear(4), LeakyReLU(-0.2),
         Linear(2),
         loss: MSELoss,
     }
