@@ -4,9 +4,12 @@
 
 mod common;
 
-use common::{Encoded, LayerCase, LayerDesc, OpCase, OptimCase, WorstError, load};
+use common::{Encoded, LayerCase, LayerDesc, OpCase, OptimCase, TrainingCase, WorstError, load};
 use nnscratch::nn::{Layer, Linear, Module, Sequential, Softplus};
-use nnscratch::optim::{Adam, Optimizer, Sgd};
+use nnscratch::optim::{
+    Adam, CosineAnnealingLR, LearningRate, LinearLR, Optimizer, RMSprop, Schedule, Scheduler, Sgd,
+    StepLR,
+};
 use nnscratch::{Float, Tensor};
 
 fn apply<T: Float>(case: &OpCase, xs: &[Tensor<T>]) -> Tensor<T> {
@@ -308,4 +311,155 @@ fn five_steps_of_sgd_and_adam_match_pytorch_in_f32() {
     let mut worst = WorstError::default();
     check_optimizers::<f32>(&mut worst);
     report("optimizers f32", &worst);
+}
+
+/// An optimizer of the training fixtures, behind one interface.
+enum AnyOptimizer<T: Float> {
+    Sgd(Sgd<T>),
+    Adam(Adam<T>),
+    RMSprop(RMSprop<T>),
+}
+
+impl<T: Float> AnyOptimizer<T> {
+    fn step(&mut self, model: &mut Sequential<T>) {
+        match self {
+            AnyOptimizer::Sgd(o) => o.step(model),
+            AnyOptimizer::Adam(o) => o.step(model),
+            AnyOptimizer::RMSprop(o) => o.step(model),
+        }
+        .expect("step")
+    }
+}
+
+impl<T: Float> LearningRate for AnyOptimizer<T> {
+    fn lr(&self) -> f64 {
+        match self {
+            AnyOptimizer::Sgd(o) => LearningRate::lr(o),
+            AnyOptimizer::Adam(o) => LearningRate::lr(o),
+            AnyOptimizer::RMSprop(o) => LearningRate::lr(o),
+        }
+    }
+    fn set_lr(&mut self, lr: f64) {
+        match self {
+            AnyOptimizer::Sgd(o) => LearningRate::set_lr(o, lr),
+            AnyOptimizer::Adam(o) => LearningRate::set_lr(o, lr),
+            AnyOptimizer::RMSprop(o) => LearningRate::set_lr(o, lr),
+        }
+    }
+}
+
+fn run_training<T: Float>(case: &TrainingCase, worst: &mut WorstError) -> f64 {
+    let mut model = sequential::<T>(&case.layers, &case.initial);
+    let x = Tensor::new(case.x.array());
+    let target = Tensor::new(case.target.array());
+    let hyper = |name: &str, default: f64| {
+        case.hyper
+            .get(name)
+            .and_then(|v| v.as_f64())
+            .unwrap_or(default)
+    };
+    let flag = |name: &str| {
+        case.hyper
+            .get(name)
+            .and_then(|v| v.as_bool())
+            .unwrap_or(false)
+    };
+    let mut optimizer = match case.optimizer.as_str() {
+        "sgd" => AnyOptimizer::Sgd(Sgd::new(hyper("lr", 0.0)).momentum(hyper("momentum", 0.0))),
+        "adam" | "adamw" => {
+            let mut adam = if case.optimizer == "adamw" {
+                Adam::adamw(hyper("lr", 0.0)).weight_decay(hyper("weight_decay", 0.01))
+            } else {
+                Adam::new(hyper("lr", 0.0)).weight_decay(hyper("weight_decay", 0.0))
+            }
+            .amsgrad(flag("amsgrad"));
+            if let Some(max_norm) = case.clip {
+                adam = adam.clip_grad_norm(max_norm);
+            }
+            AnyOptimizer::Adam(adam)
+        }
+        "rmsprop" => AnyOptimizer::RMSprop(
+            RMSprop::new(hyper("lr", 0.0))
+                .alpha(hyper("alpha", 0.99))
+                .momentum(hyper("momentum", 0.0))
+                .weight_decay(hyper("weight_decay", 0.0))
+                .centered(flag("centered")),
+        ),
+        other => panic!("unknown optimizer {other}"),
+    };
+    let schedule: Option<Box<dyn Schedule>> = case.schedule.as_ref().map(|s| {
+        let n = |key: &str| s[key].as_f64().unwrap();
+        let u = |key: &str| s[key].as_u64().unwrap() as usize;
+        let schedule: Box<dyn Schedule> = match s["kind"].as_str().unwrap() {
+            "step" => Box::new(StepLR::new(u("step_size"), n("gamma"))),
+            "cosine" => Box::new(CosineAnnealingLR::new(u("t_max"), n("eta_min"))),
+            _ => Box::new(LinearLR::new(
+                n("start_factor"),
+                n("end_factor"),
+                u("total_iters"),
+            )),
+        };
+        schedule
+    });
+    let mut scheduler = schedule.map(|s| Scheduler::new(s, &mut optimizer).unwrap());
+    let mut worst_lr = 0.0f64;
+    for (step, expected) in case.steps.iter().enumerate() {
+        Module::zero_grad(&model);
+        let loss = model.forward(&x).and_then(|y| y.mse_loss(&target)).unwrap();
+        loss.backward().unwrap();
+        worst.check(
+            &format!("{} step {step} loss", case.name),
+            &ndarray::arr0(loss.item().unwrap()).into_dyn(),
+            &ndarray::arr0(T::of(expected.loss)).into_dyn(),
+        );
+        let lr = optimizer.lr();
+        worst_lr = worst_lr.max((lr - expected.lr).abs() / expected.lr.abs().max(1e-300));
+        optimizer.step(&mut model);
+        if let (Some(norm), AnyOptimizer::Adam(adam)) = (expected.grad_norm, &optimizer) {
+            let ours = adam.last_grad_norm().unwrap();
+            let error = (ours - norm).abs() / norm;
+            assert!(
+                error < 1e-5,
+                "{}: gradient norm {ours} vs {norm}",
+                case.name
+            );
+        }
+        if let Some(s) = scheduler.as_mut() {
+            s.step(&mut optimizer);
+        }
+        for (name, p) in model.named_parameters() {
+            let what = format!("{} step {step} {name}", case.name);
+            worst.check(&what, &p.to_array(), &expected.state[&name].array());
+        }
+    }
+    worst_lr
+}
+
+fn check_training<T: Float>(worst: &mut WorstError) {
+    let fixtures = load(T::DTYPE);
+    assert!(fixtures.training.len() >= 11);
+    let mut worst_lr = 0.0f64;
+    for case in &fixtures.training {
+        assert_eq!(case.steps.len(), 25, "{}: 25 steps", case.name);
+        worst_lr = worst_lr.max(run_training::<T>(case, worst));
+    }
+    println!("learning rates: worst relative error {worst_lr:e}");
+    assert!(
+        worst_lr < 1e-12,
+        "learning rates follow PyTorch's schedules"
+    );
+}
+
+#[test]
+fn adamw_amsgrad_rmsprop_schedules_and_clipping_match_pytorch_over_25_steps_in_f64() {
+    let mut worst = WorstError::default();
+    check_training::<f64>(&mut worst);
+    report("training f64", &worst);
+}
+
+#[test]
+fn adamw_amsgrad_rmsprop_schedules_and_clipping_match_pytorch_over_25_steps_in_f32() {
+    let mut worst = WorstError::default();
+    check_training::<f32>(&mut worst);
+    report("training f32", &worst);
 }

@@ -31,6 +31,30 @@ pub struct Fixtures {
     pub ops: Vec<OpCase>,
     pub layers: Vec<LayerCase>,
     pub optim: Vec<OptimCase>,
+    pub training: Vec<TrainingCase>,
+}
+
+/// 25 steps of an optimizer with a schedule and/or gradient clipping.
+#[derive(Debug, Deserialize)]
+pub struct TrainingCase {
+    pub name: String,
+    pub optimizer: String,
+    pub hyper: serde_json::Value,
+    pub schedule: Option<serde_json::Value>,
+    pub clip: Option<f64>,
+    pub layers: Vec<LayerDesc>,
+    pub initial: BTreeMap<String, Encoded>,
+    pub x: Encoded,
+    pub target: Encoded,
+    pub steps: Vec<TrainingStep>,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct TrainingStep {
+    pub loss: f64,
+    pub lr: f64,
+    pub grad_norm: Option<f64>,
+    pub state: BTreeMap<String, Encoded>,
 }
 
 #[derive(Debug, Deserialize)]

@@ -101,6 +101,15 @@ impl<T: Float> Sgd<T> {
     }
 }
 
+impl<T: Float> super::LearningRate for Sgd<T> {
+    fn lr(&self) -> f64 {
+        Sgd::lr(self)
+    }
+    fn set_lr(&mut self, lr: f64) {
+        Sgd::set_lr(self, lr);
+    }
+}
+
 impl<T: Float> Optimizer<T> for Sgd<T> {
     fn step(&mut self, model: &mut (impl Parameters<T> + ?Sized)) -> Result<()> {
         self.check()?;
