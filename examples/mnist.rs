@@ -1,8 +1,11 @@
 //! MNIST: 784-256-128-10 with ReLU, CrossEntropyLoss and Adam (learning rate halved after
 //! each epoch), test accuracy after each epoch. Reads the four IDX files (plain or .gz) from the directory given.
+//! `--optimizer adamw` uses AdamW (decoupled weight decay 0.01) and `--schedule cosine`
+//! anneals the rate along a cosine over the epochs instead of halving it.
 //!
 //!     cargo run --release --example mnist -- DIR [--epochs 3] [--lr 1e-3] [--batch-size 32]
-//!         [--seed 0] [--save PATH] [--load PATH]
+//!         [--seed 0] [--optimizer adam|adamw] [--schedule halving|cosine]
+//!         [--save PATH] [--load PATH]
 //!
 //! In this repository's development setup: `-- ../shared/data/mnist`.
 
@@ -15,7 +18,7 @@ use common::{Args, predictions, progress_bar};
 use ndarray::Array2;
 use nnscratch::data::{self, Dataset, MiniBatches};
 use nnscratch::model;
-use nnscratch::optim::{Adam, Optimizer};
+use nnscratch::optim::{Adam, CosineAnnealingLR, Optimizer, Schedule, Scheduler, StepLR};
 use rand::SeedableRng;
 
 model! {
@@ -29,7 +32,7 @@ model! {
     }
 }
 
-const USAGE: &str = "usage: mnist DIR [--epochs N] [--lr LR] [--batch-size B] [--seed S] [--save PATH] [--load PATH]
+const USAGE: &str = "usage: mnist DIR [--epochs N] [--lr LR] [--batch-size B] [--seed S] [--optimizer adam|adamw] [--schedule halving|cosine] [--save PATH] [--load PATH]
 DIR holds train-images.idx3-ubyte, train-labels.idx1-ubyte, t10k-images.idx3-ubyte and
 t10k-labels.idx1-ubyte, plain or .gz (e.g. ../shared/data/mnist)";
 
@@ -62,7 +65,16 @@ fn accuracy(net: &mut MnistNet<f32>, test: &Dataset) -> Result<f64, String> {
 fn run() -> Result<(), String> {
     let args = Args::parse(
         USAGE,
-        &["epochs", "lr", "batch-size", "seed", "save", "load"],
+        &[
+            "epochs",
+            "lr",
+            "batch-size",
+            "seed",
+            "optimizer",
+            "schedule",
+            "save",
+            "load",
+        ],
     )?;
     let [dir] = args.positional.as_slice() else {
         return Err(format!("expected one directory argument\n\n{USAGE}"));
@@ -71,6 +83,28 @@ fn run() -> Result<(), String> {
     let lr: f64 = args.get("lr", 1e-3)?;
     let batch_size: usize = args.get("batch-size", 32)?;
     let seed: u64 = args.get("seed", 0)?;
+    let optimizer: String = args.get("optimizer", "adam".to_string())?;
+    let schedule: String = args.get("schedule", "halving".to_string())?;
+    let mut adam = match optimizer.as_str() {
+        "adam" => Adam::new(lr),
+        "adamw" => Adam::adamw(lr),
+        other => {
+            return Err(format!(
+                "--optimizer: expected adam or adamw, found {other}"
+            ));
+        }
+    };
+    let schedule: Box<dyn Schedule> = match schedule.as_str() {
+        // Halve the learning rate after each epoch: big steps first, fine ones last.
+        "halving" => Box::new(StepLR::new(1, 0.5)),
+        "cosine" => Box::new(CosineAnnealingLR::new(epochs, 0.0)),
+        other => {
+            return Err(format!(
+                "--schedule: expected halving or cosine, found {other}"
+            ));
+        }
+    };
+    let mut scheduler = Scheduler::new(schedule, &mut adam).map_err(|e| e.to_string())?;
 
     let started = Instant::now();
     let (train, test) = data::idx::mnist(dir).map_err(|e| e.to_string())?;
@@ -87,12 +121,9 @@ fn run() -> Result<(), String> {
         nnscratch::io::load_safetensors(&mut net, &path).map_err(|e| e.to_string())?;
         println!("loaded weights from {path}");
     }
-    let mut adam = Adam::new(lr);
     let (mut x_buffer, mut labels) = (Array2::zeros((0, 0)), Vec::new());
     for epoch in 1..=epochs {
         let epoch_started = Instant::now();
-        // Halve the learning rate after each epoch: big steps first, fine ones last.
-        adam.set_lr(lr * 0.5f64.powi(epoch as i32 - 1));
         let batches = MiniBatches::shuffled(train.len(), batch_size, &mut rng);
         let bar = progress_bar(batches.len() as u64, "batches");
         let mut total = 0.0;
@@ -116,6 +147,7 @@ fn run() -> Result<(), String> {
             100.0 * acc,
             epoch_started.elapsed().as_secs_f64()
         );
+        scheduler.step(&mut adam);
     }
     println!("total {:.1} s", started.elapsed().as_secs_f64());
     if let Some(path) = args.optional("save") {
