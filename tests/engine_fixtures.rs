@@ -200,16 +200,28 @@ fn loss_of<T: Float>(kind: &str, y: &Tensor<T>, case: &LayerCase) -> Tensor<T> {
     }
 }
 
+/// A numeric hyper-parameter of a fixture case, or its default.
+fn hyper_of(hyper: &serde_json::Value, name: &str, default: f64) -> f64 {
+    hyper.get(name).and_then(|v| v.as_f64()).unwrap_or(default)
+}
+
+/// A fixture case's model, input and target.
+fn setup<T: Float>(
+    layers: &[LayerDesc],
+    initial: &std::collections::BTreeMap<String, Encoded>,
+    x: &Encoded,
+    target: &Encoded,
+) -> (Sequential<T>, Tensor<T>, Tensor<T>) {
+    (
+        sequential::<T>(layers, initial),
+        Tensor::new(x.array()),
+        Tensor::new(target.array()),
+    )
+}
+
 fn run_optimizer<T: Float>(case: &OptimCase, worst: &mut WorstError) {
-    let mut model = sequential::<T>(&case.layers, &case.initial);
-    let x = Tensor::new(case.x.array());
-    let target = Tensor::new(case.target.array());
-    let hyper = |name: &str, default: f64| {
-        case.hyper
-            .get(name)
-            .and_then(|v| v.as_f64())
-            .unwrap_or(default)
-    };
+    let (mut model, x, target) = setup::<T>(&case.layers, &case.initial, &case.x, &case.target);
+    let hyper = |name: &str, default: f64| hyper_of(&case.hyper, name, default);
     let mut sgd = Sgd::<T>::new(hyper("lr", 0.0))
         .momentum(hyper("momentum", 0.0))
         .dampening(hyper("dampening", 0.0))
@@ -349,15 +361,8 @@ impl<T: Float> LearningRate for AnyOptimizer<T> {
 }
 
 fn run_training<T: Float>(case: &TrainingCase, worst: &mut WorstError) -> f64 {
-    let mut model = sequential::<T>(&case.layers, &case.initial);
-    let x = Tensor::new(case.x.array());
-    let target = Tensor::new(case.target.array());
-    let hyper = |name: &str, default: f64| {
-        case.hyper
-            .get(name)
-            .and_then(|v| v.as_f64())
-            .unwrap_or(default)
-    };
+    let (mut model, x, target) = setup::<T>(&case.layers, &case.initial, &case.x, &case.target);
+    let hyper = |name: &str, default: f64| hyper_of(&case.hyper, name, default);
     let flag = |name: &str| {
         case.hyper
             .get(name)
