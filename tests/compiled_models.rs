@@ -1,4 +1,4 @@
-//! Fourteen `model!` networks covering every layer, both losses, both forms, a skip connection,
+//! Sixteen `model!` networks covering every layer, both losses, both forms, a skip connection,
 //! a value used three times and a value multiplied by itself. For each: the compiled
 //! gradients against the dynamic twin (f64 to 1e-12, f32 to 1e-5) and finite differences
 //! (f64 to 1e-6), and loss and gradients against PyTorch after loading the fixture's
@@ -149,6 +149,27 @@ model! {
     }
 }
 
+model! {
+    /// LogSoftmax and NLLLoss: together, the cross-entropy (sequential form).
+    pub struct LogSoftmaxNet {
+        input: 4,
+        Linear(8), ReLU,
+        Linear(5), LogSoftmax(dim = 1),
+        loss: NLLLoss,
+    }
+}
+
+model! {
+    /// A softmax gate inside the graph (graph form, `dim = -1`).
+    pub struct SoftmaxGate {
+        x = input(3);
+        h = Tanh(Linear(x, 4));
+        g = Softmax(Linear(x, 4), dim = -1) * h;
+        out = Linear(g, 2);
+        loss = MSELoss(out);
+    }
+}
+
 /// A random batch and target for a model.
 fn batch<T: Float, M: CompiledModel<T>>(
     seed: u64,
@@ -173,7 +194,8 @@ fn target<'a, T: Float, M: CompiledModel<T>>(
 ) -> Target<'a, T> {
     match M::LOSS {
         nnscratch::compiled::LossKind::MSELoss => Target::Values(values.view()),
-        nnscratch::compiled::LossKind::CrossEntropyLoss => Target::Classes(classes),
+        nnscratch::compiled::LossKind::CrossEntropyLoss
+        | nnscratch::compiled::LossKind::NLLLoss => Target::Classes(classes),
     }
 }
 
@@ -233,6 +255,8 @@ gradient_checks! {
     SoftplusGraph => softplus_graph_matches_dynamic_and_finite_differences_f64, softplus_graph_matches_dynamic_f32;
     ModernMlp => modern_mlp_matches_dynamic_and_finite_differences_f64, modern_mlp_matches_dynamic_f32;
     ModernGraph => modern_graph_matches_dynamic_and_finite_differences_f64, modern_graph_matches_dynamic_f32;
+    LogSoftmaxNet => log_softmax_nll_matches_dynamic_and_finite_differences_f64, log_softmax_nll_matches_dynamic_f32;
+    SoftmaxGate => softmax_gate_matches_dynamic_and_finite_differences_f64, softmax_gate_matches_dynamic_f32;
 }
 
 // ---------------------------------------------------------------- PyTorch fixtures
@@ -327,7 +351,7 @@ fn compare_with_pytorch<T: Float, M: CompiledModel<T>>(
 fn compare_all<T: Float>() -> WorstError {
     let fixtures = fixtures(T::DTYPE);
     assert_eq!(fixtures.dtype, T::DTYPE);
-    assert_eq!(fixtures.models.len(), 14);
+    assert_eq!(fixtures.models.len(), 16);
     let mut worst = WorstError::default();
     let mut rng = rand::rngs::StdRng::seed_from_u64(0);
     for case in &fixtures.models {
@@ -355,6 +379,12 @@ fn compare_all<T: Float>() -> WorstError {
             "ModernMlp" => compare_with_pytorch(ModernMlp::<T>::new(&mut rng), case, &mut worst),
             "ModernGraph" => {
                 compare_with_pytorch(ModernGraph::<T>::new(&mut rng), case, &mut worst)
+            }
+            "LogSoftmaxNet" => {
+                compare_with_pytorch(LogSoftmaxNet::<T>::new(&mut rng), case, &mut worst)
+            }
+            "SoftmaxGate" => {
+                compare_with_pytorch(SoftmaxGate::<T>::new(&mut rng), case, &mut worst)
             }
             other => panic!("fixture model {other} is not declared in this test"),
         }

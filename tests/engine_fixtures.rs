@@ -52,6 +52,11 @@ fn apply<T: Float>(case: &OpCase, xs: &[Tensor<T>]) -> Tensor<T> {
                 serde_json::from_value(case.args["targets"].clone()).expect("targets");
             xs[0].cross_entropy(&targets)
         }
+        "nll_loss" => {
+            let targets: Vec<usize> =
+                serde_json::from_value(case.args["targets"].clone()).expect("targets");
+            xs[0].nll_loss(&targets)
+        }
         other => panic!("fixture op {other} has no counterpart in this test"),
     };
     result.unwrap_or_else(|e| panic!("{}: {e}", case.name))

@@ -20,6 +20,9 @@ pub enum LossKind {
     MSELoss,
     /// Softmax cross-entropy against class indices, one per row.
     CrossEntropyLoss,
+    /// Negative log-likelihood of log-probabilities (after `LogSoftmax`) against class
+    /// indices, one per row.
+    NLLLoss,
 }
 
 /// A training target, whichever loss the model has.

@@ -149,8 +149,9 @@
 //! `Linear(out)` or `Linear(in, out)`, `ReLU`, `LeakyReLU` (slope 0.01) or
 //! `LeakyReLU(slope)` (any finite slope, as PyTorch), `Sigmoid`, `Tanh`, `Softplus`
 //! (`beta = 1`, `threshold = 20`) or `Softplus(beta, threshold)`, `GELU` (exact) or
-//! `GELU(approximate = "tanh")`, `SiLU`, `ELU` (`alpha = 1`) or `ELU(alpha)`, and
-//! `Identity`; losses `MSELoss` (targets `[batch, out]`) and
+//! `GELU(approximate = "tanh")`, `SiLU`, `ELU` (`alpha = 1`) or `ELU(alpha)`,
+//! `Identity`, and `Softmax`/`LogSoftmax` (over the features, `dim = 1` or `-1`); losses
+//! `NLLLoss` (after `LogSoftmax`, class targets), `MSELoss` (targets `[batch, out]`) and
 //! `CrossEntropyLoss` (softmax folded in, one class index per row). Parameters are named
 //! exactly as `nn.Sequential` names them: layer `i`'s are `i.weight` `[out, in]` and
 //! `i.bias`; activations take an index but no parameters. Values are named `x`, `h0`,
@@ -250,8 +251,9 @@
 //! | `SiLU` | `layers/silu.rs` | `silu.rs` | `silu.rs` | `sequential.rs` ([`nn::LayerSpec::SiLU`]) |
 //! | `ELU` | `layers/elu.rs` | `elu.rs` | `elu.rs` | `sequential.rs` ([`nn::LayerSpec::ELU`]) |
 //! | `Identity` | `layers/identity.rs` | `identity.rs` | `identity.rs` | `sequential.rs` ([`nn::LayerSpec::Identity`]) |
+//! | `Softmax`, `LogSoftmax` | `layers/softmax.rs` | `softmax.rs` | `softmax.rs` | `sequential.rs` ([`nn::LayerSpec::Softmax`], [`nn::LayerSpec::LogSoftmax`]) |
 //! | `+`, `*` | `layers/elementwise.rs` | `elementwise.rs` | `arith.rs` | [`nn::GraphModule`] |
-//! | `MSELoss`, `CrossEntropyLoss` | `layers/loss.rs` | `loss.rs` | `loss.rs` | [`compiled::LossKind`] |
+//! | `MSELoss`, `CrossEntropyLoss`, `NLLLoss` | `layers/loss.rs` | `loss.rs` | `loss.rs` | [`compiled::LossKind`] |
 //!
 //! A new layer kind is a file in each of these places plus registration: a row of
 //! `KINDS` in `layers/mod.rs`, the `mod`/`pub use` lines, and its variants in
@@ -299,8 +301,8 @@ pub mod prelude {
     pub use crate::compiled::{CompiledModel, Target};
     pub use crate::model;
     pub use crate::nn::{
-        ELU, GELU, Identity, LeakyReLU, Linear, Module, ReLU, Sequential, SiLU, Sigmoid, Softplus,
-        Tanh,
+        ELU, GELU, Identity, LeakyReLU, Linear, LogSoftmax, Module, ReLU, Sequential, SiLU,
+        Sigmoid, Softmax, Softplus, Tanh,
     };
     pub use crate::optim::{Adam, Optimizer, Parameters, Sgd};
     pub use crate::{Error, Float, Result, Tensor};

@@ -294,7 +294,7 @@ fn loss_kind(expr: &Expr, errors: &mut Errors) -> Option<LossKind> {
         errors.at(
             expr,
             format!(
-                "expected a loss, `MSELoss` or `CrossEntropyLoss`, found `{}`",
+                "expected a loss, `MSELoss`, `CrossEntropyLoss` or `NLLLoss`, found `{}`",
                 tokens_text(expr)
             ),
         );

@@ -1,9 +1,11 @@
-//! The losses that end a model: `MSELoss` and `CrossEntropyLoss` (softmax folded in,
-//! integer class targets), with PyTorch's mean reduction.
+//! The losses that end a model: `MSELoss`, `CrossEntropyLoss` (softmax folded in,
+//! integer class targets) and `NLLLoss` (after `LogSoftmax`), with PyTorch's mean
+//! reduction.
 //!
 //! ```text
 //! MSELoss            loss = mean((y - t)²)                  dy = 2(y - t)/n, n = batch·width
 //! CrossEntropyLoss   loss = -mean_rows(log softmax(z)[c])   dz = (softmax(z) - onehot(c))/batch
+//! NLLLoss            loss = -mean_rows(y[c])                dy = -onehot(c)/batch
 //! ```
 //!
 //! Runtime: `kernels/loss.rs` (compiled), `tensor/loss.rs` (dynamic ops).
@@ -16,17 +18,19 @@ use quote::quote;
 pub enum LossKind {
     Mse,
     CrossEntropy,
+    Nll,
 }
 
 impl LossKind {
     /// Every loss, in the order messages list them.
-    pub const ALL: [LossKind; 2] = [LossKind::Mse, LossKind::CrossEntropy];
+    pub const ALL: [LossKind; 3] = [LossKind::Mse, LossKind::CrossEntropy, LossKind::Nll];
 
     /// The name a model writes, as in PyTorch.
     pub fn name(self) -> &'static str {
         match self {
             LossKind::Mse => "MSELoss",
             LossKind::CrossEntropy => "CrossEntropyLoss",
+            LossKind::Nll => "NLLLoss",
         }
     }
 
@@ -48,6 +52,10 @@ impl LossKind {
                 "CrossEntropyLoss needs at least 2 classes, but the model's output has width 1 (from {source}); \
                  widen the last Linear to the number of classes, or use MSELoss for a single output"
             )),
+            LossKind::Nll if width == Some(1) => Some(format!(
+                "NLLLoss needs at least 2 classes, but the model's output has width 1 (from {source}); \
+                 widen the last Linear to the number of classes"
+            )),
             _ => None,
         }
     }
@@ -57,6 +65,7 @@ impl LossKind {
         match self {
             LossKind::Mse => quote!(::nnscratch::compiled::LossKind::MSELoss),
             LossKind::CrossEntropy => quote!(::nnscratch::compiled::LossKind::CrossEntropyLoss),
+            LossKind::Nll => quote!(::nnscratch::compiled::LossKind::NLLLoss),
         }
     }
 
@@ -64,7 +73,7 @@ impl LossKind {
     pub fn target_type(self) -> TokenStream {
         match self {
             LossKind::Mse => quote!(::nnscratch::ndarray::ArrayView2<'_, T>),
-            LossKind::CrossEntropy => quote!(&[usize]),
+            LossKind::CrossEntropy | LossKind::Nll => quote!(&[usize]),
         }
     }
 
@@ -74,7 +83,7 @@ impl LossKind {
             LossKind::Mse => {
                 quote!(::nnscratch::compiled::check_values_target(#name, x.nrows(), #output_width, &target)?;)
             }
-            LossKind::CrossEntropy => {
+            LossKind::CrossEntropy | LossKind::Nll => {
                 quote!(::nnscratch::compiled::check_classes_target(#name, x.nrows(), #output_width, target)?;)
             }
         }
@@ -84,7 +93,9 @@ impl LossKind {
     pub fn target_variant(self) -> TokenStream {
         match self {
             LossKind::Mse => quote!(::nnscratch::compiled::Target::Values(target)),
-            LossKind::CrossEntropy => quote!(::nnscratch::compiled::Target::Classes(target)),
+            LossKind::CrossEntropy | LossKind::Nll => {
+                quote!(::nnscratch::compiled::Target::Classes(target))
+            }
         }
     }
 
@@ -93,6 +104,7 @@ impl LossKind {
         match self {
             LossKind::Mse => "Target::Values for a model trained with MSELoss",
             LossKind::CrossEntropy => "Target::Classes for a model trained with CrossEntropyLoss",
+            LossKind::Nll => "Target::Classes for a model trained with NLLLoss",
         }
     }
 
@@ -103,6 +115,7 @@ impl LossKind {
             LossKind::CrossEntropy => {
                 quote!(::nnscratch::kernels::cross_entropy(#output.view(), target))
             }
+            LossKind::Nll => quote!(::nnscratch::kernels::nll_loss(#output.view(), target)),
         }
     }
 
@@ -114,6 +127,9 @@ impl LossKind {
             }
             LossKind::CrossEntropy => {
                 quote!(::nnscratch::kernels::cross_entropy_backward(#output.view(), target, #d_output.view_mut()))
+            }
+            LossKind::Nll => {
+                quote!(::nnscratch::kernels::nll_loss_backward(#output.view(), target, #d_output.view_mut()))
             }
         }
     }
@@ -130,6 +146,10 @@ impl LossKind {
                 format!("loss = -mean_rows(log softmax({out})[class])    CrossEntropyLoss"),
                 format!("d_{out} = (softmax({out}) - onehot(class))/batch"),
             ),
+            LossKind::Nll => (
+                format!("loss = -mean_rows({out}[class])    NLLLoss"),
+                format!("d_{out} = -onehot(class)/batch"),
+            ),
         }
     }
 
@@ -138,6 +158,7 @@ impl LossKind {
         match self {
             LossKind::Mse => "dY = 2(Y - T)/n",
             LossKind::CrossEntropy => "dZ = (softmax(Z) - onehot(T))/N",
+            LossKind::Nll => "dY = -onehot(T)/N",
         }
     }
 }

@@ -4,8 +4,9 @@
 //! |---|---|---|
 //! | `linear.rs` | `Linear` | `[batch, in] -> [batch, out]`, parameters `weight`, `bias` |
 //! | `relu.rs`, `leaky_relu.rs`, `sigmoid.rs`, `tanh.rs`, `softplus.rs`, `gelu.rs`, `silu.rs`, `elu.rs`, `identity.rs` | the activations | element-wise: width kept (`activation.rs` holds what they share) |
+//! | `softmax.rs` | `Softmax`, `LogSoftmax` | width kept; normalised over each row |
 //! | `elementwise.rs` | `+`, `*` of two values (graph form) | both operands of one width |
-//! | `loss.rs` | `MSELoss`, `CrossEntropyLoss` | the model's output and its target |
+//! | `loss.rs` | `MSELoss`, `CrossEntropyLoss`, `NLLLoss` | the model's output and its target |
 //! | `args.rs` | argument parsing shared by all kinds (widths, numbers, keywords) | |
 //!
 //! A kind's file holds its name and argument parsing with spanned errors, its shape rule
@@ -30,6 +31,7 @@ mod loss;
 mod relu;
 mod sigmoid;
 mod silu;
+mod softmax;
 mod softplus;
 mod tanh;
 
@@ -57,6 +59,8 @@ pub const KINDS: &[Kind] = &[
     silu::KIND,
     elu::KIND,
     identity::KIND,
+    softmax::SOFTMAX,
+    softmax::LOG_SOFTMAX,
 ];
 
 /// A layer kind as the parser meets it: its name and how a call of it is built.

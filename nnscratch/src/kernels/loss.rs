@@ -3,6 +3,7 @@
 //! ```text
 //! MSELoss           L = (1/n) Σ (y - t)²                   dy = 2(y - t)/n     (n = all elements)
 //! CrossEntropyLoss  L = -(1/N) Σ_i log softmax(z_i)[t_i]   dz_i = (softmax(z_i) - onehot(t_i))/N
+//! NLLLoss           L = -(1/N) Σ_i y_i[t_i]                dy_i = -onehot(t_i)/N  (y = log-probabilities)
 //! ```
 //!
 //! The cross-entropy folds the softmax in: its gradient is the famous "prediction minus
@@ -68,4 +69,29 @@ pub fn cross_entropy_backward<T: Float>(
         grad[target] -= T::one() / batch;
     }
     total / batch
+}
+
+/// `-(1/N) Σ_i y_i[t_i]`: the negative log-likelihood of log-probabilities `y`
+/// (`LogSoftmax` before it makes this the cross-entropy).
+pub fn nll_loss<T: Float>(y: ArrayView2<'_, T>, targets: &[usize]) -> T {
+    let total = y
+        .rows()
+        .into_iter()
+        .zip(targets)
+        .fold(T::zero(), |acc, (row, &t)| acc - row[t]);
+    total / T::of(targets.len() as f64)
+}
+
+/// The loss, and `dy = -onehot(t)/N` written into `dy`.
+pub fn nll_loss_backward<T: Float>(
+    y: ArrayView2<'_, T>,
+    targets: &[usize],
+    mut dy: ArrayViewMut2<'_, T>,
+) -> T {
+    let scale = T::one() / T::of(targets.len() as f64);
+    dy.fill(T::zero());
+    for (mut row, &t) in dy.rows_mut().into_iter().zip(targets) {
+        row[t] = -scale;
+    }
+    nll_loss(y, targets)
 }

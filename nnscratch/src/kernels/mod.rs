@@ -12,8 +12,9 @@
 //! | `linear.rs` | `Y = X·Wᵀ + b` and its three gradients; small layers direct, large ones GEMM |
 //! | `gemm.rs` | packed, cache-blocked `C = A·B`, AVX2/FMA micro-kernel, helper threads |
 //! | `relu.rs`, `leaky_relu.rs`, `sigmoid.rs`, `tanh.rs`, `softplus.rs`, `gelu.rs`, `silu.rs`, `elu.rs`, `identity.rs` | each activation's forward and backward |
+//! | `softmax.rs` | Softmax and LogSoftmax over each row, forward and backward |
 //! | `elementwise.rs` | `+` and `*` of two values |
-//! | `loss.rs` | MSE and softmax cross-entropy, with their gradients |
+//! | `loss.rs` | MSE, softmax cross-entropy and NLL, with their gradients |
 //! | `math.rs` | the vectorised `f32` `tanh` (within 2 ulp) |
 //!
 //! Backward kernels take a [`Write`]: a value used by several layers receives the sum of
@@ -32,6 +33,7 @@ mod math;
 mod relu;
 mod sigmoid;
 mod silu;
+mod softmax;
 mod softplus;
 mod tanh;
 
@@ -43,11 +45,14 @@ pub use gemm::{GemmWorkspace, MatRef, check_gemm, gemm, gemm_naive, try_gemm};
 pub use identity::{identity_backward, identity_forward};
 pub use leaky_relu::{leaky_relu_backward, leaky_relu_forward};
 pub use linear::{linear_backward_input, linear_backward_params, linear_forward};
-pub use loss::{cross_entropy, cross_entropy_backward, mse_loss, mse_loss_backward};
+pub use loss::{
+    cross_entropy, cross_entropy_backward, mse_loss, mse_loss_backward, nll_loss, nll_loss_backward,
+};
 pub use math::tanh_f32;
 pub use relu::{relu_backward, relu_forward};
 pub use sigmoid::{sigmoid_backward, sigmoid_forward};
 pub use silu::{silu_backward, silu_forward};
+pub use softmax::{log_softmax_backward, log_softmax_forward, softmax_backward, softmax_forward};
 pub(crate) use softplus::softplus;
 pub use softplus::{softplus_backward, softplus_forward};
 pub use tanh::{tanh_backward, tanh_forward};

@@ -57,6 +57,10 @@ pub enum GraphOp<T> {
     ELU(usize, T),
     /// `x`.
     Identity(usize),
+    /// Softmax over the features.
+    Softmax(usize),
+    /// LogSoftmax over the features.
+    LogSoftmax(usize),
     /// Element-wise sum.
     Add(usize, usize),
     /// Element-wise product.
@@ -182,6 +186,16 @@ impl<T: Float> GraphModule<T> {
         self.unary(name, input, GraphOp::ELU(input, alpha))
     }
 
+    /// `name = Softmax(input)` over the features (the last axis).
+    pub fn softmax(&mut self, name: &str, input: usize) -> Result<usize> {
+        self.unary(name, input, GraphOp::Softmax(input))
+    }
+
+    /// `name = LogSoftmax(input)` over the features (the last axis).
+    pub fn log_softmax(&mut self, name: &str, input: usize) -> Result<usize> {
+        self.unary(name, input, GraphOp::LogSoftmax(input))
+    }
+
     /// `name = Identity(input)`.
     pub fn identity(&mut self, name: &str, input: usize) -> Result<usize> {
         self.unary(name, input, GraphOp::Identity(input))
@@ -277,6 +291,8 @@ impl<T: Float> GraphModule<T> {
                 // A value of its own (a label of its own in pictures), as the compiled
                 // model's buffer is.
                 GraphOp::Identity(input) => computed[input].identity(),
+                GraphOp::Softmax(input) => computed[input].softmax(),
+                GraphOp::LogSoftmax(input) => computed[input].log_softmax(),
                 GraphOp::Softplus(input, beta, threshold) => {
                     computed[input].softplus(beta, threshold)
                 }
@@ -301,6 +317,7 @@ impl<T: Float> GraphModule<T> {
             (LossKind::MSELoss, Target::Values(values)) => {
                 output.mse_loss(&Tensor::new(values.to_owned().into_dyn()).with_label("target"))?
             }
+            (LossKind::NLLLoss, Target::Classes(classes)) => output.nll_loss(classes)?,
             (LossKind::CrossEntropyLoss, Target::Classes(classes)) => {
                 output.cross_entropy(classes)?
             }
@@ -310,6 +327,7 @@ impl<T: Float> GraphModule<T> {
                     expected: match kind {
                         LossKind::MSELoss => "Target::Values for MSELoss".into(),
                         LossKind::CrossEntropyLoss => "Target::Classes for CrossEntropyLoss".into(),
+                        LossKind::NLLLoss => "Target::Classes for NLLLoss".into(),
                     },
                     found: "the other kind of target".into(),
                 });

@@ -27,7 +27,9 @@ mod linear;
 mod sequential;
 mod softplus;
 
-pub use LayerSpec::{ELU, GELU, Identity, LeakyReLU, ReLU, SiLU, Sigmoid, Tanh};
+pub use LayerSpec::{
+    ELU, GELU, Identity, LeakyReLU, LogSoftmax, ReLU, SiLU, Sigmoid, Softmax, Tanh,
+};
 pub use graph_module::{GraphModule, GraphOp};
 pub use linear::Linear;
 pub use sequential::{Layer, LayerSpec, Sequential};

@@ -51,6 +51,12 @@ pub enum LayerSpec {
     ELU(f64),
     /// `x`: a placeholder layer, as PyTorch's `nn.Identity`.
     Identity,
+    /// `softmax` along `dim`, which must be the last axis (`-1`, or `1` for a batch
+    /// `[batch, features]`), as `nn.Softmax(dim)`.
+    Softmax(isize),
+    /// `log softmax` along `dim` (the last axis), as `nn.LogSoftmax(dim)`; with
+    /// `nll_loss` it is the cross-entropy.
+    LogSoftmax(isize),
 }
 
 impl LayerSpec {
@@ -100,6 +106,10 @@ pub enum Layer<T: Float = f32> {
     ELU(T),
     /// `x`.
     Identity,
+    /// Softmax along `dim` (checked against the input's last axis when run).
+    Softmax(isize),
+    /// LogSoftmax along `dim`.
+    LogSoftmax(isize),
 }
 
 impl<T: Float> Layer<T> {
@@ -116,6 +126,14 @@ impl<T: Float> Layer<T> {
             Layer::SiLU => x.silu(),
             Layer::ELU(alpha) => x.elu(*alpha),
             Layer::Identity => x.clone(),
+            Layer::Softmax(dim) => {
+                check_last_axis("Softmax", *dim, x)?;
+                x.softmax()
+            }
+            Layer::LogSoftmax(dim) => {
+                check_last_axis("LogSoftmax", *dim, x)?;
+                x.log_softmax()
+            }
         })
     }
 }
@@ -221,6 +239,8 @@ impl LayerSpec {
                 Layer::ELU(T::of(alpha))
             }
             LayerSpec::Identity => Layer::Identity,
+            LayerSpec::Softmax(dim) => Layer::Softmax(dim),
+            LayerSpec::LogSoftmax(dim) => Layer::LogSoftmax(dim),
         })
     }
 }
@@ -244,8 +264,27 @@ impl<T: Float> fmt::Display for Layer<T> {
             Layer::SiLU => write!(f, "SiLU()"),
             Layer::ELU(alpha) => write!(f, "ELU(alpha={:?})", alpha.as_f64()),
             Layer::Identity => write!(f, "Identity()"),
+            Layer::Softmax(dim) => write!(f, "Softmax(dim={dim})"),
+            Layer::LogSoftmax(dim) => write!(f, "LogSoftmax(dim={dim})"),
         }
     }
+}
+
+/// Softmax and LogSoftmax here normalise over the last axis only (the features):
+/// `dim` must name it, as `-1` or its index.
+fn check_last_axis<T: Float>(layer: &str, dim: isize, x: &Tensor<T>) -> Result<()> {
+    let ndim = x.ndim() as isize;
+    if dim == -1 || (ndim > 0 && dim == ndim - 1) {
+        return Ok(());
+    }
+    Err(Error::InvalidArgument {
+        what: format!("{layer}(dim={dim})"),
+        expected: format!(
+            "dim = -1 or {}, the last axis of the input (the features)",
+            ndim - 1
+        ),
+        found: format!("an input of shape {:?}", x.shape()),
+    })
 }
 
 /// Layers applied in order; the dynamic twin of `nn.Sequential`.

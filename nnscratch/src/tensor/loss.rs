@@ -3,6 +3,7 @@
 //! ```text
 //! mse_loss(y, t)      = (1/n) Σ (y - t)²                 dy = 2(y - t)/n,  dt = -dy
 //! cross_entropy(z, c) = -(1/N) Σ_rows log softmax(z)[c]  dz = (softmax(z) - onehot(c)) / N
+//! nll_loss(y, c)      = -(1/N) Σ_rows y[c]               dy = -onehot(c) / N
 //! ```
 //!
 //! Both take the mean, PyTorch's default `reduction="mean"`. `cross_entropy` takes raw
@@ -117,6 +118,84 @@ fn as_rows<T: Float>(logits: &ArrayD<T>) -> ndarray::Array2<T> {
         .unwrap_or_else(|_| unreachable!("checked to be 1-D or 2-D"))
 }
 
+/// Negative log-likelihood of log-probabilities `[batch, classes]` against class indices.
+struct NllBackward {
+    targets: Vec<usize>,
+}
+
+impl NllBackward {
+    /// `∂loss/∂y = -onehot(targets) / batch`.
+    fn local<T: Float>(&self, y: &ArrayD<T>) -> ArrayD<T> {
+        let mut grad = as_rows(y);
+        grad.fill(T::zero());
+        let scale = T::one() / T::of(self.targets.len() as f64);
+        for (mut row, &target) in grad.axis_iter_mut(Axis(0)).zip(&self.targets) {
+            row[target] = -scale;
+        }
+        grad.into_shape_with_order(y.raw_dim())
+            .unwrap_or_else(|_| unreachable!("same element count"))
+    }
+}
+
+impl<T: Float> Function<T> for NllBackward {
+    fn forward(&self, inputs: &[&ArrayD<T>]) -> ArrayD<T> {
+        let rows = as_rows(inputs[0]);
+        let total = rows
+            .axis_iter(Axis(0))
+            .zip(&self.targets)
+            .fold(T::zero(), |acc, (row, &t)| acc - row[t]);
+        ArrayD::from_elem(IxDyn(&[]), total / T::of(self.targets.len() as f64))
+    }
+    fn name(&self) -> String {
+        "nll_loss".into()
+    }
+    fn backward(
+        &self,
+        inputs: &[Ref<'_, ArrayD<T>>],
+        _: &ArrayD<T>,
+        g: &ArrayD<T>,
+    ) -> Vec<ArrayD<T>> {
+        let g = g.iter().copied().next().unwrap_or_else(T::zero);
+        vec![self.local(&inputs[0]).mapv(|v| v * g)]
+    }
+    fn partial(&self, inputs: &[Ref<'_, ArrayD<T>>], _: &ArrayD<T>, _: usize) -> Partial<T> {
+        Partial::with_value("-onehot(c)/N", self.local(&inputs[0]))
+    }
+}
+
+/// Checks scores `[batch, classes]` or `[classes]` against one class index per row;
+/// returns the number of rows.
+fn check_class_targets(op: &'static str, shape: &[usize], targets: &[usize]) -> Result<usize> {
+    let rows = match shape.len() {
+        1 => 1,
+        2 => shape[0],
+        _ => {
+            return Err(Error::BadShape {
+                op: op.into(),
+                expected: "scores of shape [batch, classes] or [classes]".into(),
+                found: shape.to_vec(),
+            });
+        }
+    };
+    let classes = shape[shape.len() - 1];
+    if rows == 0 || classes == 0 {
+        return Err(Error::BadShape {
+            op: op.into(),
+            expected: "at least one row and one class".into(),
+            found: shape.to_vec(),
+        });
+    }
+    if targets.len() != rows {
+        return Err(Error::BadShape {
+            op: op.into(),
+            expected: format!("one target per row: {} targets were given", targets.len()),
+            found: shape.to_vec(),
+        });
+    }
+    crate::error::check_class_indices(op, targets, classes)?;
+    Ok(rows)
+}
+
 impl<T: Float> Tensor<T> {
     /// Mean squared error against `target` of the same shape (`nn.MSELoss()`).
     pub fn mse_loss(&self, target: &Tensor<T>) -> Result<Tensor<T>> {
@@ -148,37 +227,22 @@ impl<T: Float> Tensor<T> {
         ))
     }
 
+    /// Negative log-likelihood of log-probabilities (`nn.NLLLoss()`, after a
+    /// `log_softmax`): `[batch, classes]` with one target per row, or `[classes]` with
+    /// one target. `log_softmax` then `nll_loss` is `cross_entropy`.
+    pub fn nll_loss(&self, targets: &[usize]) -> Result<Tensor<T>> {
+        check_class_targets("nll_loss", &self.shape(), targets)?;
+        let function = NllBackward {
+            targets: targets.to_vec(),
+        };
+        let data = function.forward(&[&self.data()]);
+        Ok(Tensor::from_op(data, function, vec![self.clone()]))
+    }
+
     /// Cross-entropy of logits against class indices (`nn.CrossEntropyLoss()`): logits
     /// `[batch, classes]` with one target per row, or `[classes]` with one target.
     pub fn cross_entropy(&self, targets: &[usize]) -> Result<Tensor<T>> {
-        let shape = self.shape();
-        let rows = match shape.len() {
-            1 => 1,
-            2 => shape[0],
-            _ => {
-                return Err(Error::BadShape {
-                    op: "cross_entropy".into(),
-                    expected: "logits of shape [batch, classes] or [classes]".into(),
-                    found: shape,
-                });
-            }
-        };
-        let classes = shape[shape.len() - 1];
-        if rows == 0 || classes == 0 {
-            return Err(Error::BadShape {
-                op: "cross_entropy".into(),
-                expected: "at least one row and one class".into(),
-                found: shape,
-            });
-        }
-        if targets.len() != rows {
-            return Err(Error::BadShape {
-                op: "cross_entropy".into(),
-                expected: format!("one target per row: {} targets were given", targets.len()),
-                found: shape,
-            });
-        }
-        crate::error::check_class_indices("cross_entropy", targets, classes)?;
+        let rows = check_class_targets("cross_entropy", &self.shape(), targets)?;
         let mut log_probs = as_rows(&self.data());
         let mut total = T::zero();
         for (mut row, &target) in log_probs.axis_iter_mut(Axis(0)).zip(targets) {

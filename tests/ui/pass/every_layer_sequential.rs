@@ -26,6 +26,16 @@ model! {
     struct Classifier { input: 5, Linear(7), Tanh, Linear(3), loss: CrossEntropyLoss, }
 }
 
+model! {
+    /// Softmax inside, LogSoftmax and NLLLoss at the end.
+    struct NllClassifier {
+        input: 5,
+        Linear(7), Softmax, Linear(7), Softmax(dim = -1),
+        Linear(3), LogSoftmax(1),
+        loss: NLLLoss,
+    }
+}
+
 fn main() {
     let mut rng = rand::rngs::StdRng::seed_from_u64(0);
     let mut regressor = Regressor::<f64>::new(&mut rng);
@@ -43,4 +53,9 @@ fn main() {
     assert!(loss > 0.0);
     let _ = classifier.to_dynamic();
     let _ = Classifier::<f32>::graph();
+
+    let mut nll = NllClassifier::<f64>::new(&mut rng);
+    let x = ndarray::Array2::<f64>::zeros((2, 5));
+    let loss: f64 = nll.loss_backward(x.view(), &[0, 2]).unwrap();
+    assert!((loss - 3f64.ln()).abs() < 0.5);
 }
