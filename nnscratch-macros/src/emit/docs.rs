@@ -17,7 +17,7 @@ pub fn forward_equation(model: &Model, node: NodeIndex) -> String {
 }
 
 /// The whole derivation as text: forward, loss, backward.
-pub fn equations(model: &Model) -> String {
+pub fn equations(model: &Model, backward: &super::backward::Backward) -> String {
     let mut text = String::from("forward (each value is [batch, width])\n");
     for &node in &model.order {
         let value = &model.graph[node];
@@ -34,7 +34,7 @@ pub fn equations(model: &Model) -> String {
     text.push_str(&format!(
         "    {loss}\nbackward (reverse topological order; d_v = ∂loss/∂v)\n    {seed}\n"
     ));
-    for line in super::backward::derive(model).equations {
+    for line in &backward.equations {
         text.push_str(&format!("    {line}\n"));
     }
     text
@@ -168,8 +168,11 @@ fn code_text(code: &TokenStream) -> String {
 /// `DERIVATION`: for each value (and the loss), its forward equation and kernel call,
 /// and the backward equations and kernel calls emitted when its gradient is complete,
 /// which `compiled::explain` shows beside the dynamic twin's steps.
-pub fn derivation(model: &Model, forward_code: &[TokenStream]) -> TokenStream {
-    let backward = super::backward::derive(model);
+pub fn derivation(
+    model: &Model,
+    forward_code: &[TokenStream],
+    backward: &super::backward::Backward,
+) -> TokenStream {
     let mut forward_calls = forward_code.iter();
     let mut entries = Vec::new();
     for &node in &model.order {

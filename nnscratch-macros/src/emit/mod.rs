@@ -71,7 +71,10 @@ pub fn model(input: &ModelInput, model: &Model) -> TokenStream {
     let workspace_ident = quote!(#internals::Workspace);
     let output = &model.graph[model.output];
     let (input_width, output_width) = (model.graph[model.input].width, output.width);
-    let equations = docs::equations(model);
+    // The backward pass, derived once: its code goes into `run`, its equations into
+    // the docs and `DERIVATION`.
+    let backward = backward::derive(model);
+    let equations = docs::equations(model, &backward);
     let struct_docs = docs::struct_docs(model, &name, &equations);
 
     let param_fields = params::fields(model);
@@ -85,11 +88,8 @@ pub fn model(input: &ModelInput, model: &Model) -> TokenStream {
 
     let (buffer_fields, buffer_init, buffer_resize) = workspace(model, &name);
     let forward_code = forward::statements(model);
-    let derivation = docs::derivation(model, &forward_code);
-    let backward::Backward {
-        code: backward_code,
-        ..
-    } = backward::derive(model);
+    let derivation = docs::derivation(model, &forward_code, &backward);
+    let backward_code = &backward.code;
     let destructure = params::destructure(model);
     let output_ident = &output.ident;
     let d_output = &output.grad_ident;

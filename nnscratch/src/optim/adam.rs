@@ -159,10 +159,10 @@ impl<T: Float> Adam<T> {
 
 impl<T: Float> LearningRate for Adam<T> {
     fn lr(&self) -> f64 {
-        self.lr
+        Adam::lr(self)
     }
     fn set_lr(&mut self, lr: f64) {
-        self.lr = lr;
+        Adam::set_lr(self, lr);
     }
 }
 
