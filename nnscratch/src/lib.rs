@@ -64,7 +64,7 @@
 //! let y = layer.forward(&Tensor::arange(3))?.sum();
 //! y.backward()?;
 //! assert_eq!(layer.weight.grad().unwrap(), ndarray::arr2(&[[0., 1., 2.], [0., 1., 2.]]).into_dyn());
-//! assert_eq!(layer.bias.grad().unwrap(), ndarray::arr1(&[1., 1.]).into_dyn());
+//! assert_eq!(layer.bias.as_ref().expect("Linear::new has a bias").grad().unwrap(), ndarray::arr1(&[1., 1.]).into_dyn());
 //!
 //! // Every node with its value and gradient, every edge with ∂output/∂input:
 //! let dot = graph::to_dot(&graph::to_petgraph(&y));

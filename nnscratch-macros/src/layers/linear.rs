@@ -1,7 +1,8 @@
 //! `Linear`: `Y = X·Wᵀ + b` with `W: [out, in]` and `b: [out]`, as PyTorch's `nn.Linear`.
 //!
 //! Written `Linear(out)` (the input width inferred) or `Linear(in, out)` (checked) in the
-//! sequential form, `Linear(h, out)` in the graph form. Its gradients, by the chain rule
+//! sequential form, `Linear(h, out)` in the graph form; `bias = false` drops `b` (as
+//! PyTorch's `bias=False`). Its gradients, by the chain rule
 //! on `Y_rj = Σ_k X_rk W_jk + b_j`:
 //!
 //! ```text
@@ -13,6 +14,7 @@
 
 use proc_macro2::TokenStream;
 use quote::quote;
+use syn::{Expr, ExprLit, Lit};
 
 use super::{Built, Call, Grads, Kind, Layer, ParamSet, Site, args};
 use crate::graph::Form;
@@ -24,6 +26,7 @@ pub const KIND: Kind = Kind {
 };
 
 fn build(call: &mut Call<'_>) -> Built {
+    let bias = take_bias(call);
     let args = call.args.clone();
     let (declared_in, out) = match (call.form, args.as_slice()) {
         (_, [out]) => (
@@ -65,69 +68,137 @@ fn build(call: &mut Call<'_>) -> Built {
     let in_features = call.input.or(declared_in.map(|(w, _)| w)).unwrap_or(0);
     let out_features = out.unwrap_or(0);
     let (i, o) = (in_features, out_features);
-    let tensors = vec![
-        call.parameter(
-            "weight",
-            vec![o, i],
-            quote!(::nnscratch::init::linear_weight(#i, #o, rng)),
-            "dW = dYᵀ·X",
-        ),
-        call.parameter(
+    let mut tensors = vec![call.parameter(
+        "weight",
+        vec![o, i],
+        quote!(::nnscratch::init::linear_weight(#i, #o, rng)),
+        "dW = dYᵀ·X",
+    )];
+    if bias {
+        tensors.push(call.parameter(
             "bias",
             vec![o],
             quote!(::nnscratch::init::linear_bias(#i, #o, rng)),
             "db = Σ_rows dY",
-        ),
-    ];
+        ));
+    }
+    let no_bias = if bias { "" } else { ", bias = false" };
     // As written: `Linear(16)` names only the output width.
     let written = match (call.form, args.len()) {
-        (Form::Sequential, 2) => format!("Linear({i}, {o})"),
-        _ => format!("Linear({o})"),
+        (Form::Sequential, 2) => format!("Linear({i}, {o}{no_bias})"),
+        _ => format!("Linear({o}{no_bias})"),
     };
     Built {
         layer: Box::new(Linear {
             in_features,
             out_features,
+            bias,
         }),
         width: out,
         params: Some(ParamSet {
             prefix: call.prefix.clone(),
             tensors,
-            layer: format!("Linear({i}, {o})"),
+            layer: format!("Linear({i}, {o}{no_bias})"),
             span: call.name.span(),
         }),
         shown: Some(written),
     }
 }
 
+/// Removes a `bias = true|false` keyword from the call's arguments (PyTorch's
+/// `nn.Linear(in, out, bias=False)`) and returns its value, `true` by default; any other
+/// keyword is reported.
+fn take_bias(call: &mut Call<'_>) -> bool {
+    let mut bias = true;
+    let mut positional = Vec::new();
+    for arg in call.args.clone() {
+        let Expr::Assign(assign) = arg else {
+            positional.push(arg);
+            continue;
+        };
+        let key = args::tokens_text(&assign.left);
+        if key != "bias" {
+            call.error(
+                &assign.left,
+                format!(
+                    "`Linear` has no argument `{key}`; its keyword argument is `bias` \
+                     (`Linear(16, bias = false)`), the widths are positional"
+                ),
+            );
+            continue;
+        }
+        match &*assign.right {
+            Expr::Lit(ExprLit {
+                lit: Lit::Bool(value),
+                ..
+            }) => bias = value.value,
+            other => {
+                let found = args::tokens_text(other);
+                let hint = match found.as_str() {
+                    "False" | "True" => format!(": write Rust's `{}`", found.to_lowercase()),
+                    _ => String::new(),
+                };
+                call.error(
+                    other,
+                    format!("Linear's bias must be `true` or `false`, found `{found}`{hint}"),
+                );
+            }
+        }
+    }
+    call.args = positional;
+    bias
+}
+
 struct Linear {
     in_features: usize,
     out_features: usize,
+    bias: bool,
 }
 
 impl Layer for Linear {
     fn describe(&self) -> String {
-        format!("Linear({}, {})", self.in_features, self.out_features)
+        let no_bias = if self.bias { "" } else { ", bias = false" };
+        format!("Linear({}, {}{no_bias})", self.in_features, self.out_features)
     }
 
     fn equation(&self, site: &Site<'_>) -> String {
         let prefix = &site.params().prefix;
-        format!("{}·[{prefix}.weight]ᵀ + [{prefix}.bias]", site.x_name(0))
+        let bias = if self.bias {
+            format!(" + [{prefix}.bias]")
+        } else {
+            String::new()
+        };
+        format!("{}·[{prefix}.weight]ᵀ{bias}", site.x_name(0))
     }
 
     fn forward(&self, site: &Site<'_>) -> TokenStream {
-        let (x, y, w, b) = (site.x(0), site.out(), site.param(0), site.param(1));
-        quote!(kernels::linear_forward(#x.view(), #w.view(), #b.view(), #y.view_mut(), &mut ws.gemm);)
+        let (x, y, w) = (site.x(0), site.out(), site.param(0));
+        let b = if self.bias {
+            let b = site.param(1);
+            quote!(Some(#b.view()))
+        } else {
+            quote!(None)
+        };
+        quote!(kernels::linear_forward(#x.view(), #w.view(), #b, #y.view_mut(), &mut ws.gemm);)
     }
 
     fn backward(&self, site: &Site<'_>, grads: &mut Grads<'_>) {
-        let (x, dy, w, b) = (site.x(0), site.dy(), site.param(0), site.param(1));
+        let (x, dy, w) = (site.x(0), site.dy(), site.param(0));
         let (prefix, dv) = (&site.params().prefix, site.dy_name());
+        let (db, db_equation) = if self.bias {
+            let b = site.param(1);
+            (
+                quote!(Some(grad.#b.view_mut())),
+                format!("    d[{prefix}.bias] = Σ_rows {dv}"),
+            )
+        } else {
+            (quote!(None), String::new())
+        };
         // dW = dYᵀ·X, db = Σ_rows dY
         grads.emit(
-            quote!(kernels::linear_backward_params(#dy.view(), #x.view(), grad.#w.view_mut(), grad.#b.view_mut(), &mut ws.gemm);),
+            quote!(kernels::linear_backward_params(#dy.view(), #x.view(), grad.#w.view_mut(), #db, &mut ws.gemm);),
             format!(
-                "d[{prefix}.weight] = {dv}ᵀ·{}    d[{prefix}.bias] = Σ_rows {dv}",
+                "d[{prefix}.weight] = {dv}ᵀ·{}{db_equation}",
                 site.x_name(0)
             ),
         );
@@ -146,13 +217,14 @@ impl Layer for Linear {
     }
 
     fn dynamic(&self, site: &Site<'_>) -> TokenStream {
-        let (label, x, w, b) = (
-            site.label(),
-            site.x_dynamic(0),
-            site.param(0),
-            site.param(1),
-        );
+        let (label, x, w) = (site.label(), site.x_dynamic(0), site.param(0));
+        let b = if self.bias {
+            let b = site.param(1);
+            quote!(Some(self.#b.clone()))
+        } else {
+            quote!(None)
+        };
         let prefix = &site.params().prefix;
-        quote!(net.linear(#label, #x, #prefix, self.#w.clone(), self.#b.clone()))
+        quote!(net.linear(#label, #x, #prefix, self.#w.clone(), #b))
     }
 }

@@ -34,20 +34,33 @@ fn rows_mut<'a, T>(a: &'a mut ArrayViewMut2<'_, T>) -> &'a mut [T] {
         .unwrap_or_else(|| unreachable!("kernels get standard-layout arrays"))
 }
 
-/// `Y = X·Wᵀ + b`.
+/// `Y = X·Wᵀ + b`, or `Y = X·Wᵀ` for a layer without bias (`b = None`).
 pub fn linear_forward<T: Float>(
     x: ArrayView2<'_, T>,
     w: ArrayView2<'_, T>,
-    b: ArrayView1<'_, T>,
+    b: Option<ArrayView1<'_, T>>,
     mut y: ArrayViewMut2<'_, T>,
     workspace: &mut GemmWorkspace<T>,
 ) {
     let (batch, inputs, outputs) = (x.nrows(), w.ncols(), w.nrows());
     let (x, w) = (rows(&x), rows(&w));
+    let y = rows_mut(&mut y);
+    let Some(b) = b else {
+        if use_gemm(batch, outputs, inputs) {
+            let x = MatRef::row_major(x, batch, inputs);
+            let w_t = MatRef::row_major(w, outputs, inputs).t();
+            return gemm(x, w_t, y, false, workspace);
+        }
+        for (x_row, y_row) in x.chunks_exact(inputs).zip(y.chunks_exact_mut(outputs)) {
+            for (y, w_row) in y_row.iter_mut().zip(w.chunks_exact(inputs)) {
+                *y = dot(x_row, w_row);
+            }
+        }
+        return;
+    };
     let b = b
         .to_slice()
         .unwrap_or_else(|| unreachable!("contiguous bias"));
-    let y = rows_mut(&mut y);
     if use_gemm(batch, outputs, inputs) {
         for y_row in y.chunks_exact_mut(outputs) {
             y_row.copy_from_slice(b);
@@ -72,27 +85,30 @@ pub fn linear_forward<T: Float>(
     }
 }
 
-/// `dW = dYᵀ·X` and `db = Σ_rows dY`, overwriting both (each parameter has one use).
+/// `dW = dYᵀ·X` and `db = Σ_rows dY` (for a layer with a bias), overwriting both (each
+/// parameter has one use).
 pub fn linear_backward_params<T: Float>(
     dy: ArrayView2<'_, T>,
     x: ArrayView2<'_, T>,
     mut dw: ArrayViewMut2<'_, T>,
-    mut db: ArrayViewMut1<'_, T>,
+    db: Option<ArrayViewMut1<'_, T>>,
     workspace: &mut GemmWorkspace<T>,
 ) {
     let (batch, inputs, outputs) = (x.nrows(), dw.ncols(), dw.nrows());
     let (dy, x) = (rows(&dy), rows(&x));
     let dw = rows_mut(&mut dw);
-    let db = db
-        .as_slice_mut()
-        .unwrap_or_else(|| unreachable!("contiguous bias gradient"));
-    db.fill(T::zero());
-    if use_gemm(outputs, inputs, batch) {
+    if let Some(mut db) = db {
+        let db = db
+            .as_slice_mut()
+            .unwrap_or_else(|| unreachable!("contiguous bias gradient"));
+        db.fill(T::zero());
         for dy_row in dy.chunks_exact(outputs) {
             for (db, &g) in db.iter_mut().zip(dy_row) {
                 *db += g;
             }
         }
+    }
+    if use_gemm(outputs, inputs, batch) {
         let dy_t = MatRef::row_major(dy, batch, outputs).t();
         return gemm(
             dy_t,
@@ -104,22 +120,16 @@ pub fn linear_backward_params<T: Float>(
     }
     dw.fill(T::zero());
     if inputs == 1 {
-        // dW is a column: dW += x_i · dY_i and db += dY_i, both over contiguous rows.
+        // dW is a column: dW += x_i · dY_i, over contiguous rows.
         for (dy_row, &x) in dy.chunks_exact(outputs).zip(x) {
-            for ((dw, db), &g) in dw.iter_mut().zip(db.iter_mut()).zip(dy_row) {
+            for (dw, &g) in dw.iter_mut().zip(dy_row) {
                 *dw += g * x;
-                *db += g;
             }
         }
         return;
     }
     for (dy_row, x_row) in dy.chunks_exact(outputs).zip(x.chunks_exact(inputs)) {
-        for ((&g, dw_row), db) in dy_row
-            .iter()
-            .zip(dw.chunks_exact_mut(inputs))
-            .zip(db.iter_mut())
-        {
-            *db += g;
+        for (&g, dw_row) in dy_row.iter().zip(dw.chunks_exact_mut(inputs)) {
             axpy(g, x_row, dw_row); // row o of dW += dY_io · X_i
         }
     }

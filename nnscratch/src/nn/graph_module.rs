@@ -109,15 +109,15 @@ impl<T: Float> GraphModule<T> {
         self.push(name, GraphOp::Input(width), width)
     }
 
-    /// `name = Linear(input)` with the given weight `[out, in]` and bias, whose
-    /// parameters are called `{prefix}.weight` and `{prefix}.bias`.
+    /// `name = Linear(input)` with the given weight `[out, in]` and bias (`None`: no
+    /// bias), whose parameters are called `{prefix}.weight` and `{prefix}.bias`.
     pub fn linear(
         &mut self,
         name: &str,
         input: usize,
         prefix: &str,
         weight: Array2<T>,
-        bias: Array1<T>,
+        bias: impl Into<Option<Array1<T>>>,
     ) -> Result<usize> {
         let width = self.width(input)?;
         if weight.ncols() != width {
@@ -349,8 +349,9 @@ impl<T: Float> Module<T> for GraphModule<T> {
     fn named_parameters(&self) -> Vec<(String, Tensor<T>)> {
         let mut params = Vec::new();
         for (prefix, layer) in &self.linears {
-            params.push((format!("{prefix}.weight"), layer.weight.clone()));
-            params.push((format!("{prefix}.bias"), layer.bias.clone()));
+            for (name, tensor) in layer.named_parameters() {
+                params.push((format!("{prefix}.{name}"), tensor));
+            }
         }
         params
     }

@@ -13,15 +13,16 @@ use super::Module;
 use crate::optim::{Param, Parameters};
 use crate::{Error, Float, Result, Tensor, init};
 
-/// A fully connected layer with weight `[out_features, in_features]` and bias
-/// `[out_features]`, accepting inputs `[in_features]` or `[batch, in_features]`.
+/// A fully connected layer with weight `[out_features, in_features]` and (unless built
+/// [`without_bias`](Linear::without_bias)) bias `[out_features]`, accepting inputs
+/// `[in_features]` or `[batch, in_features]`.
 pub struct Linear<T: Float = f32> {
     in_features: usize,
     out_features: usize,
     /// `[out_features, in_features]`, PyTorch's layout.
     pub weight: Tensor<T>,
-    /// `[out_features]`.
-    pub bias: Tensor<T>,
+    /// `[out_features]`, or `None` for a layer without bias (PyTorch's `bias=False`).
+    pub bias: Option<Tensor<T>>,
 }
 
 impl<T: Float> Linear<T> {
@@ -38,10 +39,25 @@ impl<T: Float> Linear<T> {
         Self::from_parameters(weight, bias)
     }
 
-    /// A layer with the given weight `[out, in]` and bias `[out]`.
-    pub fn from_parameters(weight: Array2<T>, bias: Array1<T>) -> Result<Self> {
+    /// A layer `y = x·Wᵀ` with no bias (PyTorch's `nn.Linear(in, out, bias=False)`),
+    /// its weight initialised as [`Linear::new`]'s.
+    pub fn without_bias<R: Rng + ?Sized>(
+        in_features: usize,
+        out_features: usize,
+        rng: &mut R,
+    ) -> Result<Self> {
+        init::check_linear_widths(in_features, out_features)?;
+        let weight = init::linear_weight(in_features, out_features, rng)?;
+        Self::from_parameters(weight, None)
+    }
+
+    /// A layer with the given weight `[out, in]` and bias `[out]` (or `None`: no bias).
+    pub fn from_parameters(weight: Array2<T>, bias: impl Into<Option<Array1<T>>>) -> Result<Self> {
         let (out_features, in_features) = weight.dim();
-        if bias.len() != out_features {
+        let bias = bias.into();
+        if let Some(bias) = &bias
+            && bias.len() != out_features
+        {
             return Err(Error::ShapeMismatch {
                 op: "Linear::from_parameters",
                 lhs: vec![out_features, in_features],
@@ -54,7 +70,7 @@ impl<T: Float> Linear<T> {
             in_features,
             out_features,
             weight: Tensor::parameter(weight.into_dyn()).with_label("weight"),
-            bias: Tensor::parameter(bias.into_dyn()).with_label("bias"),
+            bias: bias.map(|b| Tensor::parameter(b.into_dyn()).with_label("bias")),
         })
     }
 
@@ -72,7 +88,7 @@ impl<T: Float> Linear<T> {
     pub(crate) fn set_prefix(self, prefix: &str) -> Self {
         Linear {
             weight: self.weight.with_label(format!("{prefix}.weight")),
-            bias: self.bias.with_label(format!("{prefix}.bias")),
+            bias: self.bias.map(|b| b.with_label(format!("{prefix}.bias"))),
             ..self
         }
     }
@@ -90,26 +106,32 @@ impl<T: Float> Linear<T> {
         Ok(())
     }
 
-    fn run(&self, x: &Tensor<T>, weight: &Tensor<T>, bias: &Tensor<T>) -> Result<Tensor<T>> {
+    fn run(&self, x: &Tensor<T>, weight: &Tensor<T>, bias: Option<&Tensor<T>>) -> Result<Tensor<T>> {
         self.check_input(x)?;
-        x.matmul(&weight.t())?.try_add(bias)
+        let product = x.matmul(&weight.t())?;
+        match bias {
+            Some(bias) => product.try_add(bias),
+            None => Ok(product),
+        }
     }
 }
 
 impl<T: Float> Module<T> for Linear<T> {
     fn forward(&self, x: &Tensor<T>) -> Result<Tensor<T>> {
-        self.run(x, &self.weight, &self.bias)
+        self.run(x, &self.weight, self.bias.as_ref())
     }
 
     fn forward_no_grad(&self, x: &Tensor<T>) -> Result<Tensor<T>> {
-        self.run(&x.detach(), &self.weight.detach(), &self.bias.detach())
+        let bias = self.bias.as_ref().map(Tensor::detach);
+        self.run(&x.detach(), &self.weight.detach(), bias.as_ref())
     }
 
     fn named_parameters(&self) -> Vec<(String, Tensor<T>)> {
-        vec![
-            ("weight".to_string(), self.weight.clone()),
-            ("bias".to_string(), self.bias.clone()),
-        ]
+        let mut params = vec![("weight".to_string(), self.weight.clone())];
+        if let Some(bias) = &self.bias {
+            params.push(("bias".to_string(), bias.clone()));
+        }
+        params
     }
 }
 
@@ -127,8 +149,10 @@ impl<T: Float> fmt::Display for Linear<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
             f,
-            "Linear(in_features={}, out_features={}, bias=True)",
-            self.in_features, self.out_features
+            "Linear(in_features={}, out_features={}, bias={})",
+            self.in_features,
+            self.out_features,
+            if self.bias.is_some() { "True" } else { "False" }
         )
     }
 }

@@ -73,6 +73,7 @@ pub fn Linear(in_features: usize, out_features: usize) -> LayerSpec {
     LayerSpec::Linear {
         in_features,
         out_features,
+        bias: true,
     }
 }
 

@@ -17,12 +17,15 @@ use crate::{Error, Float, Result, Tensor};
 /// A layer as written in a [`Sequential`] list, before initialisation.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub enum LayerSpec {
-    /// `Linear(in_features, out_features)`.
+    /// `Linear(in_features, out_features)`; with `bias: false`, PyTorch's
+    /// `nn.Linear(in, out, bias=False)` (also [`LayerSpec::without_bias`]).
     Linear {
         /// Width of the input.
         in_features: usize,
         /// Width of the output.
         out_features: usize,
+        /// Whether the layer adds a bias (PyTorch's default: yes).
+        bias: bool,
     },
     /// `max(x, 0)`.
     ReLU,
@@ -60,6 +63,23 @@ pub enum LayerSpec {
 }
 
 impl LayerSpec {
+    /// The same `Linear` without a bias: `Linear(10, 30).without_bias()` is PyTorch's
+    /// `nn.Linear(10, 30, bias=False)`. Other layers are returned unchanged.
+    pub fn without_bias(self) -> Self {
+        match self {
+            LayerSpec::Linear {
+                in_features,
+                out_features,
+                ..
+            } => LayerSpec::Linear {
+                in_features,
+                out_features,
+                bias: false,
+            },
+            other => other,
+        }
+    }
+
     /// `LeakyReLU` with PyTorch's default slope 0.01.
     pub fn leaky_relu() -> Self {
         LayerSpec::LeakyReLU(LEAKY_RELU_SLOPE)
@@ -191,6 +211,7 @@ impl LayerSpec {
             LayerSpec::Linear {
                 in_features,
                 out_features,
+                ..
             } => {
                 return Err(Error::InvalidArgument {
                     what: format!("Linear({in_features}, {out_features}).forward"),
@@ -306,6 +327,7 @@ impl<T: Float> Sequential<T> {
                 LayerSpec::Linear {
                     in_features,
                     out_features,
+                    bias,
                 } => {
                     if let Some((previous, at)) = width
                         && previous != in_features
@@ -321,9 +343,12 @@ impl<T: Float> Sequential<T> {
                         });
                     }
                     width = Some((out_features, index));
-                    Layer::Linear(
-                        Linear::new(in_features, out_features, rng)?.set_prefix(&index.to_string()),
-                    )
+                    let linear = if bias {
+                        Linear::new(in_features, out_features, rng)?
+                    } else {
+                        Linear::without_bias(in_features, out_features, rng)?
+                    };
+                    Layer::Linear(linear.set_prefix(&index.to_string()))
                 }
                 other => other.activation().map_err(|error| match error {
                     Error::InvalidArgument {
@@ -382,9 +407,8 @@ impl<T: Float> Module<T> for Sequential<T> {
     fn named_parameters(&self) -> Vec<(String, Tensor<T>)> {
         let mut params = Vec::new();
         for (i, layer) in self.layers.iter().enumerate() {
-            if let Layer::Linear(linear) = layer {
-                params.push((format!("{i}.weight"), linear.weight.clone()));
-                params.push((format!("{i}.bias"), linear.bias.clone()));
+            for (name, tensor) in layer.named_parameters() {
+                params.push((format!("{i}.{name}"), tensor));
             }
         }
         params
