@@ -45,7 +45,12 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     );
     println!(
         "dy/db = {}",
-        layer.bias.as_ref().expect("Linear::new has a bias").grad().expect("backward reached the bias")
+        layer
+            .bias
+            .as_ref()
+            .expect("Linear::new has a bias")
+            .grad()
+            .expect("backward reached the bias")
     );
     for path in graph::save(&y, out_dir.join("graph_viz"))? {
         println!("wrote {}", path.display());

@@ -1,4 +1,4 @@
-//! Sixteen `model!` networks covering every layer, both losses, both forms, a skip connection,
+//! Twenty-five `model!` networks covering every layer, every loss, both reductions, both forms, a skip connection,
 //! a value used three times and a value multiplied by itself. For each: the compiled
 //! gradients against the dynamic twin (f64 to 1e-12, f32 to 1e-5) and finite differences
 //! (f64 to 1e-6), and loss and gradients against PyTorch after loading the fixture's
@@ -170,6 +170,66 @@ model! {
     }
 }
 
+model! {
+    /// `bias = false` on the first Linear (PyTorch's `bias=False`).
+    pub struct NoBiasMlp { input: 3, Linear(8, bias = false), Tanh, Linear(2), loss: MSELoss, }
+}
+
+model! {
+    /// `bias = false` in the graph form, on both Linears.
+    pub struct NoBiasGraph {
+        x = input(3);
+        h = Tanh(Linear(x, 5, bias = false));
+        out = Linear(h, 2, bias = false);
+        loss = MSELoss(out);
+    }
+}
+
+model! {
+    pub struct L1Net { input: 3, Linear(6), ReLU, Linear(2), loss: L1Loss, }
+}
+
+model! {
+    pub struct SmoothL1Sum {
+        input: 3, Linear(6), Tanh, Linear(2),
+        loss: SmoothL1Loss(beta = 0.5, reduction = "sum"),
+    }
+}
+
+model! {
+    pub struct HuberNet { input: 3, Linear(6), SiLU, Linear(3), loss: HuberLoss(delta = 0.3), }
+}
+
+model! {
+    pub struct BceNet { input: 4, Linear(6), ReLU, Linear(3), loss: BCEWithLogitsLoss, }
+}
+
+model! {
+    /// One logit per row, the binary cross-entropy summed (graph form).
+    pub struct BceSumGraph {
+        x = input(4);
+        h = ReLU(Linear(x, 5));
+        out = Linear(h, 1);
+        loss = BCEWithLogitsLoss(out, reduction = "sum");
+    }
+}
+
+model! {
+    pub struct CrossEntropySum {
+        input: 4, Linear(6), GELU, Linear(4),
+        loss: CrossEntropyLoss(reduction = "sum"),
+    }
+}
+
+model! {
+    pub struct NllSumGraph {
+        x = input(3);
+        h = Tanh(Linear(x, 6));
+        out = LogSoftmax(Linear(h, 4), dim = 1);
+        loss = NLLLoss(out, reduction = "sum");
+    }
+}
+
 /// A random batch and target for a model.
 fn batch<T: Float, M: CompiledModel<T>>(
     seed: u64,
@@ -192,10 +252,10 @@ fn target<'a, T: Float, M: CompiledModel<T>>(
     values: &'a Array2<T>,
     classes: &'a [usize],
 ) -> Target<'a, T> {
-    match M::LOSS {
-        nnscratch::compiled::LossKind::MSELoss => Target::Values(values.view()),
-        nnscratch::compiled::LossKind::CrossEntropyLoss
-        | nnscratch::compiled::LossKind::NLLLoss => Target::Classes(classes),
+    if M::LOSS.takes_classes() {
+        Target::Classes(classes)
+    } else {
+        Target::Values(values.view())
     }
 }
 
@@ -257,6 +317,15 @@ gradient_checks! {
     ModernGraph => modern_graph_matches_dynamic_and_finite_differences_f64, modern_graph_matches_dynamic_f32;
     LogSoftmaxNet => log_softmax_nll_matches_dynamic_and_finite_differences_f64, log_softmax_nll_matches_dynamic_f32;
     SoftmaxGate => softmax_gate_matches_dynamic_and_finite_differences_f64, softmax_gate_matches_dynamic_f32;
+    NoBiasMlp => no_bias_mlp_matches_dynamic_and_finite_differences_f64, no_bias_mlp_matches_dynamic_f32;
+    NoBiasGraph => no_bias_graph_matches_dynamic_and_finite_differences_f64, no_bias_graph_matches_dynamic_f32;
+    L1Net => l1_loss_matches_dynamic_and_finite_differences_f64, l1_loss_matches_dynamic_f32;
+    SmoothL1Sum => smooth_l1_sum_matches_dynamic_and_finite_differences_f64, smooth_l1_sum_matches_dynamic_f32;
+    HuberNet => huber_matches_dynamic_and_finite_differences_f64, huber_matches_dynamic_f32;
+    BceNet => bce_with_logits_matches_dynamic_and_finite_differences_f64, bce_with_logits_matches_dynamic_f32;
+    BceSumGraph => bce_sum_graph_matches_dynamic_and_finite_differences_f64, bce_sum_graph_matches_dynamic_f32;
+    CrossEntropySum => cross_entropy_sum_matches_dynamic_and_finite_differences_f64, cross_entropy_sum_matches_dynamic_f32;
+    NllSumGraph => nll_sum_graph_matches_dynamic_and_finite_differences_f64, nll_sum_graph_matches_dynamic_f32;
 }
 
 // ---------------------------------------------------------------- PyTorch fixtures
@@ -351,7 +420,7 @@ fn compare_with_pytorch<T: Float, M: CompiledModel<T>>(
 fn compare_all<T: Float>() -> WorstError {
     let fixtures = fixtures(T::DTYPE);
     assert_eq!(fixtures.dtype, T::DTYPE);
-    assert_eq!(fixtures.models.len(), 16);
+    assert_eq!(fixtures.models.len(), 25);
     let mut worst = WorstError::default();
     let mut rng = rand::rngs::StdRng::seed_from_u64(0);
     for case in &fixtures.models {
@@ -385,6 +454,25 @@ fn compare_all<T: Float>() -> WorstError {
             }
             "SoftmaxGate" => {
                 compare_with_pytorch(SoftmaxGate::<T>::new(&mut rng), case, &mut worst)
+            }
+            "NoBiasMlp" => compare_with_pytorch(NoBiasMlp::<T>::new(&mut rng), case, &mut worst),
+            "NoBiasGraph" => {
+                compare_with_pytorch(NoBiasGraph::<T>::new(&mut rng), case, &mut worst)
+            }
+            "L1Net" => compare_with_pytorch(L1Net::<T>::new(&mut rng), case, &mut worst),
+            "SmoothL1Sum" => {
+                compare_with_pytorch(SmoothL1Sum::<T>::new(&mut rng), case, &mut worst)
+            }
+            "HuberNet" => compare_with_pytorch(HuberNet::<T>::new(&mut rng), case, &mut worst),
+            "BceNet" => compare_with_pytorch(BceNet::<T>::new(&mut rng), case, &mut worst),
+            "BceSumGraph" => {
+                compare_with_pytorch(BceSumGraph::<T>::new(&mut rng), case, &mut worst)
+            }
+            "CrossEntropySum" => {
+                compare_with_pytorch(CrossEntropySum::<T>::new(&mut rng), case, &mut worst)
+            }
+            "NllSumGraph" => {
+                compare_with_pytorch(NllSumGraph::<T>::new(&mut rng), case, &mut worst)
             }
             other => panic!("fixture model {other} is not declared in this test"),
         }

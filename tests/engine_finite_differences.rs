@@ -3,7 +3,8 @@
 //! whole vector-Jacobian product is checked, not only its sum.
 
 use ndarray::{ArrayD, IxDyn};
-use nnscratch::Tensor;
+use nnscratch::kernels::ValueLoss;
+use nnscratch::{Reduction, Tensor};
 use proptest::prelude::*;
 use rand::{RngExt, SeedableRng};
 
@@ -249,6 +250,33 @@ proptest! {
     fn mse_loss(a in matrix(-2.0, 2.0, 0.0), seed: u64) {
         let target = a.mapv(|v| (v * 1.7).sin());
         check("mse_loss", &[a, target], seed, |x| x[0].mse_loss(&x[1]).expect("same shapes"));
+    }
+
+    #[test]
+    fn l1_smooth_l1_and_huber_losses(a in matrix(-2.0, 2.0, 0.0), seed: u64) {
+        // Differences y - t kept away from the kinks (0, and ±beta, ±delta = ±1): each
+        // element sits in the quadratic or the linear part, by a margin.
+        let offsets = [0.3, -1.6, 0.7, -0.4, 2.1, -0.55, 1.35, -2.4];
+        let target = ArrayD::from_shape_vec(
+            a.raw_dim(),
+            a.iter().zip(offsets.iter().cycle()).map(|(v, o)| v - o).collect(),
+        )
+        .expect("same size");
+        let pair = [a, target];
+        check("l1_loss", &pair, seed, |x| x[0].l1_loss(&x[1]).expect("same shapes"));
+        check("smooth_l1_loss", &pair, seed, |x| x[0].smooth_l1_loss(&x[1], 1.0).expect("same shapes"));
+        check("huber_loss", &pair, seed, |x| x[0].huber_loss(&x[1], 1.0).expect("same shapes"));
+        check("l1_loss sum", &pair, seed, |x| {
+            x[0].value_loss(&x[1], ValueLoss::L1, Reduction::Sum).expect("same shapes")
+        });
+    }
+
+    #[test]
+    fn bce_with_logits(a in matrix(-4.0, 4.0, 0.0), seed: u64) {
+        let target = a.mapv(|v| 0.5 + 0.45 * (v * 2.3).sin());
+        check("binary_cross_entropy_with_logits", &[a, target], seed, |x| {
+            x[0].binary_cross_entropy_with_logits(&x[1]).expect("same shapes")
+        });
     }
 
     #[test]

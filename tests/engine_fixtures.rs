@@ -5,15 +5,21 @@
 mod common;
 
 use common::{Encoded, LayerCase, LayerDesc, OpCase, OptimCase, TrainingCase, WorstError, load};
+use nnscratch::kernels::ValueLoss;
 use nnscratch::nn::{Layer, Linear, Module, Sequential, Softplus};
 use nnscratch::optim::{
     Adam, CosineAnnealingLR, LearningRate, LinearLR, Optimizer, RMSprop, Schedule, Scheduler, Sgd,
     StepLR,
 };
-use nnscratch::{Float, Tensor};
+use nnscratch::{Float, Reduction, Tensor};
 
 fn apply<T: Float>(case: &OpCase, xs: &[Tensor<T>]) -> Tensor<T> {
     let arg = |name: &str| case.args[name].as_f64().expect("numeric fixture argument");
+    let reduction = match case.args.get("reduction").and_then(|r| r.as_str()) {
+        None | Some("mean") => Reduction::Mean,
+        Some("sum") => Reduction::Sum,
+        Some(other) => panic!("fixture reduction {other}"),
+    };
     let result = match case.op.as_str() {
         "add" => xs[0].try_add(&xs[1]),
         "sub" => xs[0].try_sub(&xs[1]),
@@ -46,16 +52,45 @@ fn apply<T: Float>(case: &OpCase, xs: &[Tensor<T>]) -> Tensor<T> {
         "softplus" => Ok(xs[0].softplus(T::of(arg("beta")), T::of(arg("threshold")))),
         "softmax" => Ok(xs[0].softmax()),
         "log_softmax" => Ok(xs[0].log_softmax()),
-        "mse_loss" => xs[0].mse_loss(&xs[1]),
+        "mse_loss" if reduction == Reduction::Mean => xs[0].mse_loss(&xs[1]),
+        "mse_loss" => xs[0].value_loss(&xs[1], ValueLoss::Mse, reduction),
+        "l1_loss" if reduction == Reduction::Mean => xs[0].l1_loss(&xs[1]),
+        "l1_loss" => xs[0].value_loss(&xs[1], ValueLoss::L1, reduction),
+        "smooth_l1_loss" if reduction == Reduction::Mean => {
+            xs[0].smooth_l1_loss(&xs[1], arg("beta"))
+        }
+        "smooth_l1_loss" => {
+            xs[0].value_loss(&xs[1], ValueLoss::SmoothL1 { beta: arg("beta") }, reduction)
+        }
+        "huber_loss" if reduction == Reduction::Mean => xs[0].huber_loss(&xs[1], arg("delta")),
+        "huber_loss" => xs[0].value_loss(
+            &xs[1],
+            ValueLoss::Huber {
+                delta: arg("delta"),
+            },
+            reduction,
+        ),
+        "bce_with_logits" if reduction == Reduction::Mean => {
+            xs[0].binary_cross_entropy_with_logits(&xs[1])
+        }
+        "bce_with_logits" => xs[0].value_loss(&xs[1], ValueLoss::BceWithLogits, reduction),
         "cross_entropy" => {
             let targets: Vec<usize> =
                 serde_json::from_value(case.args["targets"].clone()).expect("targets");
-            xs[0].cross_entropy(&targets)
+            if reduction == Reduction::Mean {
+                xs[0].cross_entropy(&targets)
+            } else {
+                xs[0].cross_entropy_reduced(&targets, reduction)
+            }
         }
         "nll_loss" => {
             let targets: Vec<usize> =
                 serde_json::from_value(case.args["targets"].clone()).expect("targets");
-            xs[0].nll_loss(&targets)
+            if reduction == Reduction::Mean {
+                xs[0].nll_loss(&targets)
+            } else {
+                xs[0].nll_loss_reduced(&targets, reduction)
+            }
         }
         other => panic!("fixture op {other} has no counterpart in this test"),
     };
@@ -65,7 +100,7 @@ fn apply<T: Float>(case: &OpCase, xs: &[Tensor<T>]) -> Tensor<T> {
 fn check_ops<T: Float>(worst: &mut WorstError) {
     let fixtures = load(T::DTYPE);
     assert_eq!(fixtures.dtype, T::DTYPE);
-    assert!(fixtures.ops.len() >= 50, "every op has a fixture");
+    assert!(fixtures.ops.len() >= 85, "every op has a fixture");
     for case in &fixtures.ops {
         let xs: Vec<Tensor<T>> = case
             .inputs

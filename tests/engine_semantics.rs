@@ -232,7 +232,10 @@ fn linear_initialisation_follows_pytorch_bounds() {
     let mut rng = rand::rngs::StdRng::seed_from_u64(42);
     let layer = Linear::<f64>::new(16, 200, &mut rng).unwrap();
     let bound = 1.0 / 4.0; // 1/sqrt(16)
-    for t in [&layer.weight, layer.bias.as_ref().expect("Linear::new has a bias")] {
+    for t in [
+        &layer.weight,
+        layer.bias.as_ref().expect("Linear::new has a bias"),
+    ] {
         let data = t.data();
         assert!(data.iter().all(|v| v.abs() <= bound));
         // 3200 + 200 draws from U(-1/4, 1/4) reach close to both ends.

@@ -32,7 +32,10 @@ fn fan_out_graph() -> (Tensor<f64>, Vec<Tensor<f64>>) {
     let h = layer.forward(&x).unwrap().tanh().with_label("h");
     let y = (&h * &h + &h).with_label("y");
     let loss = y.mean().with_label("loss");
-    let params = vec![layer.weight.clone(), layer.bias.clone().expect("Linear::new has a bias")];
+    let params = vec![
+        layer.weight.clone(),
+        layer.bias.clone().expect("Linear::new has a bias"),
+    ];
     (loss, params)
 }
 

@@ -82,6 +82,14 @@ fn nn_test() -> nnscratch::Result<()> {
         layer.weight.grad().unwrap(),
         arr2(&[[0.0, 1.0, 2.0], [0.0, 0.0, 0.0]]).into_dyn()
     );
-    assert_eq!(layer.bias.as_ref().expect("Linear::new has a bias").grad().unwrap(), arr1(&[1.0, 0.0]).into_dyn());
+    assert_eq!(
+        layer
+            .bias
+            .as_ref()
+            .expect("Linear::new has a bias")
+            .grad()
+            .unwrap(),
+        arr1(&[1.0, 0.0]).into_dyn()
+    );
     Ok(())
 }

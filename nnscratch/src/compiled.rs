@@ -8,16 +8,25 @@
 use ndarray::{Array2, ArrayView2};
 
 use crate::graph::{Graph, GraphEdge, GraphNode, NodeKind};
+use crate::kernels::{Reduction, ValueLoss};
 use crate::nn::GraphModule;
 use crate::optim::Parameters;
 use crate::tensor::{LeafKind, Partial};
 use crate::{Error, Float, Result};
 
-/// The loss a model was compiled with.
+/// The loss a model was compiled with (its arguments are in [`Loss`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum LossKind {
     /// Mean squared error against targets `[batch, outputs]`.
     MSELoss,
+    /// Mean absolute error against targets `[batch, outputs]`.
+    L1Loss,
+    /// Smooth L1 (quadratic below `beta`) against targets `[batch, outputs]`.
+    SmoothL1Loss,
+    /// Huber (quadratic below `delta`) against targets `[batch, outputs]`.
+    HuberLoss,
+    /// Binary cross-entropy of logits against probabilities `[batch, outputs]`.
+    BCEWithLogitsLoss,
     /// Softmax cross-entropy against class indices, one per row.
     CrossEntropyLoss,
     /// Negative log-likelihood of log-probabilities (after `LogSoftmax`) against class
@@ -25,12 +34,117 @@ pub enum LossKind {
     NLLLoss,
 }
 
+impl LossKind {
+    /// Whether the loss takes class indices ([`Target::Classes`]) rather than values.
+    pub fn takes_classes(self) -> bool {
+        matches!(self, LossKind::CrossEntropyLoss | LossKind::NLLLoss)
+    }
+
+    /// PyTorch's class name: `"MSELoss"`.
+    pub fn name(self) -> &'static str {
+        match self {
+            LossKind::MSELoss => "MSELoss",
+            LossKind::L1Loss => "L1Loss",
+            LossKind::SmoothL1Loss => "SmoothL1Loss",
+            LossKind::HuberLoss => "HuberLoss",
+            LossKind::BCEWithLogitsLoss => "BCEWithLogitsLoss",
+            LossKind::CrossEntropyLoss => "CrossEntropyLoss",
+            LossKind::NLLLoss => "NLLLoss",
+        }
+    }
+}
+
+/// A loss with its arguments: the kind, the reduction, and `beta` (SmoothL1Loss) or
+/// `delta` (HuberLoss), PyTorch's defaults unless set.
+///
+/// ```
+/// use nnscratch::compiled::{Loss, LossKind};
+/// use nnscratch::Reduction;
+///
+/// let huber = Loss::new(LossKind::HuberLoss).delta(0.5).reduction(Reduction::Sum);
+/// assert_eq!(huber.to_string(), "HuberLoss(delta=0.5, reduction='sum')");
+/// assert_eq!(Loss::from(LossKind::MSELoss).to_string(), "MSELoss()");
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Loss {
+    /// Which loss.
+    pub kind: LossKind,
+    /// Mean (the default) or sum.
+    pub reduction: Reduction,
+    /// SmoothL1Loss's `beta` or HuberLoss's `delta` (default 1; unused by the others).
+    pub beta: f64,
+}
+
+impl Loss {
+    /// `kind` with PyTorch's defaults.
+    pub fn new(kind: LossKind) -> Self {
+        Loss {
+            kind,
+            reduction: Reduction::Mean,
+            beta: 1.0,
+        }
+    }
+
+    /// The same loss with another reduction.
+    pub fn reduction(self, reduction: Reduction) -> Self {
+        Loss { reduction, ..self }
+    }
+
+    /// SmoothL1Loss's `beta`.
+    pub fn beta(self, beta: f64) -> Self {
+        Loss { beta, ..self }
+    }
+
+    /// HuberLoss's `delta` (stored in the same field as `beta`).
+    pub fn delta(self, delta: f64) -> Self {
+        Loss {
+            beta: delta,
+            ..self
+        }
+    }
+
+    /// The value-target loss this is, or `None` for a class-target loss.
+    pub fn value_loss(&self) -> Option<ValueLoss> {
+        Some(match self.kind {
+            LossKind::MSELoss => ValueLoss::Mse,
+            LossKind::L1Loss => ValueLoss::L1,
+            LossKind::SmoothL1Loss => ValueLoss::SmoothL1 { beta: self.beta },
+            LossKind::HuberLoss => ValueLoss::Huber { delta: self.beta },
+            LossKind::BCEWithLogitsLoss => ValueLoss::BceWithLogits,
+            LossKind::CrossEntropyLoss | LossKind::NLLLoss => return None,
+        })
+    }
+}
+
+impl From<LossKind> for Loss {
+    fn from(kind: LossKind) -> Self {
+        Loss::new(kind)
+    }
+}
+
+impl std::fmt::Display for Loss {
+    /// PyTorch's repr of the module, arguments that differ from the default shown.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let mut args = Vec::new();
+        match self.kind {
+            LossKind::SmoothL1Loss => args.push(format!("beta={}", self.beta)),
+            LossKind::HuberLoss => args.push(format!("delta={}", self.beta)),
+            _ => {}
+        }
+        if self.reduction != Reduction::Mean {
+            args.push(format!("reduction='{}'", self.reduction.name()));
+        }
+        write!(f, "{}({})", self.kind.name(), args.join(", "))
+    }
+}
+
 /// A training target, whichever loss the model has.
 #[derive(Debug, Clone, Copy)]
 pub enum Target<'a, T> {
-    /// Values `[batch, outputs]`, for `MSELoss`.
+    /// Values `[batch, outputs]`, for `MSELoss`, `L1Loss`, `SmoothL1Loss`, `HuberLoss`
+    /// and `BCEWithLogitsLoss`.
     Values(ArrayView2<'a, T>),
-    /// Class indices, one per row, for `CrossEntropyLoss`.
+    /// Class indices, one per row, for `CrossEntropyLoss` and `NLLLoss`.
     Classes(&'a [usize]),
 }
 
@@ -82,16 +196,18 @@ pub fn check_input<T>(model: &str, width: usize, x: &ArrayView2<'_, T>) -> Resul
     Ok(())
 }
 
-/// Checks an MSE target: one row of `width` values per input row.
+/// Checks a value target (MSE, L1, smooth L1, Huber, BCE): one row of `width` values
+/// per input row.
 pub fn check_values_target<T>(
     model: &str,
+    loss: &str,
     rows: usize,
     width: usize,
     target: &ArrayView2<'_, T>,
 ) -> Result<()> {
     if target.dim() != (rows, width) {
         return Err(Error::BadShape {
-            op: format!("{model} (MSELoss target)"),
+            op: format!("{model} ({loss} target)"),
             expected: format!("a target of shape [{rows}, {width}], one row per input row"),
             found: target.shape().to_vec(),
         });
@@ -99,16 +215,18 @@ pub fn check_values_target<T>(
     Ok(())
 }
 
-/// Checks cross-entropy targets: one class index below `classes` per input row.
+/// Checks class targets (cross-entropy, NLL): one class index below `classes` per input
+/// row.
 pub fn check_classes_target(
     model: &str,
+    loss: &'static str,
     rows: usize,
     classes: usize,
     targets: &[usize],
 ) -> Result<()> {
     if targets.len() != rows {
         return Err(Error::BadShape {
-            op: format!("{model} (CrossEntropyLoss targets)"),
+            op: format!("{model} ({loss} targets)"),
             expected: format!(
                 "{rows} class indices, one per input row; {} given",
                 match targets.len() {
@@ -119,7 +237,7 @@ pub fn check_classes_target(
             found: vec![targets.len()],
         });
     }
-    crate::error::check_class_indices("CrossEntropyLoss", targets, classes)
+    crate::error::check_class_indices(loss, targets, classes)
 }
 
 /// Returns the loss, or an error if it is NaN or infinite (diverged training, bad input).

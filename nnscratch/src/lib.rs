@@ -146,13 +146,16 @@
 //! ### The language
 //!
 //! **Sequential form**: `input: N,` then layers, then `loss: ...,`. Layers are
-//! `Linear(out)` or `Linear(in, out)`, `ReLU`, `LeakyReLU` (slope 0.01) or
+//! `Linear(out)` or `Linear(in, out)` (add `bias = false` for none), `ReLU`, `LeakyReLU` (slope 0.01) or
 //! `LeakyReLU(slope)` (any finite slope, as PyTorch), `Sigmoid`, `Tanh`, `Softplus`
 //! (`beta = 1`, `threshold = 20`) or `Softplus(beta, threshold)`, `GELU` (exact) or
 //! `GELU(approximate = "tanh")`, `SiLU`, `ELU` (`alpha = 1`) or `ELU(alpha)`,
-//! `Identity`, and `Softmax`/`LogSoftmax` (over the features, `dim = 1` or `-1`); losses
-//! `NLLLoss` (after `LogSoftmax`, class targets), `MSELoss` (targets `[batch, out]`) and
-//! `CrossEntropyLoss` (softmax folded in, one class index per row). Parameters are named
+//! `Identity`, and `Softmax`/`LogSoftmax` (over the features, `dim = 1` or `-1`). Losses
+//! against value targets `[batch, out]`: `MSELoss`, `L1Loss`, `SmoothL1Loss(beta = 1.0)`,
+//! `HuberLoss(delta = 1.0)` and `BCEWithLogitsLoss` (logits against probabilities); against
+//! one class index per row: `CrossEntropyLoss` (softmax folded in) and `NLLLoss` (after
+//! `LogSoftmax`). Every loss takes `reduction = "sum"` (the default is the mean), e.g.
+//! `loss: HuberLoss(delta = 0.5, reduction = "sum"),`. Parameters are named
 //! exactly as `nn.Sequential` names them: layer `i`'s are `i.weight` `[out, in]` and
 //! `i.bias`; activations take an index but no parameters. Values are named `x`, `h0`,
 //! `h1`, … in the derived equations.
@@ -161,7 +164,8 @@
 //! Expressions are layer calls (`Linear(value, out)`, `Tanh(value)`,
 //! `LeakyReLU(value, slope)`, `Softplus(value, beta = 2.0)`, …), element-wise `a + b` and `a * b` of equal widths, and
 //! names of other values; a value used several times receives the sum of the gradients.
-//! Exactly one `x = input(N);` and one `loss = MSELoss(out);` (or `CrossEntropyLoss`).
+//! Exactly one `x = input(N);` and one `loss = MSELoss(out);` (any loss; its keyword
+//! arguments follow the output: `loss = CrossEntropyLoss(out, reduction = "sum");`).
 //!
 //! ```
 //! nnscratch::model! {
@@ -253,7 +257,7 @@
 //! | `Identity` | `layers/identity.rs` | `identity.rs` | `identity.rs` | `sequential.rs` ([`nn::LayerSpec::Identity`]) |
 //! | `Softmax`, `LogSoftmax` | `layers/softmax.rs` | `softmax.rs` | `softmax.rs` | `sequential.rs` ([`nn::LayerSpec::Softmax`], [`nn::LayerSpec::LogSoftmax`]) |
 //! | `+`, `*` | `layers/elementwise.rs` | `elementwise.rs` | `arith.rs` | [`nn::GraphModule`] |
-//! | `MSELoss`, `CrossEntropyLoss`, `NLLLoss` | `layers/loss.rs` | `loss.rs` | `loss.rs` | [`compiled::LossKind`] |
+//! | `MSELoss`, `L1Loss`, `SmoothL1Loss`, `HuberLoss`, `BCEWithLogitsLoss`, `CrossEntropyLoss`, `NLLLoss` | `layers/loss.rs` | `loss.rs` | `loss.rs` | [`compiled::Loss`] |
 //!
 //! A new layer kind is a file in each of these places plus registration: a row of
 //! `KINDS` in `layers/mod.rs`, the `mod`/`pub use` lines, and its variants in
@@ -286,6 +290,7 @@ pub mod tensor;
 
 pub use error::{Error, Result};
 pub use float::Float;
+pub use kernels::Reduction;
 pub use tensor::Tensor;
 
 /// Compiles a network declaration into a struct with a derived backward pass; the

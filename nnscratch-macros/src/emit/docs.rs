@@ -126,7 +126,7 @@ pub fn picture(model: &Model) -> TokenStream {
         model.loss.name().into(),
         "scalar".into(),
         false,
-        vec![(position[&model.output], model.loss.partial().into())],
+        vec![(position[&model.output], model.loss.partial())],
     ));
     let specs = specs.iter().map(|(name, op, shape, parameter, inputs)| {
         let inputs = inputs.iter().map(|(i, formula)| quote!((#i, #formula)));

@@ -94,7 +94,7 @@ pub fn model(input: &ModelInput, model: &Model) -> TokenStream {
     let output_ident = &output.ident;
     let d_output = &output.grad_ident;
 
-    let loss = model.loss;
+    let loss = &model.loss;
     let (output_buffer, d_output_buffer) = (quote!(ws.#output_ident), quote!(ws.#d_output));
     let target_type = loss.target_type();
     let target_check = loss.target_check(&name, output_width);

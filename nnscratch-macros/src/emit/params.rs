@@ -135,7 +135,7 @@ pub fn visitor(model: &Model) -> TokenStream {
 
 /// `to_dynamic()`: the same graph on the dynamic engine, built value by value.
 pub fn to_dynamic(model: &Model, name: &str) -> TokenStream {
-    let loss = model.loss.runtime_kind();
+    let loss = model.loss.runtime_loss();
     let steps = model.order.iter().map(|&node| {
         let value = &model.graph[node];
         let (ident, label) = (format_ident!("v_{}", value.ident), value.name.as_str());

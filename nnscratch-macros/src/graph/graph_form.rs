@@ -11,7 +11,7 @@ use quote::format_ident;
 use syn::{Expr, Ident};
 
 use super::{
-    Builder, Errors, Form, LossKind, Model, Op, check_output_width, edit_distance,
+    Builder, Errors, Form, Loss, LossKind, Model, Op, check_output_width, edit_distance,
     unknown_name_message,
 };
 use crate::layers::{self, Call, parse_width, tokens_text};
@@ -35,7 +35,7 @@ pub(super) struct GraphForm<'a> {
     /// Statement indices currently being built, for naming a cycle.
     stack: Vec<usize>,
     input_node: Option<(NodeIndex, usize)>,
-    loss: Option<(LossKind, usize)>,
+    loss: Option<(Loss, usize)>,
     used_names: HashSet<String>,
     /// Whether an `input(..)` or a loss was written where it cannot stand (reported
     /// there), so that "has no input" / "has no loss" would only echo that error.
@@ -233,19 +233,27 @@ impl<'a> GraphForm<'a> {
                         .at(&call.func, "duplicate loss: a model has exactly one loss");
                     return None;
                 }
-                self.loss = Some((kind, i));
-                let [value] = args.as_slice() else {
+                let Some((value, options)) = args
+                    .split_first()
+                    .filter(|(value, _)| !matches!(value, Expr::Assign(_)))
+                else {
                     self.errors.at(
                         &call.func,
-                        format!(
-                            "`{name}` takes one argument, the model's output: `loss = {name}(out);`"
-                        ),
+                        format!("`{name}` takes the model's output first: `loss = {name}(out);`"),
                     );
                     return None;
                 };
+                let loss = kind.with_options(options, self.errors);
+                self.loss = Some((loss, i));
                 let output = self.value(i, value)?;
                 let source = format!("`{}`", tokens_text(*value));
-                check_output_width(kind, expr, self.builder.width(output), &source, self.errors);
+                check_output_width(
+                    &loss,
+                    expr,
+                    self.builder.width(output),
+                    &source,
+                    self.errors,
+                );
                 return Some(output);
             }
         }

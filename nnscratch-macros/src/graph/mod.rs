@@ -23,7 +23,7 @@ pub enum Op {
     Layer(Box<dyn Layer>),
 }
 
-pub use crate::layers::LossKind;
+pub use crate::layers::{Loss, LossKind};
 
 /// A value of the compiled graph: `[batch, width]`.
 pub struct Node {
@@ -63,7 +63,7 @@ pub struct Model {
     pub input: NodeIndex,
     /// The value fed to the loss: what `forward` returns.
     pub output: NodeIndex,
-    pub loss: LossKind,
+    pub loss: Loss,
     /// The parameters of every layer that has some, in visiting order.
     pub params: Vec<ParamSet>,
     pub form: Form,
@@ -289,16 +289,26 @@ fn unknown_name_message(kind: &str, name: &str, known: &[&'static str]) -> Strin
     }
 }
 
-fn loss_kind(expr: &Expr, errors: &mut Errors) -> Option<LossKind> {
-    let Expr::Path(path) = expr else {
-        errors.at(
-            expr,
-            format!(
-                "expected a loss, `MSELoss`, `CrossEntropyLoss` or `NLLLoss`, found `{}`",
-                tokens_text(expr)
-            ),
-        );
-        return None;
+/// The sequential form's `loss: MSELoss` or `loss: HuberLoss(delta = 0.5)`.
+fn loss_kind(expr: &Expr, errors: &mut Errors) -> Option<Loss> {
+    let (path, options): (&syn::ExprPath, Vec<&Expr>) = match expr {
+        Expr::Path(path) => (path, Vec::new()),
+        Expr::Call(syn::ExprCall { func, args, .. }) if matches!(**func, Expr::Path(_)) => {
+            let Expr::Path(path) = &**func else {
+                unreachable!("matched above")
+            };
+            (path, args.iter().collect())
+        }
+        _ => {
+            errors.at(
+                expr,
+                format!(
+                    "expected a loss such as `MSELoss` or `HuberLoss(delta = 0.5)`, found `{}`",
+                    tokens_text(expr)
+                ),
+            );
+            return None;
+        }
     };
     let name = path
         .path
@@ -306,14 +316,14 @@ fn loss_kind(expr: &Expr, errors: &mut Errors) -> Option<LossKind> {
         .last()
         .map(|s| s.ident.to_string())
         .unwrap_or_default();
-    let kind = LossKind::find(&name);
-    if kind.is_none() {
+    let Some(kind) = LossKind::find(&name) else {
         errors.at(
-            expr,
+            path,
             unknown_name_message("loss", &name, &LossKind::names()),
         );
-    }
-    kind
+        return None;
+    };
+    Some(kind.with_options(&options, errors))
 }
 
 /// Nodes and parameters under construction, shared by both forms.
@@ -391,7 +401,7 @@ impl Builder {
 }
 
 fn check_output_width(
-    loss: LossKind,
+    loss: &Loss,
     loss_expr: &Expr,
     width: Option<usize>,
     source: &str,

@@ -6,7 +6,7 @@ use quote::format_ident;
 use syn::Expr;
 
 use super::{
-    Builder, Errors, Form, LossKind, Model, Op, check_output_width, loss_kind, unknown_name_message,
+    Builder, Errors, Form, Loss, Model, Op, check_output_width, loss_kind, unknown_name_message,
 };
 use crate::layers::{self, Call, parse_width};
 use crate::parse::{LayerCall, ModelInput, SeqItem};
@@ -30,7 +30,7 @@ impl<'a> Sequential<'a> {
         let mut input_node: Option<NodeIndex> = None;
         // The value the next layer reads, and how it was produced (for error messages).
         let mut current: Option<(NodeIndex, String)> = None;
-        let mut loss: Option<(LossKind, &Expr)> = None;
+        let mut loss: Option<(Loss, &Expr)> = None;
         let mut loss_seen = false;
         let mut layers = 0usize;
         // An `input:` placed after a layer is reported there, once, not also as missing.
@@ -121,7 +121,7 @@ impl<'a> Sequential<'a> {
         let (output, output_source) = current?;
         let (loss, loss_expr) = loss?;
         check_output_width(
-            loss,
+            &loss,
             loss_expr,
             self.builder.width(output),
             &output_source,

@@ -158,7 +158,10 @@ struct Linear {
 impl Layer for Linear {
     fn describe(&self) -> String {
         let no_bias = if self.bias { "" } else { ", bias = false" };
-        format!("Linear({}, {}{no_bias})", self.in_features, self.out_features)
+        format!(
+            "Linear({}, {}{no_bias})",
+            self.in_features, self.out_features
+        )
     }
 
     fn equation(&self, site: &Site<'_>) -> String {

@@ -6,7 +6,7 @@
 //! | `relu.rs`, `leaky_relu.rs`, `sigmoid.rs`, `tanh.rs`, `softplus.rs`, `gelu.rs`, `silu.rs`, `elu.rs`, `identity.rs` | the activations | element-wise: width kept (`activation.rs` holds what they share) |
 //! | `softmax.rs` | `Softmax`, `LogSoftmax` | width kept; normalised over each row |
 //! | `elementwise.rs` | `+`, `*` of two values (graph form) | both operands of one width |
-//! | `loss.rs` | `MSELoss`, `CrossEntropyLoss`, `NLLLoss` | the model's output and its target |
+//! | `loss.rs` | `MSELoss`, `L1Loss`, `SmoothL1Loss`, `HuberLoss`, `BCEWithLogitsLoss`, `CrossEntropyLoss`, `NLLLoss` | the model's output and its target |
 //! | `args.rs` | argument parsing shared by all kinds (widths, numbers, keywords) | |
 //!
 //! A kind's file holds its name and argument parsing with spanned errors, its shape rule
@@ -37,7 +37,7 @@ mod tanh;
 
 pub use args::{parse_width, tokens_text};
 pub use elementwise::{binary, check_operator};
-pub use loss::LossKind;
+pub use loss::{Loss, LossKind};
 
 use petgraph::graph::NodeIndex;
 use proc_macro2::{Span, TokenStream};

@@ -46,7 +46,8 @@ pub use identity::{identity_backward, identity_forward};
 pub use leaky_relu::{leaky_relu_backward, leaky_relu_forward};
 pub use linear::{linear_backward_input, linear_backward_params, linear_forward};
 pub use loss::{
-    cross_entropy, cross_entropy_backward, mse_loss, mse_loss_backward, nll_loss, nll_loss_backward,
+    Reduction, ValueLoss, cross_entropy, cross_entropy_backward, mse_loss, mse_loss_backward,
+    nll_loss, nll_loss_backward, value_loss, value_loss_backward,
 };
 pub use math::tanh_f32;
 pub use relu::{relu_backward, relu_forward};

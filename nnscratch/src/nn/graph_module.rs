@@ -23,7 +23,7 @@
 use ndarray::{Array1, Array2};
 
 use super::{Linear, Module};
-use crate::compiled::{LossKind, Target};
+use crate::compiled::{Loss, LossKind, Target};
 use crate::optim::{Param, Parameters};
 use crate::{Error, Float, Result, Tensor};
 
@@ -73,18 +73,19 @@ pub struct GraphModule<T: Float = f32> {
     values: Vec<(String, GraphOp<T>, usize)>, // (name, op, width)
     linears: Vec<(String, Linear<T>)>,        // (state_dict prefix, layer)
     output: usize,
-    loss: LossKind,
+    loss: Loss,
 }
 
 impl<T: Float> GraphModule<T> {
-    /// An empty network named `name` (for messages), trained with `loss`.
-    pub fn new(name: &str, loss: LossKind) -> Self {
+    /// An empty network named `name` (for messages), trained with `loss` (a
+    /// [`LossKind`] with PyTorch's defaults, or a [`Loss`] with its arguments).
+    pub fn new(name: &str, loss: impl Into<Loss>) -> Self {
         GraphModule {
             name: name.to_string(),
             values: Vec::new(),
             linears: Vec::new(),
             output: 0,
-            loss,
+            loss: loss.into(),
         }
     }
 
@@ -250,6 +251,11 @@ impl<T: Float> GraphModule<T> {
 
     /// The loss the network is trained with.
     pub fn loss_kind(&self) -> LossKind {
+        self.loss.kind
+    }
+
+    /// The loss with its arguments (reduction, `beta`/`delta`).
+    pub fn loss_function(&self) -> Loss {
         self.loss
     }
 
@@ -313,21 +319,26 @@ impl<T: Float> GraphModule<T> {
     /// The loss of a batch: forward, then the network's loss against `target`.
     pub fn loss(&self, x: &Tensor<T>, target: Target<'_, T>) -> Result<Tensor<T>> {
         let output = self.forward(x)?;
-        let loss = match (self.loss, target) {
-            (LossKind::MSELoss, Target::Values(values)) => {
-                output.mse_loss(&Tensor::new(values.to_owned().into_dyn()).with_label("target"))?
+        let loss = match (self.loss.value_loss(), target) {
+            (Some(value_loss), Target::Values(values)) => output.value_loss(
+                &Tensor::new(values.to_owned().into_dyn()).with_label("target"),
+                value_loss,
+                self.loss.reduction,
+            )?,
+            (None, Target::Classes(classes)) if self.loss.kind == LossKind::NLLLoss => {
+                output.nll_loss_reduced(classes, self.loss.reduction)?
             }
-            (LossKind::NLLLoss, Target::Classes(classes)) => output.nll_loss(classes)?,
-            (LossKind::CrossEntropyLoss, Target::Classes(classes)) => {
-                output.cross_entropy(classes)?
+            (None, Target::Classes(classes)) => {
+                output.cross_entropy_reduced(classes, self.loss.reduction)?
             }
-            (kind, _) => {
+            (value_loss, _) => {
+                let name = self.loss.kind.name();
                 return Err(Error::InvalidArgument {
                     what: format!("{} loss target", self.name),
-                    expected: match kind {
-                        LossKind::MSELoss => "Target::Values for MSELoss".into(),
-                        LossKind::CrossEntropyLoss => "Target::Classes for CrossEntropyLoss".into(),
-                        LossKind::NLLLoss => "Target::Classes for NLLLoss".into(),
+                    expected: if value_loss.is_some() {
+                        format!("Target::Values for {name}")
+                    } else {
+                        format!("Target::Classes for {name}")
                     },
                     found: "the other kind of target".into(),
                 });

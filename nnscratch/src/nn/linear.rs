@@ -106,7 +106,12 @@ impl<T: Float> Linear<T> {
         Ok(())
     }
 
-    fn run(&self, x: &Tensor<T>, weight: &Tensor<T>, bias: Option<&Tensor<T>>) -> Result<Tensor<T>> {
+    fn run(
+        &self,
+        x: &Tensor<T>,
+        weight: &Tensor<T>,
+        bias: Option<&Tensor<T>>,
+    ) -> Result<Tensor<T>> {
         self.check_input(x)?;
         let product = x.matmul(&weight.t())?;
         match bias {

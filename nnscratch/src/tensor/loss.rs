@@ -2,11 +2,14 @@
 //!
 //! ```text
 //! mse_loss(y, t)      = (1/n) Σ (y - t)²                 dy = 2(y - t)/n,  dt = -dy
+//! l1_loss, smooth_l1_loss, huber_loss, binary_cross_entropy_with_logits: the same shape,
+//!                       (1/n) Σ ℓ(y, t), the pointwise ℓ of `kernels/loss.rs`
 //! cross_entropy(z, c) = -(1/N) Σ_rows log softmax(z)[c]  dz = (softmax(z) - onehot(c)) / N
 //! nll_loss(y, c)      = -(1/N) Σ_rows y[c]               dy = -onehot(c) / N
 //! ```
 //!
-//! Both take the mean, PyTorch's default `reduction="mean"`. `cross_entropy` takes raw
+//! All take the mean, PyTorch's default `reduction="mean"`; `value_loss`,
+//! `cross_entropy_reduced` and `nll_loss_reduced` also take `Reduction::Sum`. `cross_entropy` takes raw
 //! scores (logits) and integer class indices, with the softmax folded in, exactly like
 //! `torch.nn.functional.cross_entropy`.
 
@@ -16,20 +19,25 @@ use ndarray::{ArrayD, Axis, IxDyn};
 
 use super::softmax::{log_softmax_row, softmax_row};
 use super::{Function, Partial, Tensor};
+use crate::kernels::{Reduction, ValueLoss};
 use crate::{Error, Float, Result};
 
-struct MseBackward;
+/// A loss against value targets (`kernels::ValueLoss`: MSE, L1, smooth L1, Huber,
+/// binary cross-entropy with logits): the sum of a pointwise `ℓ(y, t)`, reduced.
+struct ValueLossBackward {
+    loss: ValueLoss,
+    reduction: Reduction,
+}
 
-impl<T: Float> Function<T> for MseBackward {
+impl<T: Float> Function<T> for ValueLossBackward {
     fn forward(&self, inputs: &[&ArrayD<T>]) -> ArrayD<T> {
-        let n = T::of(inputs[0].len() as f64);
-        let sum_sq: T = ndarray::Zip::from(inputs[0])
+        let total: T = ndarray::Zip::from(inputs[0])
             .and(inputs[1])
-            .fold(T::zero(), |acc, &y, &t| acc + (y - t) * (y - t));
-        ArrayD::from_elem(IxDyn(&[]), sum_sq / n)
+            .fold(T::zero(), |acc, &y, &t| acc + self.loss.pointwise(y, t));
+        ArrayD::from_elem(IxDyn(&[]), total * self.reduction.scale(inputs[0].len()))
     }
     fn name(&self) -> String {
-        "mse_loss".into()
+        self.loss.name().into()
     }
     fn backward(
         &self,
@@ -38,42 +46,60 @@ impl<T: Float> Function<T> for MseBackward {
         g: &ArrayD<T>,
     ) -> Vec<ArrayD<T>> {
         let g = g.iter().copied().next().unwrap_or_else(T::zero);
-        let grad_y = self.local(&inputs[0], &inputs[1]).mapv(|d| d * g);
-        let grad_t = grad_y.mapv(|d| -d);
-        vec![grad_y, grad_t]
+        vec![
+            self.local(&inputs[0], &inputs[1], 0).mapv(|d| d * g),
+            self.local(&inputs[0], &inputs[1], 1).mapv(|d| d * g),
+        ]
     }
     fn partial(&self, inputs: &[Ref<'_, ArrayD<T>>], _: &ArrayD<T>, index: usize) -> Partial<T> {
-        let local = self.local(&inputs[0], &inputs[1]);
-        if index == 0 {
-            Partial::with_value("2(y - t)/n", local)
+        let formula = self.loss.formula(self.reduction);
+        let formula = if index == 0 {
+            formula
+        } else if self.loss == ValueLoss::BceWithLogits {
+            match self.reduction {
+                Reduction::Mean => "-y/n".into(),
+                Reduction::Sum => "-y".into(),
+            }
         } else {
-            Partial::with_value("-2(y - t)/n", local.mapv(|d| -d))
-        }
+            format!("-{formula}")
+        };
+        Partial::with_value(formula, self.local(&inputs[0], &inputs[1], index))
     }
 }
 
-impl MseBackward {
-    /// `∂loss/∂y = 2(y - t)/n`.
-    fn local<T: Float>(&self, y: &ArrayD<T>, t: &ArrayD<T>) -> ArrayD<T> {
-        let scale = T::of(2.0) / T::of(y.len() as f64);
-        (y - t).mapv(|d| d * scale)
+impl ValueLossBackward {
+    /// `∂loss/∂y = scale·ℓ'(y, t)` (`index` 0) or `∂loss/∂t` (`index` 1).
+    fn local<T: Float>(&self, y: &ArrayD<T>, t: &ArrayD<T>, index: usize) -> ArrayD<T> {
+        let scale: T = self.reduction.scale(y.len());
+        let mut out = y.clone();
+        ndarray::Zip::from(&mut out).and(t).for_each(|y, &t| {
+            *y = scale
+                * if index == 0 {
+                    self.loss.slope(*y, t)
+                } else {
+                    self.loss.target_slope(*y, t)
+                };
+        });
+        out
     }
 }
 
 /// Cross-entropy of logits `[batch, classes]` against class indices.
 struct CrossEntropyBackward {
     targets: Vec<usize>,
+    reduction: Reduction,
 }
 
 impl CrossEntropyBackward {
-    /// `∂loss/∂z = (softmax(z) - onehot(targets)) / batch`, rows along the last axis.
+    /// `∂loss/∂z = (softmax(z) - onehot(targets))·scale` (`1/batch` for the mean), rows
+    /// along the last axis.
     fn local<T: Float>(&self, logits: &ArrayD<T>) -> ArrayD<T> {
         let mut grad = as_rows(logits);
-        let batch = T::of(self.targets.len() as f64);
+        let scale: T = self.reduction.scale(self.targets.len());
         for (mut row, &target) in grad.axis_iter_mut(Axis(0)).zip(&self.targets) {
             softmax_row(row.view_mut());
             row[target] -= T::one();
-            row.mapv_inplace(|v| v / batch);
+            row.mapv_inplace(|v| v * scale);
         }
         grad.into_shape_with_order(logits.raw_dim())
             .unwrap_or_else(|_| unreachable!("same element count"))
@@ -88,7 +114,7 @@ impl<T: Float> Function<T> for CrossEntropyBackward {
             log_softmax_row(row.view_mut());
             total -= row[target];
         }
-        ArrayD::from_elem(IxDyn(&[]), total / T::of(self.targets.len() as f64))
+        ArrayD::from_elem(IxDyn(&[]), total * self.reduction.scale(self.targets.len()))
     }
     fn name(&self) -> String {
         "cross_entropy".into()
@@ -103,7 +129,11 @@ impl<T: Float> Function<T> for CrossEntropyBackward {
         vec![self.local(&inputs[0]).mapv(|d| d * g)]
     }
     fn partial(&self, inputs: &[Ref<'_, ArrayD<T>>], _: &ArrayD<T>, _: usize) -> Partial<T> {
-        Partial::with_value("(softmax(z) - onehot(t))/N", self.local(&inputs[0]))
+        let formula = match self.reduction {
+            Reduction::Mean => "(softmax(z) - onehot(t))/N",
+            Reduction::Sum => "softmax(z) - onehot(t)",
+        };
+        Partial::with_value(formula, self.local(&inputs[0]))
     }
 }
 
@@ -121,14 +151,15 @@ fn as_rows<T: Float>(logits: &ArrayD<T>) -> ndarray::Array2<T> {
 /// Negative log-likelihood of log-probabilities `[batch, classes]` against class indices.
 struct NllBackward {
     targets: Vec<usize>,
+    reduction: Reduction,
 }
 
 impl NllBackward {
-    /// `∂loss/∂y = -onehot(targets) / batch`.
+    /// `∂loss/∂y = -onehot(targets)·scale` (`1/batch` for the mean).
     fn local<T: Float>(&self, y: &ArrayD<T>) -> ArrayD<T> {
         let mut grad = as_rows(y);
         grad.fill(T::zero());
-        let scale = T::one() / T::of(self.targets.len() as f64);
+        let scale: T = self.reduction.scale(self.targets.len());
         for (mut row, &target) in grad.axis_iter_mut(Axis(0)).zip(&self.targets) {
             row[target] = -scale;
         }
@@ -144,7 +175,7 @@ impl<T: Float> Function<T> for NllBackward {
             .axis_iter(Axis(0))
             .zip(&self.targets)
             .fold(T::zero(), |acc, (row, &t)| acc - row[t]);
-        ArrayD::from_elem(IxDyn(&[]), total / T::of(self.targets.len() as f64))
+        ArrayD::from_elem(IxDyn(&[]), total * self.reduction.scale(self.targets.len()))
     }
     fn name(&self) -> String {
         "nll_loss".into()
@@ -159,7 +190,11 @@ impl<T: Float> Function<T> for NllBackward {
         vec![self.local(&inputs[0]).mapv(|v| v * g)]
     }
     fn partial(&self, inputs: &[Ref<'_, ArrayD<T>>], _: &ArrayD<T>, _: usize) -> Partial<T> {
-        Partial::with_value("-onehot(c)/N", self.local(&inputs[0]))
+        let formula = match self.reduction {
+            Reduction::Mean => "-onehot(c)/N",
+            Reduction::Sum => "-onehot(c)",
+        };
+        Partial::with_value(formula, self.local(&inputs[0]))
     }
 }
 
@@ -199,10 +234,45 @@ fn check_class_targets(op: &'static str, shape: &[usize], targets: &[usize]) -> 
 impl<T: Float> Tensor<T> {
     /// Mean squared error against `target` of the same shape (`nn.MSELoss()`).
     pub fn mse_loss(&self, target: &Tensor<T>) -> Result<Tensor<T>> {
+        self.value_loss(target, ValueLoss::Mse, Reduction::Mean)
+    }
+
+    /// Mean absolute error against `target` of the same shape (`nn.L1Loss()`).
+    pub fn l1_loss(&self, target: &Tensor<T>) -> Result<Tensor<T>> {
+        self.value_loss(target, ValueLoss::L1, Reduction::Mean)
+    }
+
+    /// `nn.SmoothL1Loss(beta=beta)`: quadratic where `|y - t| < beta`, linear beyond.
+    pub fn smooth_l1_loss(&self, target: &Tensor<T>, beta: f64) -> Result<Tensor<T>> {
+        self.value_loss(target, ValueLoss::SmoothL1 { beta }, Reduction::Mean)
+    }
+
+    /// `nn.HuberLoss(delta=delta)`: quadratic where `|y - t| < delta`, linear beyond.
+    pub fn huber_loss(&self, target: &Tensor<T>, delta: f64) -> Result<Tensor<T>> {
+        self.value_loss(target, ValueLoss::Huber { delta }, Reduction::Mean)
+    }
+
+    /// `nn.BCEWithLogitsLoss()`: binary cross-entropy of logits (this tensor) against
+    /// probabilities `target` in `[0, 1]`, the sigmoid folded in.
+    pub fn binary_cross_entropy_with_logits(&self, target: &Tensor<T>) -> Result<Tensor<T>> {
+        self.value_loss(target, ValueLoss::BceWithLogits, Reduction::Mean)
+    }
+
+    /// Any loss against value targets of this tensor's shape, with either reduction:
+    /// `y.value_loss(&t, ValueLoss::L1, Reduction::Sum)` is
+    /// `F.l1_loss(y, t, reduction="sum")`. One fused node; its gradient reaches both
+    /// operands.
+    pub fn value_loss(
+        &self,
+        target: &Tensor<T>,
+        loss: ValueLoss,
+        reduction: Reduction,
+    ) -> Result<Tensor<T>> {
+        let op = loss.name();
         let (lhs, rhs) = (self.shape(), target.shape());
         if lhs != rhs {
             return Err(Error::ShapeMismatch {
-                op: "mse_loss",
+                op,
                 lhs,
                 rhs,
                 expected: "prediction and target of the same shape".into(),
@@ -210,19 +280,17 @@ impl<T: Float> Tensor<T> {
         }
         if lhs.iter().product::<usize>() == 0 {
             return Err(Error::BadShape {
-                op: "mse_loss".into(),
+                op: op.into(),
                 expected: "at least one element".into(),
                 found: lhs,
             });
         }
-        let n = T::of(self.data().len() as f64);
-        let sum_sq: T = ndarray::Zip::from(&*self.data())
-            .and(&*target.data())
-            .fold(T::zero(), |acc, &y, &t| acc + (y - t) * (y - t));
-        let data = ArrayD::from_elem(IxDyn(&[]), sum_sq / n);
+        check_loss_parameter(loss)?;
+        let function = ValueLossBackward { loss, reduction };
+        let data = function.forward(&[&self.data(), &target.data()]);
         Ok(Tensor::from_op(
             data,
-            MseBackward,
+            function,
             vec![self.clone(), target.clone()],
         ))
     }
@@ -231,9 +299,15 @@ impl<T: Float> Tensor<T> {
     /// `log_softmax`): `[batch, classes]` with one target per row, or `[classes]` with
     /// one target. `log_softmax` then `nll_loss` is `cross_entropy`.
     pub fn nll_loss(&self, targets: &[usize]) -> Result<Tensor<T>> {
+        self.nll_loss_reduced(targets, Reduction::Mean)
+    }
+
+    /// [`nll_loss`](Tensor::nll_loss) with either reduction (`reduction="sum"`).
+    pub fn nll_loss_reduced(&self, targets: &[usize], reduction: Reduction) -> Result<Tensor<T>> {
         check_class_targets("nll_loss", &self.shape(), targets)?;
         let function = NllBackward {
             targets: targets.to_vec(),
+            reduction,
         };
         let data = function.forward(&[&self.data()]);
         Ok(Tensor::from_op(data, function, vec![self.clone()]))
@@ -242,17 +316,39 @@ impl<T: Float> Tensor<T> {
     /// Cross-entropy of logits against class indices (`nn.CrossEntropyLoss()`): logits
     /// `[batch, classes]` with one target per row, or `[classes]` with one target.
     pub fn cross_entropy(&self, targets: &[usize]) -> Result<Tensor<T>> {
-        let rows = check_class_targets("cross_entropy", &self.shape(), targets)?;
-        let mut log_probs = as_rows(&self.data());
-        let mut total = T::zero();
-        for (mut row, &target) in log_probs.axis_iter_mut(Axis(0)).zip(targets) {
-            log_softmax_row(row.view_mut());
-            total -= row[target];
-        }
-        let data = ArrayD::from_elem(IxDyn(&[]), total / T::of(rows as f64));
+        self.cross_entropy_reduced(targets, Reduction::Mean)
+    }
+
+    /// [`cross_entropy`](Tensor::cross_entropy) with either reduction
+    /// (`reduction="sum"`).
+    pub fn cross_entropy_reduced(
+        &self,
+        targets: &[usize],
+        reduction: Reduction,
+    ) -> Result<Tensor<T>> {
+        check_class_targets("cross_entropy", &self.shape(), targets)?;
         let function = CrossEntropyBackward {
             targets: targets.to_vec(),
+            reduction,
         };
+        let data = function.forward(&[&self.data()]);
         Ok(Tensor::from_op(data, function, vec![self.clone()]))
     }
+}
+
+/// `beta >= 0` for smooth L1, `delta > 0` for Huber, as PyTorch requires.
+fn check_loss_parameter(loss: ValueLoss) -> Result<()> {
+    let (what, value, ok, expected) = match loss {
+        ValueLoss::SmoothL1 { beta } => ("smooth_l1_loss beta", beta, beta >= 0.0, "beta >= 0"),
+        ValueLoss::Huber { delta } => ("huber_loss delta", delta, delta > 0.0, "delta > 0"),
+        _ => return Ok(()),
+    };
+    if !value.is_finite() || !ok {
+        return Err(Error::InvalidArgument {
+            what: what.into(),
+            expected: format!("a finite {expected}, as PyTorch"),
+            found: value.to_string(),
+        });
+    }
+    Ok(())
 }
