@@ -27,7 +27,7 @@ use ndarray::{ArrayD, ArrayView2};
 
 use crate::compiled::{CompiledModel, Target};
 use crate::nn::Module;
-use crate::optim::Parameters;
+use crate::optim::{BufferValue, Parameters};
 use crate::{Error, Float, Result, Tensor};
 
 /// Norm-wise relative error `max|a - b| / max|b|` (absolute when `b` is all zeros).
@@ -143,10 +143,54 @@ fn set<T: Float>(model: &mut impl Parameters<T>, index: usize, element: usize, v
     });
 }
 
+/// The buffers' values (running statistics), copied out.
+fn buffer_snapshot<T: Float>(model: &mut impl Parameters<T>) -> Vec<(Vec<T>, u64)> {
+    let mut out = Vec::new();
+    model.visit_buffers(&mut |b| {
+        out.push(match b.value {
+            BufferValue::Float { value, .. } => (value.to_vec(), 0),
+            BufferValue::Count(count) => (Vec::new(), *count),
+        })
+    });
+    out
+}
+
+/// Writes back what [`buffer_snapshot`] copied.
+fn restore_buffers<T: Float>(model: &mut impl Parameters<T>, saved: &[(Vec<T>, u64)]) {
+    let mut saved = saved.iter();
+    model.visit_buffers(&mut |b| {
+        let Some((values, count)) = saved.next() else {
+            return;
+        };
+        match b.value {
+            BufferValue::Float { value, .. } => value.copy_from_slice(values),
+            BufferValue::Count(c) => *c = *count,
+        }
+    });
+}
+
 /// Compares the compiled gradients of `model` on one batch with its `to_dynamic()` twin
 /// and with central finite differences `(L(p + h) - L(p - h)) / 2h`, `h = ε^(1/3)·max(1, |p|)`.
 /// The model's parameters are left as they were; its gradients are those of this batch.
+///
+/// The check runs in the model's mode. Dropout layers are held in fixed-mask mode
+/// meanwhile (every loss the check evaluates, compiled or dynamic, uses the mask the
+/// next step would draw), and running statistics, which a training-mode forward pass
+/// updates, are restored at the end: the model leaves as it came.
 pub fn gradients<T: Float, M: CompiledModel<T>>(
+    model: &mut M,
+    x: ArrayView2<'_, T>,
+    target: Target<'_, T>,
+) -> Result<GradientReport> {
+    let buffers = buffer_snapshot(model);
+    model.fix_dropout_masks(true);
+    let report = compare(model, x, target);
+    model.fix_dropout_masks(false);
+    restore_buffers(model, &buffers);
+    report
+}
+
+fn compare<T: Float, M: CompiledModel<T>>(
     model: &mut M,
     x: ArrayView2<'_, T>,
     target: Target<'_, T>,

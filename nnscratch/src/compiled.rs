@@ -177,8 +177,22 @@ pub trait CompiledModel<T: Float>: Parameters<T> {
     /// returns the loss.
     fn loss_backward(&mut self, x: ArrayView2<'_, T>, target: Target<'_, T>) -> Result<T>;
 
-    /// The same network, with the same weights, on the dynamic engine.
+    /// The same network, with the same weights (buffers, dropout generators and mode
+    /// included), on the dynamic engine.
     fn to_dynamic(&self) -> GraphModule<T>;
+
+    /// Switches training-mode behaviour (Dropout, BatchNorm) on or off; a model without
+    /// such layers has nothing to switch.
+    fn set_training(&mut self, _training: bool) {}
+
+    /// Whether the model is in training mode (every model starts in it).
+    fn is_training(&self) -> bool {
+        true
+    }
+
+    /// Fixed-mask mode for every dropout layer: each forward pass reuses the current
+    /// mask, so the loss is a fixed function of the parameters (for gradient checks).
+    fn fix_dropout_masks(&mut self, _fixed: bool) {}
 
     /// The compiled graph with each edge's derived partial derivative.
     fn graph() -> Graph<T>;

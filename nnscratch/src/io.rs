@@ -18,7 +18,7 @@ use std::path::{Path, PathBuf};
 use ndarray::ArrayD;
 use safetensors::{Dtype, SafeTensors};
 
-use crate::optim::Parameters;
+use crate::optim::{BufferValue, Parameters};
 use crate::{Error, Float, Result};
 
 /// An `Error::Io` naming the file.
@@ -201,7 +201,7 @@ pub fn save_safetensors<T: Float>(
     } else {
         Dtype::F64
     };
-    let mut tensors: Vec<(String, Vec<usize>, Vec<u8>)> = Vec::new();
+    let mut tensors: Vec<(String, Dtype, Vec<usize>, Vec<u8>)> = Vec::new();
     model.visit_parameters(&mut |p| {
         let mut bytes = Vec::with_capacity(std::mem::size_of_val(p.value));
         // Row-major order, as PyTorch stores a contiguous tensor.
@@ -211,12 +211,34 @@ pub fn save_safetensors<T: Float>(
                 _ => bytes.extend_from_slice(&v.as_f64().to_le_bytes()),
             }
         }
-        tensors.push((p.name.to_string(), p.shape.to_vec(), bytes));
+        tensors.push((p.name.to_string(), dtype, p.shape.to_vec(), bytes));
+    });
+    model.visit_buffers(&mut |b| match b.value {
+        BufferValue::Float { shape, value } => {
+            let mut bytes = Vec::with_capacity(std::mem::size_of_val(value));
+            for &v in value.iter() {
+                match dtype {
+                    Dtype::F32 => bytes.extend_from_slice(&(v.as_f64() as f32).to_le_bytes()),
+                    _ => bytes.extend_from_slice(&v.as_f64().to_le_bytes()),
+                }
+            }
+            tensors.push((b.name.to_string(), dtype, shape.to_vec(), bytes));
+        }
+        // PyTorch's `num_batches_tracked`: an int64 tensor of no dimensions.
+        BufferValue::Count(count) => {
+            let count = i64::try_from(*count).unwrap_or(i64::MAX);
+            tensors.push((
+                b.name.to_string(),
+                Dtype::I64,
+                Vec::new(),
+                count.to_le_bytes().to_vec(),
+            ));
+        }
     });
     let mut views = Vec::with_capacity(tensors.len());
-    for (name, shape, bytes) in &tensors {
+    for (name, dtype, shape, bytes) in &tensors {
         let view =
-            safetensors::tensor::TensorView::new(dtype, shape.clone(), bytes).map_err(|e| {
+            safetensors::tensor::TensorView::new(*dtype, shape.clone(), bytes).map_err(|e| {
                 Error::Io {
                     path: path.display().to_string(),
                     message: format!("cannot encode `{name}`: {e}"),
@@ -261,6 +283,7 @@ pub fn load_safetensors_bytes<T: Float>(
     let file = SafeTensors::deserialize(bytes)
         .map_err(|e| fail(format!("not a valid safetensors file: {e}")))?;
     let expected = model.parameter_shapes();
+    let buffers = model.buffer_shapes();
     let mut values: Vec<ArrayD<T>> = Vec::with_capacity(expected.len());
     for (name, shape) in &expected {
         let tensor = file
@@ -272,34 +295,53 @@ pub fn load_safetensors_bytes<T: Float>(
                 tensor.shape()
             )));
         }
-        let data = tensor.data();
-        let numbers: Vec<T> = match tensor.dtype() {
-            Dtype::F32 => data
-                .chunks_exact(4)
-                .map(|c| T::of(f64::from(f32::from_le_bytes([c[0], c[1], c[2], c[3]]))))
-                .collect(),
-            Dtype::F64 => data
-                .chunks_exact(8)
-                .map(|c| {
-                    T::of(f64::from_le_bytes([
-                        c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7],
-                    ]))
-                })
-                .collect(),
-            other => {
-                return Err(fail(format!(
-                    "key `{name}`: dtype {other:?} is not supported; expected F32 or F64"
-                )));
-            }
-        };
-        let array = ArrayD::from_shape_vec(ndarray::IxDyn(shape), numbers).map_err(|_| {
-            fail(format!(
-                "key `{name}`: data length does not match shape {shape:?}"
-            ))
-        })?;
+        let array = read_floats(&tensor, name, shape, &fail)?;
         values.push(array);
     }
-    let known: std::collections::HashSet<&str> = expected.iter().map(|(n, _)| n.as_str()).collect();
+    // Buffers: floats as parameters are, counts as PyTorch's int64 scalars.
+    let mut buffer_values: Vec<BufferData<T>> = Vec::with_capacity(buffers.len());
+    let mut counts = Vec::new();
+    model.visit_buffers(&mut |b| counts.push(matches!(b.value, BufferValue::Count(_))));
+    for ((name, shape), is_count) in buffers.iter().zip(counts) {
+        let tensor = file.tensor(name).map_err(|_| {
+            fail(format!(
+                "missing key `{name}` (a buffer, expected shape {shape:?})"
+            ))
+        })?;
+        if tensor.shape() != shape.as_slice() {
+            return Err(fail(format!(
+                "key `{name}`: expected shape {shape:?}, found {:?}",
+                tensor.shape()
+            )));
+        }
+        if is_count {
+            if tensor.dtype() != Dtype::I64 {
+                return Err(fail(format!(
+                    "key `{name}`: dtype {:?}; expected I64 (a count, as PyTorch saves it)",
+                    tensor.dtype()
+                )));
+            }
+            let data = tensor.data();
+            let bytes: [u8; 8] = data
+                .get(..8)
+                .and_then(|b| b.try_into().ok())
+                .ok_or_else(|| fail(format!("key `{name}`: expected 8 bytes of I64")))?;
+            let count = i64::from_le_bytes(bytes);
+            let count = u64::try_from(count).map_err(|_| {
+                fail(format!(
+                    "key `{name}`: a count cannot be negative, found {count}"
+                ))
+            })?;
+            buffer_values.push(BufferData::Count(count));
+        } else {
+            buffer_values.push(BufferData::Float(read_floats(&tensor, name, shape, &fail)?));
+        }
+    }
+    let known: std::collections::HashSet<&str> = expected
+        .iter()
+        .chain(&buffers)
+        .map(|(n, _)| n.as_str())
+        .collect();
     let mut extra: Vec<&str> = file
         .names()
         .into_iter()
@@ -330,5 +372,55 @@ pub fn load_safetensors_bytes<T: Float>(
             }
         }
     });
+    let mut buffer_values = buffer_values.into_iter();
+    model.visit_buffers(&mut |b| match (b.value, buffer_values.next()) {
+        (BufferValue::Float { value, .. }, Some(BufferData::Float(data))) => {
+            for (slot, &v) in value.iter_mut().zip(data.iter()) {
+                *slot = v;
+            }
+        }
+        (BufferValue::Count(count), Some(BufferData::Count(data))) => *count = data,
+        _ => unreachable!("read in the same order, with the same kinds"),
+    });
     Ok(())
+}
+
+/// A buffer read from a file, before it is written into the model.
+enum BufferData<T> {
+    Float(ArrayD<T>),
+    Count(u64),
+}
+
+/// An `F32` or `F64` tensor of the expected shape as `T`s.
+fn read_floats<T: Float>(
+    tensor: &safetensors::tensor::TensorView<'_>,
+    name: &str,
+    shape: &[usize],
+    fail: &dyn Fn(String) -> Error,
+) -> Result<ArrayD<T>> {
+    let data = tensor.data();
+    let numbers: Vec<T> = match tensor.dtype() {
+        Dtype::F32 => data
+            .chunks_exact(4)
+            .map(|c| T::of(f64::from(f32::from_le_bytes([c[0], c[1], c[2], c[3]]))))
+            .collect(),
+        Dtype::F64 => data
+            .chunks_exact(8)
+            .map(|c| {
+                T::of(f64::from_le_bytes([
+                    c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7],
+                ]))
+            })
+            .collect(),
+        other => {
+            return Err(fail(format!(
+                "key `{name}`: dtype {other:?} is not supported; expected F32 or F64"
+            )));
+        }
+    };
+    ArrayD::from_shape_vec(ndarray::IxDyn(shape), numbers).map_err(|_| {
+        fail(format!(
+            "key `{name}`: data length does not match shape {shape:?}"
+        ))
+    })
 }

@@ -4,8 +4,9 @@
 //! workspace), so a training step allocates nothing. The derivation of every backward
 //! kernel is written above it. The dynamic engine does not use these to differentiate:
 //! it derives the same gradients from elementary ops, which is what makes comparing the
-//! two meaningful (it shares only the `f32` `tanh` approximation, a function, not a
-//! derivative).
+//! two meaningful. It shares the `f32` `tanh` approximation and dropout's mask generator
+//! (functions, not derivatives), and the pointwise formulas of the value-target losses
+//! (`ValueLoss`: one fused node per loss in both engines, each checked against PyTorch).
 //!
 //! | file | what |
 //! |---|---|
@@ -14,18 +15,24 @@
 //! | `relu.rs`, `leaky_relu.rs`, `sigmoid.rs`, `tanh.rs`, `softplus.rs`, `gelu.rs`, `silu.rs`, `elu.rs`, `identity.rs` | each activation's forward and backward |
 //! | `softmax.rs` | Softmax and LogSoftmax over each row, forward and backward |
 //! | `elementwise.rs` | `+` and `*` of two values |
-//! | `loss.rs` | MSE, softmax cross-entropy and NLL, with their gradients |
+//! | `batch_norm.rs` | BatchNorm1d with batch or running statistics; the `γ`, `β` gradients LayerNorm shares |
+//! | `layer_norm.rs` | LayerNorm over each row |
+//! | `dropout.rs` | inverted dropout and its counter-based mask generator |
+//! | `loss.rs` | MSE, L1, smooth L1, Huber, BCE with logits, softmax cross-entropy and NLL, with their gradients and reductions |
 //! | `math.rs` | the vectorised `f32` `tanh` (within 2 ulp) |
 //!
 //! Backward kernels take a [`Write`]: a value used by several layers receives the sum of
 //! their gradients, so the first consumer (in backward order) sets the gradient buffer
 //! and the others add to it.
 
+mod batch_norm;
+mod dropout;
 mod elementwise;
 mod elu;
 mod gelu;
 mod gemm;
 mod identity;
+mod layer_norm;
 mod leaky_relu;
 mod linear;
 mod loss;
@@ -37,12 +44,17 @@ mod softmax;
 mod softplus;
 mod tanh;
 
+pub use batch_norm::{
+    RunningStats, batch_norm_backward_input, batch_norm_forward, norm_backward_params,
+};
+pub use dropout::{DropoutGenerator, dropout_backward, dropout_forward};
 pub use elementwise::{add_backward, add_forward, mul_backward, mul_forward};
 pub use elu::{elu_backward, elu_forward};
 pub(crate) use gelu::gelu;
 pub use gelu::{gelu_backward, gelu_forward};
 pub use gemm::{GemmWorkspace, MatRef, check_gemm, gemm, gemm_naive, try_gemm};
 pub use identity::{identity_backward, identity_forward};
+pub use layer_norm::{layer_norm_backward_input, layer_norm_forward};
 pub use leaky_relu::{leaky_relu_backward, leaky_relu_forward};
 pub use linear::{linear_backward_input, linear_backward_params, linear_forward};
 pub use loss::{

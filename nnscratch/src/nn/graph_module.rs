@@ -22,9 +22,9 @@
 
 use ndarray::{Array1, Array2};
 
-use super::{Linear, Module};
+use super::{Layer, Linear, Module};
 use crate::compiled::{Loss, LossKind, Target};
-use crate::optim::{Param, Parameters};
+use crate::optim::{Buffer, Param, Parameters};
 use crate::{Error, Float, Result, Tensor};
 
 /// How one value of a [`GraphModule`] is computed from earlier values (by index).
@@ -65,6 +65,14 @@ pub enum GraphOp<T> {
     Add(usize, usize),
     /// Element-wise product.
     Mul(usize, usize),
+    /// A layer with parameters or state other than `Linear` (BatchNorm1d, LayerNorm,
+    /// Dropout) applied to a value.
+    Module {
+        /// The value it reads.
+        input: usize,
+        /// Its index in [`GraphModule::modules`].
+        index: usize,
+    },
 }
 
 /// A network of named values on the dynamic engine (see the module docs).
@@ -72,6 +80,7 @@ pub struct GraphModule<T: Float = f32> {
     name: String,
     values: Vec<(String, GraphOp<T>, usize)>, // (name, op, width)
     linears: Vec<(String, Linear<T>)>,        // (state_dict prefix, layer)
+    modules: Vec<(String, Layer<T>)>,         // (state_dict prefix, layer)
     output: usize,
     loss: Loss,
 }
@@ -84,6 +93,7 @@ impl<T: Float> GraphModule<T> {
             name: name.to_string(),
             values: Vec::new(),
             linears: Vec::new(),
+            modules: Vec::new(),
             output: 0,
             loss: loss.into(),
         }
@@ -249,6 +259,47 @@ impl<T: Float> GraphModule<T> {
         &self.linears
     }
 
+    /// `name = layer(input)` for a layer that keeps its input's width and is not a
+    /// `Linear` (BatchNorm1d, LayerNorm, Dropout); its parameters and buffers are called
+    /// `{prefix}.weight`, `{prefix}.running_mean`, ….
+    pub fn module(
+        &mut self,
+        name: &str,
+        input: usize,
+        prefix: &str,
+        layer: Layer<T>,
+    ) -> Result<usize> {
+        let width = self.width(input)?;
+        if let Some(needed) = layer.input_width()
+            && needed != width
+        {
+            return Err(Error::InvalidArgument {
+                what: format!("GraphModule::module: {layer}"),
+                expected: format!("a layer for {width} features, the width of its input"),
+                found: format!("{needed} features"),
+            });
+        }
+        let layer = match layer {
+            Layer::BatchNorm1d(layer) => Layer::BatchNorm1d(layer.set_prefix(prefix)),
+            Layer::LayerNorm(layer) => Layer::LayerNorm(layer.set_prefix(prefix)),
+            other => other,
+        };
+        self.modules.push((prefix.to_string(), layer));
+        Ok(self.push(
+            name,
+            GraphOp::Module {
+                input,
+                index: self.modules.len() - 1,
+            },
+            width,
+        ))
+    }
+
+    /// The layers added with [`module`](GraphModule::module), with their prefixes.
+    pub fn modules(&self) -> &[(String, Layer<T>)] {
+        &self.modules
+    }
+
     /// The loss the network is trained with.
     pub fn loss_kind(&self) -> LossKind {
         self.loss.kind
@@ -301,6 +352,14 @@ impl<T: Float> GraphModule<T> {
                 GraphOp::LogSoftmax(input) => computed[input].log_softmax(),
                 GraphOp::Softplus(input, beta, threshold) => {
                     computed[input].softplus(beta, threshold)
+                }
+                GraphOp::Module { input, index } => {
+                    let layer = &self.modules[index].1;
+                    if record {
+                        layer.forward(&computed[input])?
+                    } else {
+                        layer.forward_no_grad(&computed[input])?
+                    }
                 }
                 GraphOp::Add(a, b) => computed[a].try_add(&computed[b])?,
                 GraphOp::Mul(a, b) => computed[a].try_mul(&computed[b])?,
@@ -364,13 +423,29 @@ impl<T: Float> Module<T> for GraphModule<T> {
                 params.push((format!("{prefix}.{name}"), tensor));
             }
         }
+        for (prefix, layer) in &self.modules {
+            for (name, tensor) in layer.named_parameters() {
+                params.push((format!("{prefix}.{name}"), tensor));
+            }
+        }
         params
+    }
+
+    fn set_training(&mut self, training: bool) {
+        for (_, layer) in &mut self.modules {
+            layer.set_training(training);
+        }
     }
 }
 
 impl<T: Float> Parameters<T> for GraphModule<T> {
     fn visit_parameters(&mut self, visitor: &mut dyn FnMut(Param<'_, T>)) {
         super::visit_module(self, visitor);
+    }
+    fn visit_buffers(&mut self, visitor: &mut dyn FnMut(Buffer<'_, T>)) {
+        for (prefix, layer) in &mut self.modules {
+            layer.visit_buffers(&format!("{prefix}."), visitor);
+        }
     }
     fn zero_grad(&mut self) {
         Module::zero_grad(self);

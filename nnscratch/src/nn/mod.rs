@@ -22,7 +22,10 @@
 //! # Ok::<(), nnscratch::Error>(())
 //! ```
 
+mod batch_norm;
+mod dropout;
 mod graph_module;
+mod layer_norm;
 mod linear;
 mod sequential;
 mod softplus;
@@ -30,7 +33,10 @@ mod softplus;
 pub use LayerSpec::{
     ELU, GELU, Identity, LeakyReLU, LogSoftmax, ReLU, SiLU, Sigmoid, Softmax, Tanh,
 };
+pub use batch_norm::{BATCH_NORM_MOMENTUM, BatchNorm1d, NORM_EPS};
+pub use dropout::{DROPOUT_P, Dropout};
 pub use graph_module::{GraphModule, GraphOp};
+pub use layer_norm::LayerNorm;
 pub use linear::Linear;
 pub use sequential::{Layer, LayerSpec, Sequential};
 pub use softplus::{SOFTPLUS_BETA, SOFTPLUS_THRESHOLD, Softplus};
@@ -55,6 +61,22 @@ pub trait Module<T: Float> {
 
     /// The parameters with their `state_dict` names, in a fixed order.
     fn named_parameters(&self) -> Vec<(String, Tensor<T>)>;
+
+    /// Switches training-mode behaviour on (`true`) or off: Dropout drops only in
+    /// training, BatchNorm uses batch statistics (and updates its running ones) only in
+    /// training. Layers without such behaviour ignore it.
+    fn set_training(&mut self, _training: bool) {}
+
+    /// Training mode, the mode every module starts in (PyTorch's `model.train()`).
+    fn train(&mut self) {
+        self.set_training(true);
+    }
+
+    /// Evaluation mode (PyTorch's `model.eval()`): Dropout is the identity and
+    /// BatchNorm uses its running statistics.
+    fn eval(&mut self) {
+        self.set_training(false);
+    }
 
     /// Clears the gradient of every parameter.
     fn zero_grad(&self) {
@@ -84,6 +106,43 @@ pub fn Linear(in_features: usize, out_features: usize) -> LayerSpec {
 #[allow(non_snake_case)]
 pub fn Softplus(beta: f64, threshold: f64) -> LayerSpec {
     LayerSpec::Softplus { beta, threshold }
+}
+
+/// Describes a BatchNorm1d layer for [`Sequential::new`] with PyTorch's defaults:
+/// `eps = 1e-5`, `momentum = 0.1`, `affine`, `track_running_stats`.
+///
+/// (The layer itself is the type [`BatchNorm1d`](struct@BatchNorm1d); other arguments
+/// through [`LayerSpec::BatchNorm1d`].)
+#[allow(non_snake_case)]
+pub fn BatchNorm1d(num_features: usize) -> LayerSpec {
+    LayerSpec::BatchNorm1d {
+        num_features,
+        eps: NORM_EPS,
+        momentum: BATCH_NORM_MOMENTUM,
+        affine: true,
+        track_running_stats: true,
+    }
+}
+
+/// Describes a LayerNorm layer for [`Sequential::new`] with PyTorch's defaults:
+/// `eps = 1e-5`, `elementwise_affine`.
+///
+/// (The layer itself is the type [`LayerNorm`](struct@LayerNorm).)
+#[allow(non_snake_case)]
+pub fn LayerNorm(normalized_shape: usize) -> LayerSpec {
+    LayerSpec::LayerNorm {
+        normalized_shape,
+        eps: NORM_EPS,
+        elementwise_affine: true,
+    }
+}
+
+/// Describes a Dropout layer for [`Sequential::new`]: `Dropout(p)`.
+///
+/// (The layer itself is the type [`Dropout`](struct@Dropout).)
+#[allow(non_snake_case)]
+pub fn Dropout(p: f64) -> LayerSpec {
+    LayerSpec::Dropout(p)
 }
 
 /// Visits a dynamic module's parameters: what lets optimizers train it.

@@ -6,12 +6,14 @@
 
 use std::fmt;
 
-use rand::Rng;
+use rand::{Rng, RngExt};
 
 use super::{
-    ELU_ALPHA, LEAKY_RELU_SLOPE, Linear, Module, SOFTPLUS_BETA, SOFTPLUS_THRESHOLD, Softplus,
+    BatchNorm1d, Dropout, ELU_ALPHA, LEAKY_RELU_SLOPE, LayerNorm, Linear, Module, SOFTPLUS_BETA,
+    SOFTPLUS_THRESHOLD, Softplus,
 };
-use crate::optim::{Param, Parameters};
+use crate::kernels::DropoutGenerator;
+use crate::optim::{Buffer, Param, Parameters};
 use crate::{Error, Float, Result, Tensor};
 
 /// A layer as written in a [`Sequential`] list, before initialisation.
@@ -60,6 +62,34 @@ pub enum LayerSpec {
     /// `log softmax` along `dim` (the last axis), as `nn.LogSoftmax(dim)`; with
     /// `nll_loss` it is the cross-entropy.
     LogSoftmax(isize),
+    /// Batch normalisation of `[batch, num_features]` (see
+    /// [`BatchNorm1d`](struct@BatchNorm1d); PyTorch's defaults with
+    /// [`BatchNorm1d(n)`](fn@super::BatchNorm1d)).
+    BatchNorm1d {
+        /// The width of the input.
+        num_features: usize,
+        /// Added to the variance.
+        eps: f64,
+        /// How far the running statistics move towards each batch's.
+        momentum: f64,
+        /// Whether there are `weight` and `bias`.
+        affine: bool,
+        /// Whether there are running statistics (else batch statistics always).
+        track_running_stats: bool,
+    },
+    /// Layer normalisation over the features (see [`LayerNorm`](struct@LayerNorm);
+    /// PyTorch's defaults with [`LayerNorm(n)`](fn@super::LayerNorm)).
+    LayerNorm {
+        /// The width of the input.
+        normalized_shape: usize,
+        /// Added to the variance.
+        eps: f64,
+        /// Whether there are `weight` and `bias`.
+        elementwise_affine: bool,
+    },
+    /// Inverted dropout with drop probability `p` in training, the identity in
+    /// evaluation (see [`Dropout`](struct@Dropout)).
+    Dropout(f64),
 }
 
 impl LayerSpec {
@@ -130,6 +160,12 @@ pub enum Layer<T: Float = f32> {
     Softmax(isize),
     /// LogSoftmax along `dim`.
     LogSoftmax(isize),
+    /// Batch normalisation.
+    BatchNorm1d(BatchNorm1d<T>),
+    /// Layer normalisation.
+    LayerNorm(LayerNorm<T>),
+    /// Dropout.
+    Dropout(Dropout),
 }
 
 impl<T: Float> Layer<T> {
@@ -154,7 +190,45 @@ impl<T: Float> Layer<T> {
                 check_last_axis("LogSoftmax", *dim, x)?;
                 x.log_softmax()
             }
+            Layer::BatchNorm1d(layer) if record => layer.forward(x)?,
+            Layer::BatchNorm1d(layer) => layer.forward_no_grad(x)?,
+            Layer::LayerNorm(layer) if record => layer.forward(x)?,
+            Layer::LayerNorm(layer) => layer.forward_no_grad(x)?,
+            Layer::Dropout(layer) => Module::<T>::forward(layer, x)?,
         })
+    }
+
+    /// The width a layer needs its input to have, if it has one.
+    pub(crate) fn input_width(&self) -> Option<usize> {
+        match self {
+            Layer::Linear(linear) => Some(linear.in_features()),
+            Layer::BatchNorm1d(layer) => Some(layer.num_features()),
+            Layer::LayerNorm(layer) => Some(layer.normalized_shape()),
+            _ => None,
+        }
+    }
+
+    /// Visits the layer's buffers, named `{prefix}running_mean`, ….
+    pub(crate) fn visit_buffers(&mut self, prefix: &str, visitor: &mut dyn FnMut(Buffer<'_, T>)) {
+        if let Layer::BatchNorm1d(layer) = self {
+            layer.visit_buffers(prefix, visitor);
+        }
+    }
+
+    /// Reseeds a dropout layer's generator (the `index`-th dropout of its model).
+    pub(crate) fn reseed(&mut self, seed: u64, index: u64) {
+        if let Layer::Dropout(layer) = self {
+            layer.set_generator(DropoutGenerator::for_layer(seed, index));
+        }
+    }
+
+    /// Puts a dropout layer's generator in or out of fixed-mask mode.
+    pub(crate) fn fix_mask(&mut self, fixed: bool) {
+        if let Layer::Dropout(layer) = self {
+            let mut generator = layer.generator();
+            generator.fix_mask(fixed);
+            layer.set_generator(generator);
+        }
     }
 }
 
@@ -170,7 +244,17 @@ impl<T: Float> Module<T> for Layer<T> {
     fn named_parameters(&self) -> Vec<(String, Tensor<T>)> {
         match self {
             Layer::Linear(linear) => linear.named_parameters(),
+            Layer::BatchNorm1d(layer) => layer.named_parameters(),
+            Layer::LayerNorm(layer) => layer.named_parameters(),
             _ => Vec::new(),
+        }
+    }
+
+    fn set_training(&mut self, training: bool) {
+        match self {
+            Layer::BatchNorm1d(layer) => Module::<T>::set_training(layer, training),
+            Layer::Dropout(layer) => Module::<T>::set_training(layer, training),
+            _ => {}
         }
     }
 }
@@ -192,11 +276,11 @@ impl<T: Float> Module<T> for Layer<T> {
 /// ```
 impl<T: Float> Module<T> for LayerSpec {
     fn forward(&self, x: &Tensor<T>) -> Result<Tensor<T>> {
-        self.activation::<T>()?.forward(x)
+        self.layer::<T>()?.forward(x)
     }
 
     fn forward_no_grad(&self, x: &Tensor<T>) -> Result<Tensor<T>> {
-        self.activation::<T>()?.forward_no_grad(x)
+        self.layer::<T>()?.forward_no_grad(x)
     }
 
     fn named_parameters(&self) -> Vec<(String, Tensor<T>)> {
@@ -205,8 +289,9 @@ impl<T: Float> Module<T> for LayerSpec {
 }
 
 impl LayerSpec {
-    /// The layer this description denotes when it needs no parameters.
-    fn activation<T: Float>(&self) -> Result<Layer<T>> {
+    /// The layer this description denotes, for any but `Linear` (whose weights need a
+    /// random number generator).
+    fn layer<T: Float>(&self) -> Result<Layer<T>> {
         Ok(match *self {
             LayerSpec::Linear {
                 in_features,
@@ -262,6 +347,30 @@ impl LayerSpec {
             LayerSpec::Identity => Layer::Identity,
             LayerSpec::Softmax(dim) => Layer::Softmax(dim),
             LayerSpec::LogSoftmax(dim) => Layer::LogSoftmax(dim),
+            LayerSpec::BatchNorm1d {
+                num_features,
+                eps,
+                momentum,
+                affine,
+                track_running_stats,
+            } => Layer::BatchNorm1d(BatchNorm1d::with_options(
+                num_features,
+                eps,
+                momentum,
+                affine,
+                track_running_stats,
+            )?),
+            LayerSpec::LayerNorm {
+                normalized_shape,
+                eps,
+                elementwise_affine,
+            } => Layer::LayerNorm(LayerNorm::with_options(
+                normalized_shape,
+                eps,
+                elementwise_affine,
+            )?),
+            // Seeded for real by the Sequential that holds it (see `Sequential::new`).
+            LayerSpec::Dropout(p) => Layer::Dropout(Dropout::new(p, 0)?),
         })
     }
 }
@@ -287,6 +396,9 @@ impl<T: Float> fmt::Display for Layer<T> {
             Layer::Identity => write!(f, "Identity()"),
             Layer::Softmax(dim) => write!(f, "Softmax(dim={dim})"),
             Layer::LogSoftmax(dim) => write!(f, "LogSoftmax(dim={dim})"),
+            Layer::BatchNorm1d(layer) => write!(f, "{layer}"),
+            Layer::LayerNorm(layer) => write!(f, "{layer}"),
+            Layer::Dropout(layer) => write!(f, "{layer}"),
         }
     }
 }
@@ -350,7 +462,7 @@ impl<T: Float> Sequential<T> {
                     };
                     Layer::Linear(linear.set_prefix(&index.to_string()))
                 }
-                other => other.activation().map_err(|error| match error {
+                other => other.layer().map_err(|error| match error {
                     Error::InvalidArgument {
                         what,
                         expected,
@@ -363,9 +475,45 @@ impl<T: Float> Sequential<T> {
                     error => error,
                 })?,
             };
+            // (A Linear's own width was checked above, and has set `width` already.)
+            if let Some(needed) = layer.input_width()
+                && !matches!(layer, Layer::Linear(_))
+                && let Some((previous, at)) = width
+                && previous != needed
+            {
+                return Err(Error::InvalidArgument {
+                    what: format!("Sequential layer {index}: {layer}"),
+                    expected: format!("{previous} features, the output width of layer {at}"),
+                    found: format!("{needed} features"),
+                });
+            }
             layers.push(layer);
         }
-        Ok(Sequential { layers })
+        let mut sequential = Sequential::from_layers(layers);
+        // Dropout seeds come last, so that a network's weights do not depend on whether
+        // it has dropout layers (PyTorch's constructors draw nothing for them either).
+        sequential.manual_seed(rng.random());
+        Ok(sequential)
+    }
+
+    /// Reseeds every dropout layer's mask generator (the `k`-th dropout layer gets
+    /// stream `k` of `seed`), as `torch.manual_seed` does for PyTorch's dropout.
+    pub fn manual_seed(&mut self, seed: u64) {
+        let mut k = 0;
+        for layer in &mut self.layers {
+            if matches!(layer, Layer::Dropout(_)) {
+                layer.reseed(seed, k);
+                k += 1;
+            }
+        }
+    }
+
+    /// Fixed-mask mode for every dropout layer: each forward pass reuses the current
+    /// mask (for gradient checks), until turned off.
+    pub fn fix_dropout_masks(&mut self, fixed: bool) {
+        for layer in &mut self.layers {
+            layer.fix_mask(fixed);
+        }
     }
 
     /// A network from already built layers.
@@ -375,6 +523,8 @@ impl<T: Float> Sequential<T> {
             .enumerate()
             .map(|(i, layer)| match layer {
                 Layer::Linear(linear) => Layer::Linear(linear.set_prefix(&i.to_string())),
+                Layer::BatchNorm1d(layer) => Layer::BatchNorm1d(layer.set_prefix(&i.to_string())),
+                Layer::LayerNorm(layer) => Layer::LayerNorm(layer.set_prefix(&i.to_string())),
                 other => other,
             })
             .collect();
@@ -413,11 +563,22 @@ impl<T: Float> Module<T> for Sequential<T> {
         }
         params
     }
+
+    fn set_training(&mut self, training: bool) {
+        for layer in &mut self.layers {
+            layer.set_training(training);
+        }
+    }
 }
 
 impl<T: Float> Parameters<T> for Sequential<T> {
     fn visit_parameters(&mut self, visitor: &mut dyn FnMut(Param<'_, T>)) {
         super::visit_module(self, visitor);
+    }
+    fn visit_buffers(&mut self, visitor: &mut dyn FnMut(Buffer<'_, T>)) {
+        for (i, layer) in self.layers.iter_mut().enumerate() {
+            layer.visit_buffers(&format!("{i}."), visitor);
+        }
     }
     fn zero_grad(&mut self) {
         Module::zero_grad(self);

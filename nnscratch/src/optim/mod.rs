@@ -108,10 +108,72 @@ pub fn visit_array<T: Float, D: Dimension>(
     });
 }
 
+/// A buffer as `io` sees it: state a layer keeps and saves with its weights but that no
+/// optimizer trains (PyTorch's `register_buffer`: BatchNorm's running statistics).
+pub struct Buffer<'a, T: Float> {
+    /// The name, as in a PyTorch `state_dict` (`"1.running_mean"`).
+    pub name: &'a str,
+    /// The values.
+    pub value: BufferValue<'a, T>,
+}
+
+/// A buffer's values: floats of the model's type, or a count (PyTorch's `int64`
+/// `num_batches_tracked`, a 0-dimensional tensor).
+pub enum BufferValue<'a, T: Float> {
+    /// Values of a shape, row-major.
+    Float {
+        /// The shape.
+        shape: &'a [usize],
+        /// The values, updated in place when loading.
+        value: &'a mut [T],
+    },
+    /// A count.
+    Count(&'a mut u64),
+}
+
+/// Visits one array buffer (what `model!`-generated code calls for running statistics).
+pub fn visit_buffer_array<T: Float, D: Dimension>(
+    name: &str,
+    value: &mut Array<T, D>,
+    visitor: &mut dyn FnMut(Buffer<'_, T>),
+) {
+    if value.as_slice().is_none() {
+        *value = value.as_standard_layout().into_owned();
+    }
+    let shape = value.shape().to_vec();
+    let value = value
+        .as_slice_mut()
+        .unwrap_or_else(|| unreachable!("made standard above"));
+    visitor(Buffer {
+        name,
+        value: BufferValue::Float {
+            shape: &shape,
+            value,
+        },
+    });
+}
+
 /// Anything with named, trainable parameters: the one trait optimizers and `io` need.
 pub trait Parameters<T: Float> {
     /// Calls `visitor` once per parameter, always in the same order.
     fn visit_parameters(&mut self, visitor: &mut dyn FnMut(Param<'_, T>));
+
+    /// Calls `visitor` once per buffer (saved and loaded with the parameters, never
+    /// trained), always in the same order. None by default.
+    fn visit_buffers(&mut self, _visitor: &mut dyn FnMut(Buffer<'_, T>)) {}
+
+    /// The buffers' names and shapes (`[]` for a count), in visiting order.
+    fn buffer_shapes(&mut self) -> Vec<(String, Vec<usize>)> {
+        let mut shapes = Vec::new();
+        self.visit_buffers(&mut |b| {
+            let shape = match &b.value {
+                BufferValue::Float { shape, .. } => shape.to_vec(),
+                BufferValue::Count(_) => Vec::new(),
+            };
+            shapes.push((b.name.to_string(), shape));
+        });
+        shapes
+    }
 
     /// Clears every parameter's gradient.
     fn zero_grad(&mut self);

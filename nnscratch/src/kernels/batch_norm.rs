@@ -1,0 +1,219 @@
+//! BatchNorm1d on `[batch, C]`: each feature (column) normalised over the batch, then
+//! scaled and shifted by the learned `γ = weight`, `β = bias` (`[C]`).
+//!
+//! ```text
+//! training:    μ = mean_rows x    σ² = mean_rows (x - μ)²    (biased, to normalise)
+//! evaluation:  μ = running_mean   σ² = running_var
+//! x̂ = (x - μ)/√(σ² + ε)        y = γ ⊙ x̂ + β
+//! ```
+//!
+//! In training the running statistics move towards the batch's, as PyTorch's do:
+//! `running_mean ← (1 - m)·running_mean + m·μ`, `running_var ← (1 - m)·running_var +
+//! m·σ²·B/(B - 1)` (the unbiased variance), `num_batches_tracked += 1`.
+//!
+//! Backward. `dγ = Σ_rows dy ⊙ x̂`, `dβ = Σ_rows dy`. With running statistics `μ` and
+//! `σ²` are constants and `dx = γ ⊙ dy/√(σ² + ε)`. With batch statistics they depend on
+//! every row of `x`; the chain rule through `μ` and `σ²` gives, per feature, with `B`
+//! rows and `s = 1/√(σ² + ε)`:
+//!
+//! ```text
+//! dx = (γ·s/B) ⊙ (B·dy - Σ_rows dy - x̂ ⊙ Σ_rows (dy ⊙ x̂))
+//! ```
+//!
+//! The forward pass keeps `x̂` and `s` for backward in workspace buffers; `stats` is a
+//! `[3, C]` scratch buffer (its rows: `s`, and two per-feature sums), so nothing here
+//! allocates.
+
+use ndarray::{ArrayView1, ArrayView2, ArrayViewMut1, ArrayViewMut2};
+
+use super::Write;
+use crate::Float;
+
+/// A BatchNorm layer's running statistics, PyTorch's buffers of the same names.
+pub struct RunningStats<'a, T> {
+    /// `running_mean`, `[C]`.
+    pub mean: ArrayViewMut1<'a, T>,
+    /// `running_var`, `[C]`.
+    pub var: ArrayViewMut1<'a, T>,
+    /// `num_batches_tracked`.
+    pub num_batches_tracked: &'a mut u64,
+}
+
+fn slice<'a, T>(a: &ArrayView2<'a, T>) -> &'a [T] {
+    a.to_slice()
+        .unwrap_or_else(|| unreachable!("kernels get standard-layout arrays"))
+}
+
+fn slice_mut<'a, T>(a: &'a mut ArrayViewMut2<'_, T>) -> &'a mut [T] {
+    a.as_slice_mut()
+        .unwrap_or_else(|| unreachable!("kernels get standard-layout arrays"))
+}
+
+fn vector<'a, T>(a: &'a Option<ArrayView1<'_, T>>) -> Option<&'a [T]> {
+    a.as_ref().map(|a| {
+        a.as_slice()
+            .unwrap_or_else(|| unreachable!("contiguous parameters"))
+    })
+}
+
+/// The forward pass (see the module docs): writes `y`, `x̂` and `s` (row 0 of `stats`);
+/// uses batch statistics when `training` or when there are no running statistics, and
+/// updates the running statistics when both are there.
+#[allow(clippy::too_many_arguments)]
+pub fn batch_norm_forward<T: Float>(
+    x: ArrayView2<'_, T>,
+    weight: Option<ArrayView1<'_, T>>,
+    bias: Option<ArrayView1<'_, T>>,
+    running: Option<RunningStats<'_, T>>,
+    training: bool,
+    eps: f64,
+    momentum: f64,
+    mut y: ArrayViewMut2<'_, T>,
+    mut x_hat: ArrayViewMut2<'_, T>,
+    mut stats: ArrayViewMut2<'_, T>,
+) {
+    let (batch, features) = x.dim();
+    let (x, y, x_hat) = (slice(&x), slice_mut(&mut y), slice_mut(&mut x_hat));
+    let stats = slice_mut(&mut stats);
+    let (inv_std, rest) = stats.split_at_mut(features);
+    let (mean, var) = rest.split_at_mut(features);
+    let eps = T::of(eps);
+    match running {
+        Some(running) if !training => {
+            let (rm, rv) = (running.mean, running.var);
+            for c in 0..features {
+                mean[c] = rm[c];
+                inv_std[c] = T::one() / (rv[c] + eps).sqrt();
+            }
+        }
+        running => {
+            mean.fill(T::zero());
+            var.fill(T::zero());
+            for row in x.chunks_exact(features) {
+                for (m, &v) in mean.iter_mut().zip(row) {
+                    *m += v;
+                }
+            }
+            let n = T::of(batch as f64);
+            mean.iter_mut().for_each(|m| *m /= n);
+            for row in x.chunks_exact(features) {
+                for ((s, &m), &v) in var.iter_mut().zip(mean.iter()).zip(row) {
+                    *s += (v - m) * (v - m);
+                }
+            }
+            var.iter_mut().for_each(|s| *s /= n);
+            for (inv, &v) in inv_std.iter_mut().zip(var.iter()) {
+                *inv = T::one() / (v + eps).sqrt();
+            }
+            if let Some(running) = running
+                && training
+            {
+                let m = T::of(momentum);
+                // The running variance is unbiased: σ²·B/(B - 1).
+                let unbias = n / T::of(batch.saturating_sub(1).max(1) as f64);
+                let (mut rm, mut rv) = (running.mean, running.var);
+                for c in 0..features {
+                    rm[c] = (T::one() - m) * rm[c] + m * mean[c];
+                    rv[c] = (T::one() - m) * rv[c] + m * var[c] * unbias;
+                }
+                *running.num_batches_tracked += 1;
+            }
+        }
+    }
+    let (weight, bias) = (vector(&weight), vector(&bias));
+    for ((y_row, x_row), h_row) in y
+        .chunks_exact_mut(features)
+        .zip(x.chunks_exact(features))
+        .zip(x_hat.chunks_exact_mut(features))
+    {
+        for c in 0..features {
+            let h = (x_row[c] - mean[c]) * inv_std[c];
+            h_row[c] = h;
+            let scaled = weight.map_or(h, |w| w[c] * h);
+            y_row[c] = bias.map_or(scaled, |b| scaled + b[c]);
+        }
+    }
+}
+
+/// `dγ = Σ_rows dy ⊙ x̂` and `dβ = Σ_rows dy`, overwriting both (BatchNorm and
+/// LayerNorm share this: both scale and shift `x̂` per feature).
+pub fn norm_backward_params<T: Float>(
+    dy: ArrayView2<'_, T>,
+    x_hat: ArrayView2<'_, T>,
+    dweight: Option<ArrayViewMut1<'_, T>>,
+    dbias: Option<ArrayViewMut1<'_, T>>,
+) {
+    let features = dy.ncols();
+    let (dy, x_hat) = (slice(&dy), slice(&x_hat));
+    if let Some(mut dw) = dweight {
+        let dw = dw
+            .as_slice_mut()
+            .unwrap_or_else(|| unreachable!("contiguous gradient"));
+        dw.fill(T::zero());
+        for (g_row, h_row) in dy.chunks_exact(features).zip(x_hat.chunks_exact(features)) {
+            for ((dw, &g), &h) in dw.iter_mut().zip(g_row).zip(h_row) {
+                *dw += g * h;
+            }
+        }
+    }
+    if let Some(mut db) = dbias {
+        let db = db
+            .as_slice_mut()
+            .unwrap_or_else(|| unreachable!("contiguous gradient"));
+        db.fill(T::zero());
+        for g_row in dy.chunks_exact(features) {
+            for (db, &g) in db.iter_mut().zip(g_row) {
+                *db += g;
+            }
+        }
+    }
+}
+
+/// `dx` (see the module docs): through the batch statistics when `batch_statistics`,
+/// else through the running ones. Uses rows 1 and 2 of `stats` as scratch.
+#[allow(clippy::too_many_arguments)]
+pub fn batch_norm_backward_input<T: Float>(
+    dy: ArrayView2<'_, T>,
+    x_hat: ArrayView2<'_, T>,
+    weight: Option<ArrayView1<'_, T>>,
+    batch_statistics: bool,
+    mut stats: ArrayViewMut2<'_, T>,
+    mut dx: ArrayViewMut2<'_, T>,
+    write: Write,
+) {
+    let (batch, features) = dy.dim();
+    let (dy, x_hat, dx) = (slice(&dy), slice(&x_hat), slice_mut(&mut dx));
+    let stats = slice_mut(&mut stats);
+    let (inv_std, rest) = stats.split_at_mut(features);
+    let (sum_dy, sum_dy_h) = rest.split_at_mut(features);
+    let weight = vector(&weight);
+    if !batch_statistics {
+        for (dx_row, g_row) in dx.chunks_exact_mut(features).zip(dy.chunks_exact(features)) {
+            for c in 0..features {
+                let scale = weight.map_or(inv_std[c], |w| w[c] * inv_std[c]);
+                write.store(&mut dx_row[c], scale * g_row[c]);
+            }
+        }
+        return;
+    }
+    sum_dy.fill(T::zero());
+    sum_dy_h.fill(T::zero());
+    for (g_row, h_row) in dy.chunks_exact(features).zip(x_hat.chunks_exact(features)) {
+        for c in 0..features {
+            sum_dy[c] += g_row[c];
+            sum_dy_h[c] += g_row[c] * h_row[c];
+        }
+    }
+    let n = T::of(batch as f64);
+    for ((dx_row, g_row), h_row) in dx
+        .chunks_exact_mut(features)
+        .zip(dy.chunks_exact(features))
+        .zip(x_hat.chunks_exact(features))
+    {
+        for c in 0..features {
+            let scale = weight.map_or(inv_std[c], |w| w[c] * inv_std[c]) / n;
+            let value = scale * (n * g_row[c] - sum_dy[c] - h_row[c] * sum_dy_h[c]);
+            write.store(&mut dx_row[c], value);
+        }
+    }
+}
