@@ -32,10 +32,20 @@ use crate::{Error, Float, Result, Tensor};
 
 /// Norm-wise relative error `max|a - b| / max|b|` (absolute when `b` is all zeros).
 pub fn relative_error<T: Float>(actual: &ArrayD<T>, expected: &ArrayD<T>) -> f64 {
+    relative_error_above(actual, expected, 0.0)
+}
+
+/// [`relative_error`] with the scale `max|b|` raised to at least `floor`: for a gradient
+/// that is zero in exact arithmetic (a bias before a training-mode BatchNorm, which
+/// removes any constant), both sides are rounding noise, and their ratio means nothing.
+fn relative_error_above<T: Float>(actual: &ArrayD<T>, expected: &ArrayD<T>, floor: f64) -> f64 {
     if actual.shape() != expected.shape() {
         return f64::INFINITY;
     }
-    let scale = expected.iter().fold(0.0f64, |m, v| m.max(v.as_f64().abs()));
+    let scale = expected
+        .iter()
+        .fold(0.0f64, |m, v| m.max(v.as_f64().abs()))
+        .max(floor);
     let diff = actual
         .iter()
         .zip(expected)
@@ -50,10 +60,15 @@ pub struct ParameterReport {
     pub name: String,
     /// Its shape.
     pub shape: Vec<usize>,
-    /// Relative error of the compiled gradient against the dynamic engine's.
+    /// Relative error of the compiled gradient against the dynamic engine's (its scale
+    /// at least `√ε` of the model's largest gradient: a gradient below that is zero up
+    /// to rounding).
     pub dynamic_error: f64,
-    /// Relative error of the compiled gradient against central finite differences.
+    /// Relative error of the compiled gradient against central finite differences (its
+    /// scale at least `ε^(1/4)` of the model's largest gradient).
     pub finite_difference_error: f64,
+    /// `max|compiled - dynamic|` over the parameter's elements.
+    pub dynamic_difference: f64,
 }
 
 /// The result of [`gradients`].
@@ -69,9 +84,25 @@ pub struct GradientReport {
     pub dynamic_loss: f64,
     /// One entry per parameter, in visiting order.
     pub parameters: Vec<ParameterReport>,
+    /// The largest gradient element of the whole model (the scale below which a
+    /// parameter's gradient counts as zero: `√ε` of it).
+    pub largest_gradient: f64,
 }
 
 impl GradientReport {
+    /// The largest compiled-vs-dynamic difference relative to the model's largest
+    /// gradient: the error on the scale of the whole gradient vector, which is what
+    /// rounding bounds in `f32`, where a gradient that is zero in exact arithmetic
+    /// (a bias before a training-mode BatchNorm) is noise of order `ε` times the
+    /// terms that cancelled.
+    pub fn max_dynamic_error_model_wide(&self) -> f64 {
+        let scale = self.largest_gradient.max(f64::MIN_POSITIVE);
+        self.parameters
+            .iter()
+            .map(|p| p.dynamic_difference / scale)
+            .fold(0.0, f64::max)
+    }
+
     /// The largest compiled-vs-dynamic relative error, the loss included.
     pub fn max_dynamic_error(&self) -> f64 {
         let loss = (self.compiled_loss - self.dynamic_loss).abs()
@@ -203,6 +234,18 @@ fn compare<T: Float, M: CompiledModel<T>>(
     dynamic_loss.backward()?;
     let dynamic: Vec<(String, Tensor<T>)> = twin.named_parameters();
 
+    // Gradients below √ε of the model's largest are zero up to rounding (see
+    // `relative_error_above`); they are compared on that scale against the dynamic
+    // engine.
+    let largest = compiled
+        .iter()
+        .filter_map(|(_, _, g)| g.as_ref())
+        .flat_map(|g| g.iter())
+        .fold(0.0f64, |m, g| m.max(g.as_f64().abs()));
+    let floor = T::epsilon().as_f64().sqrt() * largest;
+    // Finite differences are themselves only good to about ε^(2/3) of the loss
+    // (truncation and rounding balanced by the step below), so their floor is higher.
+    let fd_floor = T::epsilon().as_f64().powf(0.25) * largest;
     let step_scale = T::epsilon().cbrt();
     let mut parameters = Vec::new();
     for (index, (name, value, grad)) in compiled.iter().enumerate() {
@@ -230,8 +273,12 @@ fn compare<T: Float, M: CompiledModel<T>>(
         parameters.push(ParameterReport {
             name: name.clone(),
             shape: value.shape().to_vec(),
-            dynamic_error: relative_error(grad, &twin_grad),
-            finite_difference_error: relative_error(grad, &numeric),
+            dynamic_error: relative_error_above(grad, &twin_grad, floor),
+            dynamic_difference: grad
+                .iter()
+                .zip(&twin_grad)
+                .fold(0.0f64, |m, (a, b)| m.max((a.as_f64() - b.as_f64()).abs())),
+            finite_difference_error: relative_error_above(grad, &numeric, fd_floor),
         });
     }
     // Leave the model's gradients those of the unperturbed parameters.
@@ -242,5 +289,6 @@ fn compare<T: Float, M: CompiledModel<T>>(
         compiled_loss: compiled_loss.as_f64(),
         dynamic_loss: dynamic_loss.item()?.as_f64(),
         parameters,
+        largest_gradient: largest,
     })
 }

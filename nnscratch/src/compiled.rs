@@ -254,6 +254,26 @@ pub fn check_classes_target(
     crate::error::check_class_indices(loss, targets, classes)
 }
 
+/// A seed for a model's dropout generators, drawn from the generator `new` was given.
+pub fn draw_seed<R: rand::Rng + ?Sized>(rng: &mut R) -> u64 {
+    rng.next_u64()
+}
+
+/// BatchNorm in training needs more than one row per batch (the variance of one value is
+/// 0, so every output would be 0): an `Err` naming the layer, as PyTorch raises.
+pub fn check_batch_norm_batch(model: &str, layer: &str, rows: usize) -> Result<()> {
+    if rows < 2 {
+        return Err(Error::InvalidArgument {
+            what: format!("{model}: {layer} in training mode"),
+            expected: "more than one row per batch (batch statistics of one row are \
+                       degenerate); call eval() to run single rows"
+                .into(),
+            found: format!("a batch of {rows} row"),
+        });
+    }
+    Ok(())
+}
+
 /// Returns the loss, or an error if it is NaN or infinite (diverged training, bad input).
 pub fn check_loss<T: Float>(model: &str, loss: T) -> Result<T> {
     if !loss.is_finite() {

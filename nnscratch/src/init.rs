@@ -10,6 +10,16 @@ use rand::{Rng, RngExt};
 
 use crate::{Error, Float, Result};
 
+/// `[n]` ones: a normalisation layer's initial `weight` (`γ`), as PyTorch's.
+pub fn ones<T: Float>(n: usize) -> Result<Array1<T>> {
+    Ok(Array1::ones(n))
+}
+
+/// `[n]` zeros: a normalisation layer's initial `bias` (`β`), as PyTorch's.
+pub fn zeros<T: Float>(n: usize) -> Result<Array1<T>> {
+    Ok(Array1::zeros(n))
+}
+
 /// `1/√in_features`, the bound of both uniform distributions.
 pub fn linear_bound(in_features: usize) -> f64 {
     1.0 / (in_features as f64).sqrt()

@@ -78,6 +78,10 @@ pub fn model(input: &ModelInput, model: &Model) -> TokenStream {
     let struct_docs = docs::struct_docs(model, &name, &equations);
 
     let param_fields = params::fields(model);
+    let state_fields = params::state_declarations(model);
+    let state_init = params::state_init(model);
+    let mode_methods = params::mode_methods(model);
+    let seed_dropout = params::seed_dropout(model);
     let grad_fields = params::grad_fields(model);
     let grad_init = params::grad_init(model);
     let param_init = params::init(model);
@@ -109,6 +113,7 @@ pub fn model(input: &ModelInput, model: &Model) -> TokenStream {
         #struct_docs
         #vis struct #ident<T: ::nnscratch::Float = f32> {
             #(#param_fields)*
+            #(#state_fields)*
             /// Gradients of the parameters, filled by `loss_backward`.
             grad: #grad_ident<T>,
             workspace: #workspace_ident<T>,
@@ -157,16 +162,22 @@ pub fn model(input: &ModelInput, model: &Model) -> TokenStream {
             /// If the memory for the parameters cannot be allocated (`model!` has
             /// already limited every layer's size at compile time).
             pub fn new<R: ::nnscratch::rand::Rng + ?Sized>(rng: &mut R) -> Self {
-                Self {
+                #[allow(unused_mut)]
+                let mut model = Self {
                     #(#param_init)*
+                    #(#state_init)*
                     grad: #grad_ident { #(#grad_init)* filled: false },
                     workspace: #workspace_ident {
                         input: ::nnscratch::ndarray::Array2::zeros((0, 0)),
                         gemm: ::nnscratch::kernels::GemmWorkspace::new(),
                         #(#buffer_init)*
                     },
-                }
+                };
+                #seed_dropout
+                model
             }
+
+            #mode_methods
 
             /// The output for a batch `[batch, INPUT_WIDTH]`, as a view into the
             /// model's workspace (valid until the next call).
@@ -284,6 +295,18 @@ pub fn model(input: &ModelInput, model: &Model) -> TokenStream {
                 #ident::to_dynamic(self)
             }
 
+            fn set_training(&mut self, training: bool) {
+                self.training = training;
+            }
+
+            fn is_training(&self) -> bool {
+                self.training
+            }
+
+            fn fix_dropout_masks(&mut self, fixed: bool) {
+                #ident::fix_dropout_masks(self, fixed);
+            }
+
             fn graph() -> ::nnscratch::graph::Graph<T> {
                 #ident::graph()
             }
@@ -319,6 +342,22 @@ fn workspace(model: &Model, name: &str) -> (Vec<TokenStream>, Vec<TokenStream>, 
             resize.push(
                 quote! { ::nnscratch::compiled::resize(#name, &mut ws.#ident, batch, #width)?; },
             );
+        }
+        for scratch in &value.scratch {
+            let (ident, cols) = (&scratch.field, scratch.cols);
+            let doc = format!("`{}`: {}", value.name, scratch.doc);
+            fields.push(quote! { #[doc = #doc] pub #ident: ::nnscratch::ndarray::Array2<T>, });
+            match scratch.rows {
+                None => {
+                    init.push(quote! { #ident: ::nnscratch::ndarray::Array2::zeros((0, #cols)), });
+                    resize.push(quote! { ::nnscratch::compiled::resize(#name, &mut ws.#ident, batch, #cols)?; });
+                }
+                Some(rows) => {
+                    init.push(
+                        quote! { #ident: ::nnscratch::ndarray::Array2::zeros((#rows, #cols)), },
+                    );
+                }
+            }
         }
     }
     (fields, init, resize)

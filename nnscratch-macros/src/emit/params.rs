@@ -7,7 +7,8 @@ use proc_macro2::TokenStream;
 use quote::{format_ident, quote};
 
 use crate::graph::{Model, Op};
-use crate::layers::{ParamSet, Parameter, Site};
+use crate::layers::{ParamSet, Parameter, Site, StateField, StateKind};
+use syn::Ident;
 
 /// The ndarray type of a tensor of the given rank, without its element type: `Array2`.
 fn array_path(tensor: &Parameter) -> TokenStream {
@@ -101,11 +102,145 @@ pub fn shapes_const(model: &Model) -> TokenStream {
     }
 }
 
-/// `let Self { weight_0, bias_0, ..., grad, workspace: ws } = self;`: disjoint borrows of
-/// every field, so the kernels can read parameters while writing the workspace.
+/// Every state field (running statistics, dropout generators), in node order.
+fn state_fields(model: &Model) -> impl Iterator<Item = &StateField> {
+    model
+        .order
+        .iter()
+        .flat_map(move |&node| model.graph[node].state.iter())
+}
+
+/// The state fields of the model struct, and `training`.
+pub fn state_declarations(model: &Model) -> Vec<TokenStream> {
+    let mut out: Vec<TokenStream> = state_fields(model)
+        .map(|s| {
+            let (field, ty) = (&s.field, &s.ty);
+            let doc = match s.kind {
+                StateKind::Buffer | StateKind::Count => {
+                    format!(
+                        "`{}`, a buffer: saved with the parameters, never trained.",
+                        s.name
+                    )
+                }
+                StateKind::DropoutGenerator => {
+                    format!("The mask generator of dropout `{}`.", s.name)
+                }
+            };
+            quote! {
+                #[doc = #doc]
+                #field: #ty,
+            }
+        })
+        .collect();
+    out.push(quote! {
+        /// Training mode (the default) or evaluation mode: see `train` and `eval`.
+        training: bool,
+    });
+    out
+}
+
+/// The state fields' initial values, and `training: true`.
+pub fn state_init(model: &Model) -> Vec<TokenStream> {
+    let mut out: Vec<TokenStream> = state_fields(model)
+        .map(|s| {
+            let (field, init) = (&s.field, &s.init);
+            quote!(#field: #init,)
+        })
+        .collect();
+    out.push(quote!(training: true,));
+    out
+}
+
+/// The dropout generators' fields, in order.
+fn generators(model: &Model) -> Vec<&Ident> {
+    state_fields(model)
+        .filter(|s| s.kind == StateKind::DropoutGenerator)
+        .map(|s| &s.field)
+        .collect()
+}
+
+/// The methods about modes and dropout masks: `train`, `eval`, `is_training`,
+/// `manual_seed`, `fix_dropout_masks`.
+pub fn mode_methods(model: &Model) -> TokenStream {
+    let generators = generators(model);
+    let indices = (0..generators.len() as u64).collect::<Vec<_>>();
+    quote! {
+        /// Training mode, the mode a model starts in (PyTorch's `model.train()`):
+        /// Dropout drops, BatchNorm normalises with the batch's statistics and updates
+        /// its running ones.
+        pub fn train(&mut self) {
+            self.training = true;
+        }
+
+        /// Evaluation mode (PyTorch's `model.eval()`): Dropout is the identity and
+        /// BatchNorm uses its running statistics.
+        pub fn eval(&mut self) {
+            self.training = false;
+        }
+
+        /// Whether the model is in training mode.
+        pub fn is_training(&self) -> bool {
+            self.training
+        }
+
+        /// Reseeds every dropout layer's mask generator (the `k`-th dropout layer gets
+        /// stream `k` of `seed`), as `torch.manual_seed` does for PyTorch's dropout.
+        pub fn manual_seed(&mut self, seed: u64) {
+            #(self.#generators = ::nnscratch::kernels::DropoutGenerator::for_layer(seed, #indices);)*
+            let _ = seed;
+        }
+
+        /// Fixed-mask mode for every dropout layer: each forward pass reuses the current
+        /// mask, so the loss is a fixed function of the parameters (for gradient checks).
+        pub fn fix_dropout_masks(&mut self, fixed: bool) {
+            #(self.#generators.fix_mask(fixed);)*
+            let _ = fixed;
+        }
+    }
+}
+
+/// `new`'s last step: seeding the dropout generators from `rng`, after every parameter
+/// was drawn (so a network's weights do not depend on whether it has dropout layers).
+pub fn seed_dropout(model: &Model) -> TokenStream {
+    if generators(model).is_empty() {
+        quote!()
+    } else {
+        quote!(model.manual_seed(::nnscratch::compiled::draw_seed(rng));)
+    }
+}
+
+/// The `Parameters::visit_buffers` body.
+fn buffer_visits(model: &Model) -> Vec<TokenStream> {
+    state_fields(model)
+        .filter_map(|s| {
+            let (name, field) = (&s.name, &s.field);
+            match s.kind {
+                StateKind::Buffer => Some(quote! {
+                    ::nnscratch::optim::visit_buffer_array(#name, &mut self.#field, visitor);
+                }),
+                StateKind::Count => Some(quote! {
+                    visitor(::nnscratch::optim::Buffer {
+                        name: #name,
+                        value: ::nnscratch::optim::BufferValue::Count(&mut self.#field),
+                    });
+                }),
+                StateKind::DropoutGenerator => None,
+            }
+        })
+        .collect()
+}
+
+/// `let Self { weight_0, bias_0, ..., grad, workspace: ws, training } = self;`: disjoint
+/// borrows of every field, so the kernels can read parameters and update state while
+/// writing the workspace.
 pub fn destructure(model: &Model) -> TokenStream {
     let names = tensors(model).map(|(_, t)| &t.field);
-    quote!(let Self { #(#names,)* grad, workspace: ws } = self;)
+    let state = state_fields(model).map(|s| &s.field);
+    quote! {
+        let Self { #(#names,)* #(#state,)* grad, workspace: ws, training } = self;
+        #[allow(unused_variables)] // read only by Dropout and BatchNorm
+        let training = *training;
+    }
 }
 
 /// The `Parameters` impl: what lets `Sgd` and `Adam` train the model.
@@ -120,11 +255,23 @@ pub fn visitor(model: &Model) -> TokenStream {
         let field = &t.field;
         quote!(self.grad.#field.fill(T::zero());)
     });
+    let buffers = buffer_visits(model);
+    let buffers = if buffers.is_empty() {
+        quote!()
+    } else {
+        quote! {
+            fn visit_buffers(&mut self, visitor: &mut dyn FnMut(::nnscratch::optim::Buffer<'_, T>)) {
+                #(#buffers)*
+            }
+        }
+    };
     quote! {
         fn visit_parameters(&mut self, visitor: &mut dyn FnMut(::nnscratch::optim::Param<'_, T>)) {
             let filled = self.grad.filled;
             #(#visits)*
         }
+
+        #buffers
 
         fn zero_grad(&mut self) {
             #(#zeros)*
@@ -158,6 +305,7 @@ pub fn to_dynamic(model: &Model, name: &str) -> TokenStream {
             let build = || -> ::nnscratch::Result<::nnscratch::nn::GraphModule<T>> {
                 let mut net = ::nnscratch::nn::GraphModule::new(#name, #loss);
                 #(#steps)*
+                ::nnscratch::nn::Module::set_training(&mut net, self.training);
                 net.finish(#output)
             };
             build().unwrap_or_else(|error| unreachable!("model! checked these widths at compile time: {error}"))

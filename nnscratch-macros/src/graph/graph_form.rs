@@ -145,6 +145,7 @@ impl<'a> GraphForm<'a> {
             order: self.builder.order,
             graph: self.builder.graph,
             params: self.builder.params,
+            name: self.input.ident.to_string(),
             form: Form::Graph,
         })
     }

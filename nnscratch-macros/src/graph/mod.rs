@@ -13,7 +13,7 @@ use proc_macro2::Span;
 use quote::ToTokens;
 use syn::{Expr, Ident};
 
-use crate::layers::{Built, Layer, ParamSet, tokens_text};
+use crate::layers::{Built, Layer, ParamSet, Scratch, StateField, tokens_text};
 use crate::parse::{Body, ModelInput};
 
 /// What a node computes: the model's input, or a layer (its rules in `layers/`).
@@ -39,6 +39,10 @@ pub struct Node {
     pub requires_grad: bool,
     /// The layer's parameters: an index into [`Model::params`].
     pub params: Option<usize>,
+    /// The layer's other state in the model struct (running statistics, generators).
+    pub state: Vec<StateField>,
+    /// The layer's workspace buffers besides its output.
+    pub scratch: Vec<Scratch>,
 }
 
 impl Node {
@@ -67,6 +71,8 @@ pub struct Model {
     /// The parameters of every layer that has some, in visiting order.
     pub params: Vec<ParamSet>,
     pub form: Form,
+    /// The struct's name, for run-time messages.
+    pub name: String,
 }
 
 impl Model {
@@ -247,6 +253,19 @@ fn assign_rust_names(model: &mut Model) {
         let base = tensor.field.unraw().to_string();
         tensor.field = unique(&mut fields, base, tensor.field.span());
     }
+    fields.insert("training".into());
+    for &node in &model.order {
+        let value = &mut model.graph[node];
+        for state in &mut value.state {
+            let base = state.field.unraw().to_string();
+            state.field = unique(&mut fields, base, state.field.span());
+        }
+        // Scratch buffers are named after their value: `h1_x_hat`.
+        for scratch in &mut value.scratch {
+            let base = format!("{}_{}", value.ident, scratch.suffix);
+            scratch.field = unique(&mut workspace, base, value.ident.span());
+        }
+    }
 }
 
 // ---------------------------------------------------------------- shared pieces
@@ -368,6 +387,8 @@ impl Builder {
             name,
             requires_grad,
             params,
+            state: Vec::new(),
+            scratch: Vec::new(),
         });
         for (position, &operand) in operands.iter().enumerate() {
             self.graph.add_edge(operand, node, position);
@@ -385,14 +406,17 @@ impl Builder {
         ident: Ident,
         name: String,
     ) -> NodeIndex {
-        self.add(
+        let node = self.add(
             Op::Layer(built.layer),
             operands,
             built.width,
             ident,
             name,
             built.params,
-        )
+        );
+        self.graph[node].state = built.state;
+        self.graph[node].scratch = built.scratch;
+        node
     }
 
     fn width(&self, node: NodeIndex) -> Option<usize> {

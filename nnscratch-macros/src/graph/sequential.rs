@@ -134,6 +134,7 @@ impl<'a> Sequential<'a> {
             order: self.builder.order,
             graph: self.builder.graph,
             params: self.builder.params,
+            name: self.input.ident.to_string(),
             form: Form::Sequential,
         })
     }

@@ -189,3 +189,24 @@ pub fn bind<'e>(call: &mut Call<'e>, names: &[&'static str], usage: &str) -> Vec
     }
     slots
 }
+
+/// A `true`/`false` literal; reports anything else (with a hint for Python's `True`).
+pub fn boolean(expr: &Expr, what: &str, errors: &mut Errors) -> Option<bool> {
+    if let Expr::Lit(syn::ExprLit {
+        lit: Lit::Bool(value),
+        ..
+    }) = expr
+    {
+        return Some(value.value);
+    }
+    let found = tokens_text(expr);
+    let hint = match found.as_str() {
+        "False" | "True" => format!(": write Rust's `{}`", found.to_lowercase()),
+        _ => String::new(),
+    };
+    errors.at(
+        expr,
+        format!("{what} must be `true` or `false`, found `{found}`{hint}"),
+    );
+    None
+}

@@ -54,6 +54,8 @@ pub fn binary(
         width: widths.0.or(widths.1),
         params: None,
         shown: None,
+        state: Vec::new(),
+        scratch: Vec::new(),
     })
 }
 

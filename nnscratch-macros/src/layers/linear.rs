@@ -102,6 +102,8 @@ fn build(call: &mut Call<'_>) -> Built {
             span: call.name.span(),
         }),
         shown: Some(written),
+        state: Vec::new(),
+        scratch: Vec::new(),
     }
 }
 

@@ -5,6 +5,9 @@
 //! | `linear.rs` | `Linear` | `[batch, in] -> [batch, out]`, parameters `weight`, `bias` |
 //! | `relu.rs`, `leaky_relu.rs`, `sigmoid.rs`, `tanh.rs`, `softplus.rs`, `gelu.rs`, `silu.rs`, `elu.rs`, `identity.rs` | the activations | element-wise: width kept (`activation.rs` holds what they share) |
 //! | `softmax.rs` | `Softmax`, `LogSoftmax` | width kept; normalised over each row |
+//! | `batch_norm.rs` | `BatchNorm1d` | width kept; parameters `weight`, `bias`; buffers `running_mean`, `running_var`, `num_batches_tracked` |
+//! | `layer_norm.rs` | `LayerNorm` | width kept; parameters `weight`, `bias` |
+//! | `dropout.rs` | `Dropout` | width kept; a mask generator in the model |
 //! | `elementwise.rs` | `+`, `*` of two values (graph form) | both operands of one width |
 //! | `loss.rs` | `MSELoss`, `L1Loss`, `SmoothL1Loss`, `HuberLoss`, `BCEWithLogitsLoss`, `CrossEntropyLoss`, `NLLLoss` | the model's output and its target |
 //! | `args.rs` | argument parsing shared by all kinds (widths, numbers, keywords) | |
@@ -21,10 +24,13 @@
 
 mod activation;
 mod args;
+mod batch_norm;
+mod dropout;
 mod elementwise;
 mod elu;
 mod gelu;
 mod identity;
+mod layer_norm;
 mod leaky_relu;
 mod linear;
 mod loss;
@@ -61,6 +67,9 @@ pub const KINDS: &[Kind] = &[
     identity::KIND,
     softmax::SOFTMAX,
     softmax::LOG_SOFTMAX,
+    batch_norm::KIND,
+    layer_norm::KIND,
+    dropout::KIND,
 ];
 
 /// A layer kind as the parser meets it: its name and how a call of it is built.
@@ -120,6 +129,40 @@ impl Call<'_> {
         }
     }
 
+    /// A state field of this layer, named `{prefix}.{suffix}` in the `state_dict`.
+    pub fn state(
+        &self,
+        suffix: &'static str,
+        ty: TokenStream,
+        init: TokenStream,
+        kind: StateKind,
+    ) -> StateField {
+        StateField {
+            name: format!("{}.{}", self.prefix, suffix),
+            field: self.field(suffix),
+            ty,
+            init,
+            kind,
+        }
+    }
+
+    /// A scratch buffer of this layer (`rows: None` for one row per batch row).
+    pub fn scratch(
+        &self,
+        suffix: &'static str,
+        rows: Option<usize>,
+        cols: usize,
+        doc: &'static str,
+    ) -> Scratch {
+        Scratch {
+            suffix,
+            rows,
+            cols,
+            doc,
+            field: format_ident!("{}", suffix),
+        }
+    }
+
     /// A parameter tensor of this layer: `suffix` (`weight`), its shape, how `new`
     /// initialises it (an expression using `rng`) and its partial for pictures.
     pub fn parameter(
@@ -150,6 +193,11 @@ pub struct Built {
     /// its name (`Linear(16)`); messages about a width-keeping layer name it and the
     /// value it read instead.
     pub shown: Option<String>,
+    /// State the layer keeps in the model struct besides its parameters (running
+    /// statistics, a dropout mask generator).
+    pub state: Vec<StateField>,
+    /// Workspace buffers the layer keeps from forward for backward (besides its output).
+    pub scratch: Vec<Scratch>,
 }
 
 impl Built {
@@ -160,8 +208,48 @@ impl Built {
             width: call.input,
             params: None,
             shown: None,
+            state: Vec::new(),
+            scratch: Vec::new(),
         }
     }
+}
+
+/// A field of the model struct that is not a trained parameter.
+pub struct StateField {
+    /// Its `state_dict` name (`1.running_mean`), or a name for messages when not saved.
+    pub name: String,
+    /// The struct field (made unique later by `assign_rust_names`).
+    pub field: Ident,
+    /// Its type (`Array1<T>`, `u64`, `DropoutGenerator`).
+    pub ty: TokenStream,
+    /// Its initial value (an expression; it may not use `rng`).
+    pub init: TokenStream,
+    pub kind: StateKind,
+}
+
+/// What a state field is to the rest of the model.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum StateKind {
+    /// A float buffer, saved and loaded with the parameters (PyTorch's buffers).
+    Buffer,
+    /// A count saved as PyTorch's `int64` scalar (`num_batches_tracked`).
+    Count,
+    /// A dropout layer's mask generator: not saved; reseeded by `manual_seed`.
+    DropoutGenerator,
+}
+
+/// A workspace buffer a layer keeps for its backward pass: `[batch, cols]` (resized with
+/// the batch) or `[rows, cols]` (fixed).
+pub struct Scratch {
+    /// Appended to the value's buffer name: `h1_x_hat`.
+    pub suffix: &'static str,
+    /// `None` for one row per batch row.
+    pub rows: Option<usize>,
+    pub cols: usize,
+    /// What it holds, for its doc comment.
+    pub doc: &'static str,
+    /// The workspace field (made unique later by `assign_rust_names`).
+    pub field: Ident,
 }
 
 /// The parameters of one layer, named `{prefix}.{suffix}` in the `state_dict`.
@@ -284,6 +372,17 @@ impl<'a> Site<'a> {
     /// The field of parameter tensor `k` (in the order the layer declared them).
     pub fn param(&self, k: usize) -> &'a Ident {
         &self.params().tensors[k].field
+    }
+
+    /// The field of state field `k` (in the order the layer declared them).
+    pub fn state(&self, k: usize) -> &'a Ident {
+        &self.model.graph[self.node].state[k].field
+    }
+
+    /// Scratch buffer `k`: `ws.h1_x_hat`.
+    pub fn scratch(&self, k: usize) -> TokenStream {
+        let field = &self.model.graph[self.node].scratch[k].field;
+        quote!(ws.#field)
     }
 }
 

@@ -94,9 +94,9 @@ pub fn layer_norm_backward_input<T: Float>(
     {
         let g = |c: usize| weight.map_or(g_row[c], |w| w[c] * g_row[c]);
         let (mut sum_g, mut sum_gh) = (T::zero(), T::zero());
-        for c in 0..features {
+        for (c, &h) in h_row.iter().enumerate() {
             sum_g += g(c);
-            sum_gh += g(c) * h_row[c];
+            sum_gh += g(c) * h;
         }
         for c in 0..features {
             let value = inv / n * (n * g(c) - sum_g - h_row[c] * sum_gh);
