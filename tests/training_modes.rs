@@ -8,6 +8,20 @@ use nnscratch::optim::{Optimizer, Sgd};
 use nnscratch::{Float, check, model};
 use rand::{RngExt, SeedableRng};
 
+mod common;
+
+use std::collections::BTreeMap;
+
+use common::{Encoded, WorstError};
+use ndarray::ArrayD;
+use nnscratch::nn::{
+    BatchNorm1d as BatchNorm1dSpec, Dropout as DropoutSpec, GELU, LayerNorm as LayerNormSpec,
+    LayerSpec, Linear as LinearSpec, Module, ReLU, Sequential, SiLU, Tanh,
+};
+use nnscratch::optim::{BufferValue, Parameters};
+use nnscratch::{Reduction, Tensor};
+use serde::Deserialize;
+
 model! {
     /// BatchNorm after a Linear without bias, the usual pairing.
     pub struct BnMlp {
@@ -175,4 +189,446 @@ gradient_checks! {
     AllOptions => every_option_matches_dynamic_and_finite_differences_in_both_modes_f64, every_option_matches_dynamic_f32;
     NormGraph => graph_form_matches_dynamic_and_finite_differences_in_both_modes_f64, graph_form_matches_dynamic_f32;
     PractitionerMlp => practitioner_mlp_matches_dynamic_and_finite_differences_in_both_modes_f64, practitioner_mlp_matches_dynamic_f32;
+}
+
+// ---------------------------------------------------------------- PyTorch fixtures
+
+#[derive(Deserialize)]
+struct Fixtures {
+    modes: Vec<ModeCase>,
+}
+
+/// A `state_dict` entry: a tensor, or `num_batches_tracked`.
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum StateEntry {
+    Count { count: u64 },
+    Tensor(Encoded),
+}
+
+#[derive(Deserialize)]
+struct Step {
+    x: Encoded,
+    target: serde_json::Value,
+    loss: f64,
+}
+
+#[derive(Deserialize)]
+struct EvalCase {
+    x: Encoded,
+    target: serde_json::Value,
+    output: Encoded,
+    loss: f64,
+    grads: BTreeMap<String, Encoded>,
+}
+
+#[derive(Deserialize)]
+struct ModeCase {
+    name: String,
+    seed: u64,
+    lr: f64,
+    state: BTreeMap<String, StateEntry>,
+    steps: Vec<Step>,
+    trained: BTreeMap<String, StateEntry>,
+    eval: EvalCase,
+}
+
+fn fixtures(dtype: &str) -> Fixtures {
+    let path = format!(
+        "{}/../tests/fixtures/compiled_{dtype}.json",
+        env!("CARGO_MANIFEST_DIR")
+    );
+    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
+    serde_json::from_str(&text).unwrap_or_else(|e| panic!("{path}: {e}"))
+}
+
+/// A fixture target: values or class indices.
+struct OwnedTarget<T> {
+    values: Option<Array2<T>>,
+    classes: Option<Vec<usize>>,
+}
+
+impl<T: Float> OwnedTarget<T> {
+    fn new(json: &serde_json::Value) -> Self {
+        let values: Option<Encoded> = json
+            .get("values")
+            .map(|v| serde_json::from_value(v.clone()).unwrap());
+        OwnedTarget {
+            values: values.map(|v| v.array().into_dimensionality().unwrap()),
+            classes: json
+                .get("classes")
+                .map(|v| serde_json::from_value(v.clone()).unwrap()),
+        }
+    }
+
+    fn target(&self) -> Target<'_, T> {
+        match (&self.values, &self.classes) {
+            (Some(v), _) => Target::Values(v.view()),
+            (None, Some(c)) => Target::Classes(c),
+            _ => panic!("fixture without target"),
+        }
+    }
+}
+
+/// Writes a fixture's parameters and buffers into a model, checking every name exists.
+fn load_state<T: Float>(
+    model: &mut (impl Parameters<T> + ?Sized),
+    state: &BTreeMap<String, StateEntry>,
+    case: &str,
+) {
+    let mut loaded = 0;
+    model.visit_parameters(&mut |p| {
+        let Some(StateEntry::Tensor(value)) = state.get(p.name) else {
+            panic!("{case}: no fixture tensor for parameter {}", p.name)
+        };
+        p.value
+            .copy_from_slice(value.array::<T>().as_slice().unwrap());
+        loaded += 1;
+    });
+    model.visit_buffers(&mut |b| {
+        match (b.value, state.get(b.name)) {
+            (BufferValue::Float { value, .. }, Some(StateEntry::Tensor(v))) => {
+                value.copy_from_slice(v.array::<T>().as_slice().unwrap())
+            }
+            (BufferValue::Count(c), Some(StateEntry::Count { count })) => *c = *count,
+            _ => panic!(
+                "{case}: no fixture entry of the right kind for buffer {}",
+                b.name
+            ),
+        }
+        loaded += 1;
+    });
+    assert_eq!(
+        loaded,
+        state.len(),
+        "{case}: every PyTorch state_dict entry has a twin"
+    );
+}
+
+/// Compares parameters and buffers with the fixture's.
+fn compare_state<T: Float>(
+    model: &mut (impl Parameters<T> + ?Sized),
+    state: &BTreeMap<String, StateEntry>,
+    what: &str,
+    worst: &mut WorstError,
+) {
+    model.visit_parameters(&mut |p| {
+        let Some(StateEntry::Tensor(expected)) = state.get(p.name) else {
+            panic!("{what}: {} missing", p.name)
+        };
+        worst.check(
+            &format!("{what} {}", p.name),
+            &p.value_view().to_owned(),
+            &expected.array(),
+        );
+    });
+    model.visit_buffers(&mut |b| match (b.value, state.get(b.name)) {
+        (BufferValue::Float { shape, value }, Some(StateEntry::Tensor(expected))) => {
+            let actual = ArrayD::from_shape_vec(shape.to_vec(), value.to_vec()).unwrap();
+            worst.check(&format!("{what} {}", b.name), &actual, &expected.array());
+        }
+        (BufferValue::Count(c), Some(StateEntry::Count { count })) => {
+            assert_eq!(*c, *count, "{what} {}", b.name)
+        }
+        _ => panic!("{what}: buffer {} has no twin", b.name),
+    });
+}
+
+/// Three SGD steps in training mode, then a forward and backward pass in evaluation
+/// mode, against PyTorch: losses, parameters, running statistics, outputs, gradients.
+fn compare_compiled<T: Float, M: CompiledModel<T>>(
+    mut model: M,
+    case: &ModeCase,
+    manual_seed: fn(&mut M, u64),
+    worst: &mut WorstError,
+) {
+    load_state(&mut model, &case.state, &case.name);
+    manual_seed(&mut model, case.seed);
+    let mut sgd = Sgd::new(case.lr);
+    for (i, step) in case.steps.iter().enumerate() {
+        let x: Array2<T> = step.x.array().into_dimensionality().unwrap();
+        let target = OwnedTarget::<T>::new(&step.target);
+        model.zero_grad();
+        let loss = model.loss_backward(x.view(), target.target()).unwrap();
+        worst.check(
+            &format!("{} step {i} loss", case.name),
+            &ndarray::arr0(loss).into_dyn(),
+            &ndarray::arr0(T::of(step.loss)).into_dyn(),
+        );
+        sgd.step(&mut model).unwrap();
+    }
+    compare_state(
+        &mut model,
+        &case.trained,
+        &format!("{} trained", case.name),
+        worst,
+    );
+    let mut twin = model.to_dynamic();
+    model.set_training(false);
+    twin.eval();
+    let x: Array2<T> = case.eval.x.array().into_dimensionality().unwrap();
+    let target = OwnedTarget::<T>::new(&case.eval.target);
+    let output = model.forward(x.view()).unwrap().to_owned().into_dyn();
+    worst.check(
+        &format!("{} eval output", case.name),
+        &output,
+        &case.eval.output.array(),
+    );
+    model.zero_grad();
+    let loss = model.loss_backward(x.view(), target.target()).unwrap();
+    worst.check(
+        &format!("{} eval loss", case.name),
+        &ndarray::arr0(loss).into_dyn(),
+        &ndarray::arr0(T::of(case.eval.loss)).into_dyn(),
+    );
+    let floor = zero_gradient_floor::<T>(&case.eval.grads);
+    model.visit_parameters(&mut |p| {
+        let grad = p.grad_view().expect("loss_backward filled it").to_owned();
+        worst.check_above(
+            &format!("{} eval grad {}", case.name, p.name),
+            &grad,
+            &case.eval.grads[p.name].array(),
+            floor,
+        );
+    });
+    // The dynamic twin, built after training (weights, running statistics): the same in
+    // evaluation mode.
+    let twin_loss = twin
+        .loss(&Tensor::new(x.into_dyn()), target.target())
+        .unwrap();
+    worst.check(
+        &format!("{} dynamic twin eval loss", case.name),
+        &twin_loss.to_array(),
+        &ndarray::arr0(T::of(case.eval.loss)).into_dyn(),
+    );
+    twin_loss.backward().unwrap();
+    for (name, tensor) in twin.named_parameters() {
+        worst.check_above(
+            &format!("{} dynamic twin eval grad {name}", case.name),
+            &tensor.grad().unwrap(),
+            &case.eval.grads[&name].array(),
+            floor,
+        );
+    }
+}
+
+/// The scale below which a PyTorch gradient counts as zero: a gradient that vanishes
+/// in exact arithmetic is rounding noise of a few `ε` times the model's largest
+/// gradient on both sides, so it passes when the two agree to `100·ε` of that.
+fn zero_gradient_floor<T: Float>(grads: &BTreeMap<String, Encoded>) -> f64 {
+    let largest = grads
+        .values()
+        .flat_map(|g| g.data.iter())
+        .fold(0.0f64, |m, v| m.max(v.abs()));
+    100.0 * T::epsilon().as_f64() * largest / common::tolerance::<T>()
+}
+
+/// The sequential networks of the fixture as `nn::Sequential` layer lists.
+fn sequential_specs(name: &str) -> Option<Vec<LayerSpec>> {
+    Some(match name {
+        "BnMlp" => vec![
+            LinearSpec(4, 8).without_bias(),
+            BatchNorm1dSpec(8),
+            ReLU,
+            LinearSpec(8, 3),
+        ],
+        "LnMlp" => vec![
+            LinearSpec(3, 6),
+            LayerNormSpec(6),
+            GELU("none"),
+            LinearSpec(6, 2),
+        ],
+        "DropoutMlp" => vec![
+            LinearSpec(4, 8),
+            ReLU,
+            DropoutSpec(0.3),
+            LinearSpec(8, 8),
+            Tanh,
+            DropoutSpec(0.5),
+            LinearSpec(8, 3),
+        ],
+        "AllOptions" => vec![
+            LinearSpec(5, 6),
+            LayerSpec::BatchNorm1d {
+                num_features: 6,
+                eps: 1e-3,
+                momentum: 0.3,
+                affine: true,
+                track_running_stats: true,
+            },
+            Tanh,
+            DropoutSpec(0.25),
+            LinearSpec(6, 6),
+            LayerSpec::LayerNorm {
+                normalized_shape: 6,
+                eps: 1e-5,
+                elementwise_affine: false,
+            },
+            SiLU,
+            LinearSpec(6, 4),
+            LayerSpec::BatchNorm1d {
+                num_features: 4,
+                eps: 1e-5,
+                momentum: 0.1,
+                affine: false,
+                track_running_stats: false,
+            },
+            LinearSpec(4, 2),
+        ],
+        "PractitionerMlp" => vec![
+            LinearSpec(6, 16),
+            BatchNorm1dSpec(16),
+            GELU("none"),
+            DropoutSpec(0.1),
+            LinearSpec(16, 16),
+            LayerNormSpec(16),
+            SiLU,
+            DropoutSpec(0.1),
+            LinearSpec(16, 2),
+        ],
+        _ => return None,
+    })
+}
+
+/// The same three steps and evaluation pass on an `nn::Sequential`.
+fn compare_sequential<T: Float>(
+    specs: Vec<LayerSpec>,
+    case: &ModeCase,
+    loss: &str,
+    worst: &mut WorstError,
+) {
+    let mut rng = rand::rngs::StdRng::seed_from_u64(0);
+    let mut model = Sequential::<T>::new(specs, &mut rng).unwrap();
+    load_state(&mut model, &case.state, &case.name);
+    model.manual_seed(case.seed);
+    let loss_of = |y: &Tensor<T>, target: &OwnedTarget<T>| match (loss, target.target()) {
+        ("ce", Target::Classes(c)) => y.cross_entropy(c).unwrap(),
+        ("huber", Target::Values(v)) => y
+            .huber_loss(&Tensor::new(v.to_owned().into_dyn()), 0.5)
+            .unwrap(),
+        ("mse", Target::Values(v)) => y
+            .value_loss(
+                &Tensor::new(v.to_owned().into_dyn()),
+                nnscratch::kernels::ValueLoss::Mse,
+                Reduction::Mean,
+            )
+            .unwrap(),
+        _ => panic!("{}: unexpected loss", case.name),
+    };
+    let mut sgd = Sgd::new(case.lr);
+    for (i, step) in case.steps.iter().enumerate() {
+        let x = Tensor::new(step.x.array::<T>());
+        let target = OwnedTarget::<T>::new(&step.target);
+        Module::zero_grad(&model);
+        let l = loss_of(&model.forward(&x).unwrap(), &target);
+        l.backward().unwrap();
+        worst.check(
+            &format!("{} Sequential step {i} loss", case.name),
+            &l.to_array(),
+            &ndarray::arr0(T::of(step.loss)).into_dyn(),
+        );
+        sgd.step(&mut model).unwrap();
+    }
+    compare_state(
+        &mut model,
+        &case.trained,
+        &format!("{} Sequential trained", case.name),
+        worst,
+    );
+    model.eval();
+    let x = Tensor::new(case.eval.x.array::<T>());
+    let target = OwnedTarget::<T>::new(&case.eval.target);
+    Module::zero_grad(&model);
+    let y = model.forward(&x).unwrap();
+    worst.check(
+        &format!("{} Sequential eval output", case.name),
+        &y.to_array(),
+        &case.eval.output.array(),
+    );
+    let l = loss_of(&y, &target);
+    l.backward().unwrap();
+    let floor = zero_gradient_floor::<T>(&case.eval.grads);
+    for (name, tensor) in model.named_parameters() {
+        worst.check_above(
+            &format!("{} Sequential eval grad {name}", case.name),
+            &tensor.grad().unwrap(),
+            &case.eval.grads[&name].array(),
+            floor,
+        );
+    }
+}
+
+fn compare_all<T: Float>() -> WorstError {
+    let fixtures = fixtures(T::DTYPE);
+    assert_eq!(fixtures.modes.len(), 6);
+    let mut worst = WorstError::default();
+    let mut rng = rand::rngs::StdRng::seed_from_u64(0);
+    for case in &fixtures.modes {
+        match case.name.as_str() {
+            "BnMlp" => compare_compiled(
+                BnMlp::<T>::new(&mut rng),
+                case,
+                BnMlp::manual_seed,
+                &mut worst,
+            ),
+            "LnMlp" => compare_compiled(
+                LnMlp::<T>::new(&mut rng),
+                case,
+                LnMlp::manual_seed,
+                &mut worst,
+            ),
+            "DropoutMlp" => compare_compiled(
+                DropoutMlp::<T>::new(&mut rng),
+                case,
+                DropoutMlp::manual_seed,
+                &mut worst,
+            ),
+            "AllOptions" => compare_compiled(
+                AllOptions::<T>::new(&mut rng),
+                case,
+                AllOptions::manual_seed,
+                &mut worst,
+            ),
+            "NormGraph" => compare_compiled(
+                NormGraph::<T>::new(&mut rng),
+                case,
+                NormGraph::manual_seed,
+                &mut worst,
+            ),
+            "PractitionerMlp" => compare_compiled(
+                PractitionerMlp::<T>::new(&mut rng),
+                case,
+                PractitionerMlp::manual_seed,
+                &mut worst,
+            ),
+            other => panic!("fixture model {other} is not declared in this test"),
+        }
+        if let Some(specs) = sequential_specs(&case.name) {
+            let loss = match case.name.as_str() {
+                "BnMlp" | "DropoutMlp" => "ce",
+                "PractitionerMlp" => "huber",
+                _ => "mse",
+            };
+            compare_sequential::<T>(specs, case, loss, &mut worst);
+        }
+    }
+    worst
+}
+
+#[test]
+fn training_mode_layers_match_pytorch_over_three_steps_and_in_evaluation_f64() {
+    let worst = compare_all::<f64>();
+    println!(
+        "training modes f64: {} comparisons, largest relative error {:e} at {}",
+        worst.compared, worst.error, worst.at
+    );
+}
+
+#[test]
+fn training_mode_layers_match_pytorch_over_three_steps_and_in_evaluation_f32() {
+    let worst = compare_all::<f32>();
+    println!(
+        "training modes f32: {} comparisons, largest relative error {:e} at {}",
+        worst.compared, worst.error, worst.at
+    );
 }

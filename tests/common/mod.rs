@@ -143,7 +143,33 @@ pub struct WorstError {
 
 impl WorstError {
     pub fn check<T: Float>(&mut self, what: &str, actual: &ArrayD<T>, expected: &ArrayD<T>) {
-        let error = relative_error(actual, expected);
+        self.check_above(what, actual, expected, 0.0);
+    }
+
+    /// [`check`](Self::check) with the scale `max|expected|` raised to at least `floor`:
+    /// for gradients that are zero in exact arithmetic (a bias before a BatchNorm that
+    /// uses batch statistics), compared on the scale of the model's largest gradient.
+    pub fn check_above<T: Float>(
+        &mut self,
+        what: &str,
+        actual: &ArrayD<T>,
+        expected: &ArrayD<T>,
+        floor: f64,
+    ) {
+        let scale = expected.iter().fold(0.0f64, |m, v| m.max(v.as_f64().abs()));
+        let error = if scale < floor {
+            let diff = actual
+                .iter()
+                .zip(expected)
+                .fold(0.0f64, |m, (a, b)| m.max((a.as_f64() - b.as_f64()).abs()));
+            if actual.shape() == expected.shape() {
+                diff / floor
+            } else {
+                f64::INFINITY
+            }
+        } else {
+            relative_error(actual, expected)
+        };
         assert!(
             error <= tolerance::<T>(),
             "{what} ({}): relative error {error:e} over {:e}\n actual:   {actual}\n expected: {expected}",
