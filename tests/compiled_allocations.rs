@@ -112,3 +112,43 @@ fn a_new_batch_size_reallocates_once_then_nothing() {
         0
     );
 }
+
+model! {
+    /// Every training-mode layer, every new loss argument, Linear without bias.
+    pub struct TrainingModeLayers {
+        input: 12,
+        Linear(32, bias = false), BatchNorm1d, GELU, Dropout(0.2),
+        Linear(32), LayerNorm, SiLU, Dropout(0.1),
+        Linear(16), BatchNorm1d(affine = false, track_running_stats = false), ELU,
+        Linear(4),
+        loss: HuberLoss(delta = 0.5, reduction = "sum"),
+    }
+}
+
+#[test]
+fn a_training_mode_step_with_batch_norm_layer_norm_and_dropout_allocates_nothing() {
+    let mut rng = rand::rngs::StdRng::seed_from_u64(3);
+    let mut net = TrainingModeLayers::<f32>::new(&mut rng);
+    let x = Array2::from_shape_fn((16, 12), |(i, j)| ((i * 12 + j) as f32).sin());
+    let t = Array2::from_shape_fn((16, 4), |(i, j)| ((i + j) as f32).cos());
+    let mut adam = Adam::adamw(1e-3).clip_grad_norm(1.0);
+    allocations_during(|| {
+        net.loss_backward(x.view(), t.view()).unwrap();
+        adam.step(&mut net).unwrap();
+    });
+    let steady = allocations_during(|| {
+        for _ in 0..50 {
+            net.loss_backward(x.view(), t.view()).unwrap();
+            adam.step(&mut net).unwrap();
+        }
+    });
+    assert_eq!(steady, 0, "training mode");
+    net.eval();
+    let evaluation = allocations_during(|| {
+        for _ in 0..10 {
+            net.forward(x.view()).unwrap();
+            net.loss(x.view(), t.view()).unwrap();
+        }
+    });
+    assert_eq!(evaluation, 0, "evaluation mode");
+}

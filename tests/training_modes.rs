@@ -632,3 +632,254 @@ fn training_mode_layers_match_pytorch_over_three_steps_and_in_evaluation_f32() {
         worst.compared, worst.error, worst.at
     );
 }
+
+// ---------------------------------------------------------------- modes, buffers, masks
+
+#[test]
+fn batch_norm_in_training_rejects_a_single_row_and_evaluation_accepts_it() {
+    let mut rng = rand::rngs::StdRng::seed_from_u64(4);
+    let mut net = BnMlp::<f64>::new(&mut rng);
+    let row = Array2::<f64>::ones((1, 4));
+    let error = net.forward(row.view()).unwrap_err().to_string();
+    assert!(
+        error.contains("BatchNorm1d(8)") && error.contains("eval()"),
+        "{error}"
+    );
+    net.eval();
+    assert!(net.forward(row.view()).is_ok());
+
+    let mut dynamic =
+        Sequential::<f64>::new([LinearSpec(4, 8), BatchNorm1dSpec(8)], &mut rng).unwrap();
+    let one = Tensor::new(row.into_dyn());
+    assert!(dynamic.forward(&one).is_err());
+    dynamic.eval();
+    assert!(dynamic.forward(&one).is_ok());
+}
+
+#[test]
+fn evaluation_leaves_running_statistics_alone_and_training_updates_them() {
+    let mut rng = rand::rngs::StdRng::seed_from_u64(5);
+    let mut net = BnMlp::<f64>::new(&mut rng);
+    let (x, _, classes) = batch::<f64, BnMlp<f64>>(6, 8);
+    let before = net.buffer_shapes();
+    let snapshot = |net: &mut BnMlp<f64>| {
+        let mut out = Vec::new();
+        net.visit_buffers(&mut |b| match b.value {
+            BufferValue::Float { value, .. } => out.extend(value.iter().copied()),
+            BufferValue::Count(c) => out.push(*c as f64),
+        });
+        out
+    };
+    let initial = snapshot(&mut net);
+    assert_eq!(
+        initial[initial.len() - 1],
+        0.0,
+        "num_batches_tracked starts at 0"
+    );
+    net.eval();
+    net.loss_backward(x.view(), &classes).unwrap();
+    assert_eq!(snapshot(&mut net), initial, "evaluation changes no buffer");
+    net.train();
+    net.loss_backward(x.view(), &classes).unwrap();
+    let after = snapshot(&mut net);
+    assert_ne!(after, initial);
+    assert_eq!(after[after.len() - 1], 1.0, "one batch tracked");
+    assert_eq!(net.buffer_shapes(), before);
+    assert_eq!(
+        before,
+        [
+            ("1.running_mean".to_string(), vec![8]),
+            ("1.running_var".to_string(), vec![8]),
+            ("1.num_batches_tracked".to_string(), vec![])
+        ]
+    );
+}
+
+#[test]
+fn dropout_masks_follow_the_seed_and_the_mode() {
+    let mut rng = rand::rngs::StdRng::seed_from_u64(6);
+    let mut net = DropoutMlp::<f64>::new(&mut rng);
+    let (x, _, _) = batch::<f64, DropoutMlp<f64>>(7, 16);
+    net.manual_seed(11);
+    let first = net.forward(x.view()).unwrap().to_owned();
+    let second = net.forward(x.view()).unwrap().to_owned();
+    assert_ne!(first, second, "a new mask each training step");
+    net.manual_seed(11);
+    assert_eq!(
+        net.forward(x.view()).unwrap().to_owned(),
+        first,
+        "the same seed, the same masks"
+    );
+    net.fix_dropout_masks(true);
+    let fixed = net.forward(x.view()).unwrap().to_owned();
+    assert_eq!(
+        net.forward(x.view()).unwrap().to_owned(),
+        fixed,
+        "fixed-mask mode repeats"
+    );
+    net.fix_dropout_masks(false);
+    net.eval();
+    let eval = net.forward(x.view()).unwrap().to_owned();
+    assert_eq!(
+        net.forward(x.view()).unwrap().to_owned(),
+        eval,
+        "evaluation is deterministic"
+    );
+    // The twin carries the mode and the generators: the same outputs.
+    let twin = net.to_dynamic();
+    let twin_eval = twin
+        .forward_no_grad(&Tensor::new(x.clone().into_dyn()))
+        .unwrap();
+    let error = nnscratch::check::relative_error(&twin_eval.to_array(), &eval.into_dyn());
+    assert!(error < 1e-12, "{error}");
+    net.train();
+    let twin = net.to_dynamic();
+    let compiled = net.forward(x.view()).unwrap().to_owned().into_dyn();
+    let dynamic = twin
+        .forward_no_grad(&Tensor::new(x.into_dyn()))
+        .unwrap()
+        .to_array();
+    assert!(
+        nnscratch::check::relative_error(&dynamic, &compiled) < 1e-12,
+        "same mask, same output"
+    );
+}
+
+#[test]
+fn a_dropout_layer_drops_about_p_of_its_inputs_and_keeps_the_mean() {
+    let mut layer = nnscratch::nn::Dropout::new(0.3, 1).unwrap();
+    let x = Tensor::new(ArrayD::<f64>::ones(vec![200, 50]));
+    let y = Module::<f64>::forward(&layer, &x).unwrap().to_array();
+    let dropped = y.iter().filter(|&&v| v == 0.0).count() as f64 / y.len() as f64;
+    assert!((dropped - 0.3).abs() < 0.02, "dropped {dropped}");
+    let mean = y.mean().unwrap();
+    assert!(
+        (mean - 1.0).abs() < 0.03,
+        "inverted dropout keeps the mean: {mean}"
+    );
+    assert!(nnscratch::nn::Dropout::new(1.5, 0).is_err());
+    layer.eval();
+    assert_eq!(
+        Module::<f64>::forward(&layer, &x).unwrap().to_array(),
+        x.to_array()
+    );
+}
+
+#[test]
+fn buffers_round_trip_through_safetensors_under_pytorch_names() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("bn.safetensors");
+    let mut rng = rand::rngs::StdRng::seed_from_u64(8);
+    let mut net = BnMlp::<f32>::new(&mut rng);
+    let (x, _, classes) = batch::<f32, BnMlp<f32>>(9, 8);
+    for _ in 0..2 {
+        net.loss_backward(x.view(), &classes).unwrap();
+    }
+    nnscratch::io::save_safetensors(&mut net, &path).unwrap();
+    let bytes = std::fs::read(&path).unwrap();
+    let file = safetensors::SafeTensors::deserialize(&bytes).unwrap();
+    let mut names = file.names();
+    names.sort();
+    assert_eq!(
+        names,
+        [
+            "0.weight",
+            "1.bias",
+            "1.num_batches_tracked",
+            "1.running_mean",
+            "1.running_var",
+            "1.weight",
+            "3.bias",
+            "3.weight"
+        ]
+    );
+    let count = file.tensor("1.num_batches_tracked").unwrap();
+    assert_eq!(count.dtype(), safetensors::Dtype::I64);
+    assert_eq!(count.shape(), &[] as &[usize]);
+    assert_eq!(count.data(), 2i64.to_le_bytes());
+
+    // Into a fresh compiled model and into the dynamic Sequential of the same layers.
+    net.eval();
+    let expected = net.forward(x.view()).unwrap().to_owned().into_dyn();
+    let mut fresh = BnMlp::<f32>::new(&mut rng);
+    nnscratch::io::load_safetensors(&mut fresh, &path).unwrap();
+    fresh.eval();
+    assert_eq!(
+        fresh.forward(x.view()).unwrap().to_owned().into_dyn(),
+        expected
+    );
+    let mut sequential =
+        Sequential::<f32>::new(sequential_specs("BnMlp").unwrap(), &mut rng).unwrap();
+    nnscratch::io::load_safetensors(&mut sequential, &path).unwrap();
+    sequential.eval();
+    let y = sequential
+        .forward_no_grad(&Tensor::new(x.into_dyn()))
+        .unwrap()
+        .to_array();
+    assert!(nnscratch::check::relative_error(&y, &expected) < 1e-6);
+}
+
+#[test]
+fn a_pytorch_batch_norm_state_dict_loads_and_evaluates_as_in_pytorch() {
+    #[derive(Deserialize)]
+    struct Interop {
+        x: Encoded,
+        eval_outputs: Encoded,
+        num_batches_tracked: u64,
+    }
+    let dir = format!("{}/../tests/fixtures", env!("CARGO_MANIFEST_DIR"));
+    let interop: Interop = serde_json::from_str(
+        &std::fs::read_to_string(format!("{dir}/batch_norm_interop.json")).unwrap(),
+    )
+    .unwrap();
+    let mut rng = rand::rngs::StdRng::seed_from_u64(10);
+    let mut net = BnMlp::<f32>::new(&mut rng);
+    nnscratch::io::load_safetensors(
+        &mut net,
+        format!("{dir}/from_pytorch_batch_norm_f32.safetensors"),
+    )
+    .unwrap();
+    let mut count = None;
+    net.visit_buffers(&mut |b| {
+        if let BufferValue::Count(c) = b.value {
+            count = Some(*c);
+        }
+    });
+    assert_eq!(count, Some(interop.num_batches_tracked));
+    net.eval();
+    let x: Array2<f32> = interop.x.array().into_dimensionality().unwrap();
+    let y = net.forward(x.view()).unwrap().to_owned().into_dyn();
+    let error = nnscratch::check::relative_error(&y, &interop.eval_outputs.array());
+    assert!(error < 1e-6, "{error}");
+}
+
+#[test]
+fn a_count_of_the_wrong_dtype_is_an_error_naming_the_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("bad.safetensors");
+    let mut rng = rand::rngs::StdRng::seed_from_u64(12);
+    let mut net = BnMlp::<f32>::new(&mut rng);
+    nnscratch::io::save_safetensors(&mut net, &path).unwrap();
+    // Rewrite the file with the count as F32.
+    let bytes = std::fs::read(&path).unwrap();
+    let file = safetensors::SafeTensors::deserialize(&bytes).unwrap();
+    let one = 1.0f32.to_le_bytes();
+    let mut views = Vec::new();
+    for name in file.names() {
+        let t = file.tensor(name).unwrap();
+        let view = if name.ends_with("num_batches_tracked") {
+            safetensors::tensor::TensorView::new(safetensors::Dtype::F32, vec![], &one).unwrap()
+        } else {
+            safetensors::tensor::TensorView::new(t.dtype(), t.shape().to_vec(), t.data()).unwrap()
+        };
+        views.push((name.to_string(), view));
+    }
+    std::fs::write(&path, safetensors::serialize(views, None).unwrap()).unwrap();
+    let error = nnscratch::io::load_safetensors(&mut net, &path)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        error.contains("1.num_batches_tracked") && error.contains("I64"),
+        "{error}"
+    );
+}

@@ -187,9 +187,10 @@ pub(crate) fn read_regular_file(path: &Path) -> Result<Vec<u8>> {
     Ok(bytes)
 }
 
-/// Saves every parameter of `model` to a safetensors file, under its PyTorch `state_dict`
-/// name and in PyTorch's layout (weights `[out, in]`), in the model's float type (`F32`
-/// or `F64`). The write is atomic: a crash leaves the old file or the new one, never half
+/// Saves every parameter and buffer of `model` to a safetensors file, under its PyTorch
+/// `state_dict` name and in PyTorch's layout (weights `[out, in]`), in the model's float
+/// type (`F32` or `F64`); BatchNorm's `num_batches_tracked` is an `I64` scalar, as
+/// PyTorch saves it. The write is atomic: a crash leaves the old file or the new one, never half
 /// of one. `torch.nn.Module.load_state_dict(safetensors.torch.load_file(path))` reads it.
 pub fn save_safetensors<T: Float>(
     model: &mut (impl Parameters<T> + ?Sized),
@@ -253,7 +254,7 @@ pub fn save_safetensors<T: Float>(
     write_atomic(path, &bytes)
 }
 
-/// Loads parameters saved by [`save_safetensors`] or by PyTorch's
+/// Loads parameters and buffers saved by [`save_safetensors`] or by PyTorch's
 /// `safetensors.torch.save_file(model.state_dict(), path)` into `model`.
 ///
 /// `F32` and `F64` tensors load into either float type (converted; `F64` into `f32`
