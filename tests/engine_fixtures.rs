@@ -410,7 +410,15 @@ fn run_training<T: Float>(case: &TrainingCase, worst: &mut WorstError) -> f64 {
             .unwrap_or(false)
     };
     let mut optimizer = match case.optimizer.as_str() {
-        "sgd" => AnyOptimizer::Sgd(Sgd::new(hyper("lr", 0.0)).momentum(hyper("momentum", 0.0))),
+        "sgd" => {
+            let mut sgd = Sgd::new(hyper("lr", 0.0))
+                .momentum(hyper("momentum", 0.0))
+                .weight_decay(hyper("weight_decay", 0.0));
+            if let Some(max_norm) = case.clip {
+                sgd = sgd.clip_grad_norm(max_norm);
+            }
+            AnyOptimizer::Sgd(sgd)
+        }
         "adam" | "adamw" => {
             let mut adam = if case.optimizer == "adamw" {
                 Adam::adamw(hyper("lr", 0.0)).weight_decay(hyper("weight_decay", 0.01))
@@ -423,13 +431,17 @@ fn run_training<T: Float>(case: &TrainingCase, worst: &mut WorstError) -> f64 {
             }
             AnyOptimizer::Adam(adam)
         }
-        "rmsprop" => AnyOptimizer::RMSprop(
-            RMSprop::new(hyper("lr", 0.0))
+        "rmsprop" => {
+            let mut rmsprop = RMSprop::new(hyper("lr", 0.0))
                 .alpha(hyper("alpha", 0.99))
                 .momentum(hyper("momentum", 0.0))
                 .weight_decay(hyper("weight_decay", 0.0))
-                .centered(flag("centered")),
-        ),
+                .centered(flag("centered"));
+            if let Some(max_norm) = case.clip {
+                rmsprop = rmsprop.clip_grad_norm(max_norm);
+            }
+            AnyOptimizer::RMSprop(rmsprop)
+        }
         other => panic!("unknown optimizer {other}"),
     };
     let schedule: Option<Box<dyn Schedule>> = case.schedule.as_ref().map(|s| {
@@ -482,7 +494,7 @@ fn run_training<T: Float>(case: &TrainingCase, worst: &mut WorstError) -> f64 {
 
 fn check_training<T: Float>(worst: &mut WorstError) {
     let fixtures = load(T::DTYPE);
-    assert!(fixtures.training.len() >= 11);
+    assert!(fixtures.training.len() >= 14);
     let mut worst_lr = 0.0f64;
     for case in &fixtures.training {
         assert_eq!(case.steps.len(), 25, "{}: 25 steps", case.name);

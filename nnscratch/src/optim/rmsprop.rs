@@ -10,9 +10,13 @@
 //! ```
 //!
 //! Defaults as PyTorch's: lr 0.01, alpha 0.99, eps 1e-8, no weight decay, no momentum,
-//! not centered.
+//! not centered. With [`RMSprop::clip_grad_norm`], `grad` is first scaled as
+//! `torch.nn.utils.clip_grad_norm_` scales it.
 
-use super::{LearningRate, Optimizer, Parameters, StateList, check_finite_gradients, check_hyper};
+use super::{
+    LearningRate, Optimizer, Parameters, StateList, check_finite_gradients, check_hyper,
+    clip_coefficient,
+};
 use crate::{Float, Result};
 
 /// `torch.optim.RMSprop`. Build with [`RMSprop::new`] and the setters, which mirror
@@ -25,6 +29,8 @@ pub struct RMSprop<T: Float = f32> {
     weight_decay: f64,
     momentum: f64,
     centered: bool,
+    max_norm: Option<f64>,
+    last_norm: Option<f64>,
     state: StateList<Option<State<T>>>,
 }
 
@@ -45,8 +51,23 @@ impl<T: Float> RMSprop<T> {
             weight_decay: 0.0,
             momentum: 0.0,
             centered: false,
+            max_norm: None,
+            last_norm: None,
             state: StateList::default(),
         }
+    }
+
+    /// Scales all gradients together so that their global 2-norm is at most `max_norm`
+    /// before each step, as `torch.nn.utils.clip_grad_norm_(params, max_norm)` before
+    /// `optimizer.step()` (the gradients themselves are left as they are).
+    pub fn clip_grad_norm(mut self, max_norm: f64) -> Self {
+        self.max_norm = Some(max_norm);
+        self
+    }
+
+    /// The global gradient norm measured by the last step, when clipping is on.
+    pub fn last_grad_norm(&self) -> Option<f64> {
+        self.last_norm
     }
 
     /// Smoothing constant of the running mean of squared gradients.
@@ -104,7 +125,16 @@ impl<T: Float> RMSprop<T> {
             self.momentum,
             "a momentum >= 0",
             self.momentum >= 0.0,
-        )
+        )?;
+        if let Some(max_norm) = self.max_norm {
+            check_hyper(
+                "clip_grad_norm max_norm",
+                max_norm,
+                "max_norm > 0",
+                max_norm > 0.0,
+            )?;
+        }
+        Ok(())
     }
 }
 
@@ -122,6 +152,9 @@ impl<T: Float> Optimizer<T> for RMSprop<T> {
         self.check()?;
         self.state.check(model)?;
         check_finite_gradients(model)?;
+        let (clip, norm) = clip_coefficient(model, self.max_norm);
+        self.last_norm = norm;
+        let clip = T::of(clip);
         let (lr, alpha, eps) = (T::of(self.lr), T::of(self.alpha), T::of(self.eps));
         let one_minus_alpha = T::of(1.0 - self.alpha);
         let (weight_decay, momentum) = (T::of(self.weight_decay), T::of(self.momentum));
@@ -153,6 +186,7 @@ impl<T: Float> Optimizer<T> for RMSprop<T> {
                 state.buffer = vec![T::zero(); n];
             }
             for (k, (p, &grad)) in p.value.iter_mut().zip(grad).enumerate() {
+                let grad = if clip != T::one() { grad * clip } else { grad };
                 let g = if weight_decay != T::zero() {
                     grad + weight_decay * *p
                 } else {

@@ -9,8 +9,13 @@
 //!     g = g + momentum · b   if nesterov,  else  g = b
 //! p = p - lr · g
 //! ```
+//!
+//! With [`Sgd::clip_grad_norm`], `grad` is first scaled as `torch.nn.utils.clip_grad_norm_`
+//! scales it.
 
-use super::{Optimizer, Parameters, StateList, check_finite_gradients, check_hyper};
+use super::{
+    Optimizer, Parameters, StateList, check_finite_gradients, check_hyper, clip_coefficient,
+};
 use crate::{Float, Result};
 
 /// `torch.optim.SGD`. Build with [`Sgd::new`] and the setters, which mirror PyTorch's
@@ -22,6 +27,8 @@ pub struct Sgd<T: Float = f32> {
     dampening: f64,
     nesterov: bool,
     weight_decay: f64,
+    max_norm: Option<f64>,
+    last_norm: Option<f64>,
     /// The momentum buffer of each parameter (`None` until its first update).
     buffers: StateList<Option<Vec<T>>>,
 }
@@ -35,8 +42,24 @@ impl<T: Float> Sgd<T> {
             dampening: 0.0,
             nesterov: false,
             weight_decay: 0.0,
+            max_norm: None,
+            last_norm: None,
             buffers: StateList::default(),
         }
+    }
+
+    /// Scales all gradients together so that their global 2-norm is at most `max_norm`
+    /// before each step, as `torch.nn.utils.clip_grad_norm_(params, max_norm)` before
+    /// `optimizer.step()` (the gradients themselves are left as they are).
+    pub fn clip_grad_norm(mut self, max_norm: f64) -> Self {
+        self.max_norm = Some(max_norm);
+        self
+    }
+
+    /// The global gradient norm measured by the last step, when clipping is on (what
+    /// `clip_grad_norm_` returns).
+    pub fn last_grad_norm(&self) -> Option<f64> {
+        self.last_norm
     }
 
     /// Momentum factor (default 0).
@@ -88,6 +111,14 @@ impl<T: Float> Sgd<T> {
             "a weight decay >= 0",
             self.weight_decay >= 0.0,
         )?;
+        if let Some(max_norm) = self.max_norm {
+            check_hyper(
+                "clip_grad_norm max_norm",
+                max_norm,
+                "max_norm > 0",
+                max_norm > 0.0,
+            )?;
+        }
         if self.nesterov {
             let ok = self.momentum > 0.0 && self.dampening == 0.0;
             check_hyper(
@@ -115,6 +146,9 @@ impl<T: Float> Optimizer<T> for Sgd<T> {
         self.check()?;
         self.buffers.check(model)?;
         check_finite_gradients(model)?;
+        let (clip, norm) = clip_coefficient(model, self.max_norm);
+        self.last_norm = norm;
+        let clip = T::of(clip);
         let (lr, momentum, weight_decay) = (
             T::of(self.lr),
             T::of(self.momentum),
@@ -130,6 +164,38 @@ impl<T: Float> Optimizer<T> for Sgd<T> {
             let Some(grad) = p.grad else { return };
             // One pass per parameter over plain slices: no temporaries, so a step
             // allocates nothing once the momentum buffers exist.
+            if clip != T::one() {
+                // Clipped: the same update with `clip·g` (PyTorch scales the gradients
+                // in place first, which rounds the same).
+                let first_step = slot.is_none();
+                let buffer = if use_momentum {
+                    slot.get_or_insert_with(|| vec![T::zero(); grad.len()])
+                        .as_mut_slice()
+                } else {
+                    &mut []
+                };
+                for (k, (p, &g)) in p.value.iter_mut().zip(grad).enumerate() {
+                    let g = g * clip;
+                    let g = if weight_decay != T::zero() {
+                        g + weight_decay * *p
+                    } else {
+                        g
+                    };
+                    let g = if use_momentum {
+                        let b = &mut buffer[k];
+                        *b = if first_step {
+                            g
+                        } else {
+                            *b * momentum + g * one_minus_dampening
+                        };
+                        if nesterov { g + momentum * *b } else { *b }
+                    } else {
+                        g
+                    };
+                    *p -= lr * g;
+                }
+                return;
+            }
             if !use_momentum {
                 // The common case gets a loop of its own, with nothing to vectorise around.
                 if weight_decay == T::zero() {
