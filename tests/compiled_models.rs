@@ -1,4 +1,4 @@
-//! Twenty-five `model!` networks covering every layer, every loss, both reductions, both forms, a skip connection,
+//! Twenty-nine `model!` networks covering every layer, every loss, both reductions, both forms, a skip connection,
 //! a value used three times and a value multiplied by itself. For each: the compiled
 //! gradients against the dynamic twin (f64 to 1e-12, f32 to 1e-5) and finite differences
 //! (f64 to 1e-6), and loss and gradients against PyTorch after loading the fixture's
@@ -230,6 +230,56 @@ model! {
     }
 }
 
+model! {
+    /// Subtraction and constant factors: `a - b`, `0.5 * b`, `h / 4.0`, `-h`, `h * 2.0`.
+    pub struct SubScale {
+        x = input(4);
+        a = Tanh(Linear(x, 6));
+        b = Sigmoid(Linear(x, 6));
+        d = a - 0.5 * b;
+        e = -d / 4.0;
+        out = Linear(d * 2.0 - e, 3);
+        loss = MSELoss(out);
+    }
+}
+
+model! {
+    /// Concatenation along the features, in both spellings, the input among the operands.
+    pub struct CatNet {
+        x = input(3);
+        a = ReLU(Linear(x, 4));
+        b = Tanh(Linear(x, 5));
+        c = cat(a, b);
+        d = cat((c, x), dim = 1);
+        out = Linear(d, 2);
+        loss = CrossEntropyLoss(out);
+    }
+}
+
+model! {
+    /// One Linear applied twice: its gradient is the sum over both uses.
+    pub struct Shared {
+        x = input(4);
+        enc = Linear(4, 4);
+        h1 = Tanh(enc(x));
+        h2 = Tanh(enc(h1));
+        out = Linear(h2 + h1, 2);
+        loss = MSELoss(out);
+    }
+}
+
+model! {
+    /// A shared Linear without bias, both uses joined by `cat`.
+    pub struct SharedCat {
+        x = input(3);
+        enc = Linear(3, 3, bias = false);
+        a = enc(x);
+        b = enc(ReLU(a));
+        out = Linear(cat(a, b, a), 2);
+        loss = MSELoss(out);
+    }
+}
+
 /// A random batch and target for a model.
 fn batch<T: Float, M: CompiledModel<T>>(
     seed: u64,
@@ -326,6 +376,10 @@ gradient_checks! {
     BceSumGraph => bce_sum_graph_matches_dynamic_and_finite_differences_f64, bce_sum_graph_matches_dynamic_f32;
     CrossEntropySum => cross_entropy_sum_matches_dynamic_and_finite_differences_f64, cross_entropy_sum_matches_dynamic_f32;
     NllSumGraph => nll_sum_graph_matches_dynamic_and_finite_differences_f64, nll_sum_graph_matches_dynamic_f32;
+    SubScale => subtraction_and_constant_factors_match_dynamic_and_finite_differences_f64, subtraction_and_constant_factors_match_dynamic_f32;
+    CatNet => concatenation_matches_dynamic_and_finite_differences_f64, concatenation_matches_dynamic_f32;
+    Shared => a_shared_linear_matches_dynamic_and_finite_differences_f64, a_shared_linear_matches_dynamic_f32;
+    SharedCat => a_shared_linear_in_a_concatenation_matches_dynamic_and_finite_differences_f64, a_shared_linear_in_a_concatenation_matches_dynamic_f32;
 }
 
 // ---------------------------------------------------------------- PyTorch fixtures
@@ -420,7 +474,7 @@ fn compare_with_pytorch<T: Float, M: CompiledModel<T>>(
 fn compare_all<T: Float>() -> WorstError {
     let fixtures = fixtures(T::DTYPE);
     assert_eq!(fixtures.dtype, T::DTYPE);
-    assert_eq!(fixtures.models.len(), 25);
+    assert_eq!(fixtures.models.len(), 29);
     let mut worst = WorstError::default();
     let mut rng = rand::rngs::StdRng::seed_from_u64(0);
     for case in &fixtures.models {
@@ -474,6 +528,10 @@ fn compare_all<T: Float>() -> WorstError {
             "NllSumGraph" => {
                 compare_with_pytorch(NllSumGraph::<T>::new(&mut rng), case, &mut worst)
             }
+            "SubScale" => compare_with_pytorch(SubScale::<T>::new(&mut rng), case, &mut worst),
+            "CatNet" => compare_with_pytorch(CatNet::<T>::new(&mut rng), case, &mut worst),
+            "Shared" => compare_with_pytorch(Shared::<T>::new(&mut rng), case, &mut worst),
+            "SharedCat" => compare_with_pytorch(SharedCat::<T>::new(&mut rng), case, &mut worst),
             other => panic!("fixture model {other} is not declared in this test"),
         }
     }

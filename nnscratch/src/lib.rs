@@ -162,8 +162,12 @@
 //!
 //! **Graph form**, for skip connections and fan-out: named values, `name = expression;`.
 //! Expressions are layer calls (`Linear(value, out)`, `Tanh(value)`,
-//! `LeakyReLU(value, slope)`, `Softplus(value, beta = 2.0)`, …), element-wise `a + b` and `a * b` of equal widths, and
-//! names of other values; a value used several times receives the sum of the gradients.
+//! `LeakyReLU(value, slope)`, `Softplus(value, beta = 2.0)`, …), element-wise `a + b`,
+//! `a - b` and `a * b` of equal widths, constant factors (`0.5 * a`, `a / 4.0`, `-a`),
+//! `cat(a, b)` (or `cat((a, b), dim = 1)`) along the features, and names of other values;
+//! a value used several times receives the sum of the gradients. A statement
+//! `enc = Linear(4, 16);` declares a layer to apply by name, `enc(x)`, as often as
+//! needed: its weights are shared and their gradient is the sum over the uses.
 //! Exactly one `x = input(N);` and one `loss = MSELoss(out);` (any loss; its keyword
 //! arguments follow the output: `loss = CrossEntropyLoss(out, reduction = "sum");`).
 //!

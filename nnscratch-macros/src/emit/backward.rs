@@ -17,6 +17,9 @@ use crate::layers::{Grads, Site};
 /// Decides `Set` or `Add` for each contribution, in emission order.
 pub struct Contributions {
     received: HashSet<NodeIndex>,
+    /// The parameter sets (indices into `Model::params`) whose gradients have been
+    /// written: a layer applied twice adds its second use's.
+    parameters: HashSet<usize>,
 }
 
 impl Contributions {
@@ -24,12 +27,18 @@ impl Contributions {
     pub fn new(model: &Model) -> Self {
         Contributions {
             received: HashSet::from([model.output]),
+            parameters: HashSet::new(),
         }
     }
 
     /// `true` for the first contribution to `node` (set), `false` afterwards (add).
     pub fn first(&mut self, node: NodeIndex) -> bool {
         self.received.insert(node)
+    }
+
+    /// `true` for the first contribution to parameter set `index`, `false` afterwards.
+    pub fn first_parameter(&mut self, index: usize) -> bool {
+        self.parameters.insert(index)
     }
 }
 

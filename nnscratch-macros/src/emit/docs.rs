@@ -79,6 +79,8 @@ pub fn picture(model: &Model) -> TokenStream {
     // Picture nodes: every value, and a leaf per parameter, in order.
     let mut specs = Vec::new();
     let mut position = std::collections::HashMap::new();
+    // Parameter leaves by (parameter set, tensor): a shared layer's appear once.
+    let mut leaves = std::collections::HashMap::new();
     for &node in &model.order {
         let value = &model.graph[node];
         let operands = model.operands(node);
@@ -92,7 +94,11 @@ pub fn picture(model: &Model) -> TokenStream {
                 }
                 if let Some(index) = value.params {
                     let p = &model.params[index];
-                    for tensor in &p.tensors {
+                    for (k, tensor) in p.tensors.iter().enumerate() {
+                        if let Some(&leaf) = leaves.get(&(index, k)) {
+                            inputs.push((leaf, tensor.partial.to_string()));
+                            continue;
+                        }
                         let shape = tensor
                             .shape
                             .iter()
@@ -106,6 +112,7 @@ pub fn picture(model: &Model) -> TokenStream {
                             true,
                             Vec::new(),
                         ));
+                        leaves.insert((index, k), specs.len() - 1);
                         inputs.push((specs.len() - 1, tensor.partial.to_string()));
                     }
                 }

@@ -43,6 +43,34 @@ pub(super) struct GraphForm<'a> {
     loss_attempted: bool,
     /// Linears created so far per statement, for `h.0.weight`-style names.
     parameterised_count: Vec<usize>,
+    /// Declared layers (`shared = Linear(4, 16);`) by statement: `None` until first
+    /// applied, then their parameter set and widths.
+    declarations: HashMap<usize, Option<Declared>>,
+    /// How many times each declared layer has been applied.
+    applications: HashMap<usize, usize>,
+}
+
+/// A declared layer once built: its parameters (an index into the builder's) and shape.
+#[derive(Clone, Copy)]
+struct Declared {
+    params: usize,
+    in_features: usize,
+    out_features: usize,
+    bias: bool,
+}
+
+/// Whether a statement declares a layer to apply by name: `Linear(4, 16)`, its first
+/// argument a width rather than a value.
+fn is_declaration(expr: &Expr) -> bool {
+    let Expr::Call(call) = expr else { return false };
+    call_name(call).as_deref() == Some("Linear")
+        && matches!(
+            call.args.first(),
+            Some(Expr::Lit(syn::ExprLit {
+                lit: syn::Lit::Int(_),
+                ..
+            }))
+        )
 }
 
 impl<'a> GraphForm<'a> {
@@ -65,6 +93,13 @@ impl<'a> GraphForm<'a> {
             input_misplaced: false,
             loss_attempted: false,
             parameterised_count: vec![0; statements.len()],
+            declarations: statements
+                .iter()
+                .enumerate()
+                .filter(|(_, s)| is_declaration(&s.expr))
+                .map(|(i, _)| (i, None))
+                .collect(),
+            applications: HashMap::new(),
         }
     }
 
@@ -83,7 +118,20 @@ impl<'a> GraphForm<'a> {
             }
         }
         for i in 0..self.statements.len() {
-            self.statement(i);
+            if !self.declarations.contains_key(&i) {
+                self.statement(i);
+            }
+        }
+        for &i in self.declarations.keys() {
+            if !self.applications.contains_key(&i) && !self.errors.any() {
+                let name = &self.statements[i].name;
+                self.errors.at(
+                    name,
+                    format!(
+                        "`{name}` is declared but never applied: call it, `{name}(x)`, or remove it"
+                    ),
+                );
+            }
         }
         // Every value must be used: an unused one is almost always a wiring mistake.
         let loss_input = self.loss.and_then(|(_, at)| match self.visits[at] {
@@ -287,6 +335,17 @@ impl<'a> GraphForm<'a> {
                 self.reference(ident)
             }
             Expr::Binary(binary) => {
+                if let Some((c, value_on_left)) = layers::scale(binary, self.errors) {
+                    let operand = if value_on_left {
+                        &binary.left
+                    } else {
+                        &binary.right
+                    };
+                    let operand = self.value(i, operand)?;
+                    let built = layers::scaled(c, self.builder.width(operand));
+                    let (ident, name) = self.fresh(i);
+                    return Some(self.builder.add_layer(built, &[operand], ident, name));
+                }
                 if !layers::check_operator(&binary.op, self.errors) {
                     return None;
                 }
@@ -298,10 +357,20 @@ impl<'a> GraphForm<'a> {
                 let (ident, name) = self.fresh(i);
                 Some(self.builder.add_layer(built, &[left, right], ident, name))
             }
+            Expr::Unary(syn::ExprUnary {
+                op: syn::UnOp::Neg(_),
+                expr: operand,
+                ..
+            }) => {
+                let operand = self.value(i, operand)?;
+                let built = layers::scaled(-1.0, self.builder.width(operand));
+                let (ident, name) = self.fresh(i);
+                Some(self.builder.add_layer(built, &[operand], ident, name))
+            }
             Expr::Call(call) => self.call(i, call),
             _ => {
                 self.errors.at(expr, format!(
-                    "expected a value: a name, a layer call such as `Tanh(h)` or `Linear(h, 16)`, or `a + b` / `a * b`; found `{}`",
+                    "expected a value: a name, a layer call such as `Tanh(h)` or `Linear(h, 16)`, `a + b`, `a - b`, `a * b`, `2.0 * a` or `cat(a, b)`; found `{}`",
                     tokens_text(expr)));
                 None
             }
@@ -317,6 +386,20 @@ impl<'a> GraphForm<'a> {
             return None;
         };
         let args: Vec<&'a Expr> = call.args.iter().collect();
+        if let Some(&declared) = self.by_name.get(&name)
+            && self.declarations.contains_key(&declared)
+        {
+            return self.apply_declared(i, declared, call, &args);
+        }
+        if name == "cat" {
+            let operands = layers::cat_operands(call, self.errors)?;
+            let nodes: Vec<Option<NodeIndex>> = operands.iter().map(|o| self.value(i, o)).collect();
+            let nodes: Vec<NodeIndex> = nodes.into_iter().collect::<Option<_>>()?;
+            let widths: Vec<Option<usize>> = nodes.iter().map(|&n| self.builder.width(n)).collect();
+            let built = layers::concatenation(&widths);
+            let (ident, value_name) = self.fresh(i);
+            return Some(self.builder.add_layer(built, &nodes, ident, value_name));
+        }
         if name == "input" || LossKind::find(&name).is_some() {
             let what = if name == "input" {
                 self.input_misplaced = true;
@@ -368,9 +451,104 @@ impl<'a> GraphForm<'a> {
         Some(self.builder.add_layer(built, &[operand], ident, value_name))
     }
 
+    /// `name(x)` for a declared layer `name = Linear(in, out);`: the layer's parameters
+    /// are created at its first application and shared by the later ones.
+    fn apply_declared(
+        &mut self,
+        i: usize,
+        declared: usize,
+        call: &'a syn::ExprCall,
+        args: &[&'a Expr],
+    ) -> Option<NodeIndex> {
+        let layer_name = &self.statements[declared].name;
+        let [operand] = args else {
+            self.errors.at(
+                &call.func,
+                format!(
+                    "`{layer_name}` is a declared layer: apply it to one value, `{layer_name}(h)`"
+                ),
+            );
+            return None;
+        };
+        let operand_node = self.value(i, operand);
+        let built = match self.declarations[&declared] {
+            Some(built) => built,
+            None => {
+                let Expr::Call(declaration) = &self.statements[declared].expr else {
+                    unreachable!("declarations are calls")
+                };
+                let fn_ident = match &*declaration.func {
+                    Expr::Path(p) => p.path.segments.last().map(|s| s.ident.clone()),
+                    _ => None,
+                }?;
+                let mut layer_call = Call {
+                    name: &fn_ident,
+                    args: declaration.args.iter().collect(),
+                    form: Form::Graph,
+                    input: None,
+                    source: String::new(),
+                    errors: self.errors,
+                    prefix: layer_name.to_string(),
+                    index: 0,
+                };
+                let kind = layers::find("Linear").expect("Linear is a layer kind");
+                let built = (kind.build)(&mut layer_call);
+                let params = built.params?;
+                let shape = &params.tensors[0].shape;
+                let (out_features, in_features) = (shape[0], shape[1]);
+                let bias = params.tensors.len() == 2;
+                self.builder.params.push(params);
+                let declared_layer = Declared {
+                    params: self.builder.params.len() - 1,
+                    in_features,
+                    out_features,
+                    bias,
+                };
+                self.declarations.insert(declared, Some(declared_layer));
+                declared_layer
+            }
+        };
+        *self.applications.entry(declared).or_default() += 1;
+        let operand_node = operand_node?;
+        if let Some(width) = self.builder.width(operand_node)
+            && width != built.in_features
+        {
+            self.errors.at(
+                operand,
+                format!(
+                    "width mismatch: `{layer_name}` is Linear({}, {}) and reads width {}, but `{}` has width {width}",
+                    built.in_features,
+                    built.out_features,
+                    built.in_features,
+                    tokens_text(*operand)
+                ),
+            );
+            return None;
+        }
+        let layer = layers::applied_linear(built.in_features, built.out_features, built.bias);
+        let (ident, value_name) = self.fresh(i);
+        Some(self.builder.add_shared(
+            layer,
+            operand_node,
+            Some(built.out_features),
+            ident,
+            value_name,
+            built.params,
+        ))
+    }
+
     /// A use of a named value: defined (anywhere), not the loss, not part of a cycle.
     fn reference(&mut self, ident: &Ident) -> Option<NodeIndex> {
         let name = ident.to_string();
+        if let Some(&target) = self.by_name.get(&name)
+            && self.declarations.contains_key(&target)
+        {
+            self.errors.at(
+                ident,
+                format!("`{name}` is a layer, not a value: apply it to one, `{name}(h)`"),
+            );
+            return None;
+        }
         let Some(&target) = self.by_name.get(&name) else {
             let known: Vec<String> = self.statements.iter().map(|s| s.name.to_string()).collect();
             let hint = suggest_among(&name, &known)
@@ -469,6 +647,9 @@ fn count_parameterised(expr: &Expr) -> usize {
             usize::from(own) + call.args.iter().map(count_parameterised).sum::<usize>()
         }
         Expr::Binary(b) => count_parameterised(&b.left) + count_parameterised(&b.right),
+        Expr::Unary(u) => count_parameterised(&u.expr),
+        Expr::Tuple(t) => t.elems.iter().map(count_parameterised).sum(),
+        Expr::Array(a) => a.elems.iter().map(count_parameterised).sum(),
         Expr::Paren(p) => count_parameterised(&p.expr),
         Expr::Group(g) => count_parameterised(&g.expr),
         _ => 0,

@@ -398,6 +398,23 @@ impl Builder {
         node
     }
 
+    /// Adds a value computed by a layer whose parameters (`params`, an index into
+    /// `self.params`) another node already uses: weight sharing.
+    fn add_shared(
+        &mut self,
+        layer: Box<dyn Layer>,
+        operand: NodeIndex,
+        width: Option<usize>,
+        ident: Ident,
+        name: String,
+        params: usize,
+    ) -> NodeIndex {
+        let node = self.add(Op::Layer(layer), &[operand], width, ident, name, None);
+        self.graph[node].params = Some(params);
+        self.graph[node].requires_grad = true;
+        node
+    }
+
     /// Adds the value a built layer computes.
     fn add_layer(
         &mut self,

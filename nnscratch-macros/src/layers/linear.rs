@@ -33,7 +33,9 @@ fn build(call: &mut Call<'_>) -> Built {
             None,
             args::parse_width(out, "Linear's output width", call.errors),
         ),
-        (Form::Sequential, [input, out]) => (
+        // `Linear(in, out)`: in the sequential form, and in a graph-form declaration of a
+        // shared layer (`shared = Linear(4, 16);`, applied later as `shared(x)`).
+        (_, [input, out]) if call.form == Form::Sequential || call.input.is_none() => (
             args::parse_width(input, "Linear's input width", call.errors).map(|w| (w, *input)),
             args::parse_width(out, "Linear's output width", call.errors),
         ),
@@ -48,7 +50,8 @@ fn build(call: &mut Call<'_>) -> Built {
         (Form::Graph, _) => {
             call.error(
                 call.name,
-                "`Linear` takes the value and the output width: `Linear(h, 16)`",
+                "`Linear` takes the value and the output width, `Linear(h, 16)`; or, to declare \
+                 a layer applied by name (shared weights), both widths: `shared = Linear(4, 16);`",
             );
             (None, None)
         }
@@ -199,12 +202,14 @@ impl Layer for Linear {
         } else {
             (quote!(None), String::new())
         };
-        // dW = dYᵀ·X, db = Σ_rows dY
+        // dW = dYᵀ·X, db = Σ_rows dY (added to, for a further use of shared weights)
+        let (write, op) = grads.parameter_write(site);
         grads.emit(
-            quote!(kernels::linear_backward_params(#dy.view(), #x.view(), grad.#w.view_mut(), #db, &mut ws.gemm);),
+            quote!(kernels::linear_backward_params(#dy.view(), #x.view(), grad.#w.view_mut(), #db, #write, &mut ws.gemm);),
             format!(
-                "d[{prefix}.weight] = {dv}ᵀ·{}{db_equation}",
-                site.x_name(0)
+                "d[{prefix}.weight] {op} {dv}ᵀ·{}{}",
+                site.x_name(0),
+                db_equation.replace(" = ", &format!(" {op} "))
             ),
         );
         // dX = dY·W
@@ -230,6 +235,19 @@ impl Layer for Linear {
             quote!(None)
         };
         let prefix = &site.params().prefix;
+        if !site.first_use_of_params() {
+            return quote!(net.shared_linear(#label, #x, #prefix));
+        }
         quote!(net.linear(#label, #x, #prefix, self.#w.clone(), #b))
     }
+}
+
+/// A declared Linear (`shared = Linear(4, 16);`) applied to a value: the same layer
+/// rules, its parameters shared by every application.
+pub fn applied(in_features: usize, out_features: usize, bias: bool) -> Box<dyn Layer> {
+    Box::new(Linear {
+        in_features,
+        out_features,
+        bias,
+    })
 }

@@ -8,7 +8,8 @@
 //! | `batch_norm.rs` | `BatchNorm1d` | width kept; parameters `weight`, `bias`; buffers `running_mean`, `running_var`, `num_batches_tracked` |
 //! | `layer_norm.rs` | `LayerNorm` | width kept; parameters `weight`, `bias` |
 //! | `dropout.rs` | `Dropout` | width kept; a mask generator in the model |
-//! | `elementwise.rs` | `+`, `*` of two values (graph form) | both operands of one width |
+//! | `elementwise.rs` | `+`, `-`, `*` of two values, `2.0 * a` (graph form) | both operands of one width |
+//! | `cat.rs` | `cat(a, b, …)` (graph form) | the widths add up |
 //! | `loss.rs` | `MSELoss`, `L1Loss`, `SmoothL1Loss`, `HuberLoss`, `BCEWithLogitsLoss`, `CrossEntropyLoss`, `NLLLoss` | the model's output and its target |
 //! | `args.rs` | argument parsing shared by all kinds (widths, numbers, keywords) | |
 //!
@@ -25,6 +26,7 @@
 mod activation;
 mod args;
 mod batch_norm;
+mod cat;
 mod dropout;
 mod elementwise;
 mod elu;
@@ -42,7 +44,9 @@ mod softplus;
 mod tanh;
 
 pub use args::{parse_width, tokens_text};
-pub use elementwise::{binary, check_operator};
+pub use cat::{concatenation, operands as cat_operands};
+pub use elementwise::{binary, check_operator, scale, scaled};
+pub use linear::applied as applied_linear;
 pub use loss::{Loss, LossKind};
 
 use petgraph::graph::NodeIndex;
@@ -369,6 +373,18 @@ impl<'a> Site<'a> {
         &self.model.params[index]
     }
 
+    /// Whether this node is the first (in forward order) to use its parameters; later
+    /// nodes apply a shared layer again.
+    pub fn first_use_of_params(&self) -> bool {
+        let params = self.model.graph[self.node].params;
+        let first = self
+            .model
+            .order
+            .iter()
+            .find(|&&n| self.model.graph[n].params == params);
+        first == Some(&self.node)
+    }
+
     /// The field of parameter tensor `k` (in the order the layer declared them).
     pub fn param(&self, k: usize) -> &'a Ident {
         &self.params().tensors[k].field
@@ -422,6 +438,20 @@ impl Grads<'_> {
             },
             lhs: format!("d_{} {}", value.name, if first { "=" } else { "+=" }),
         })
+    }
+
+    /// How the layer at `site` writes its parameters' gradients: `Write::Set` and `=` for
+    /// the first use of its parameters in backward order, `Write::Add` and `+=` for a
+    /// further use of shared weights.
+    pub fn parameter_write(&mut self, site: &Site<'_>) -> (TokenStream, &'static str) {
+        let index = self.model.graph[site.node]
+            .params
+            .expect("only layers with parameters write their gradients");
+        if self.contributions.first_parameter(index) {
+            (quote!(Write::Set), "=")
+        } else {
+            (quote!(Write::Add), "+=")
+        }
     }
 
     /// Appends one kernel call and the equation it computes.

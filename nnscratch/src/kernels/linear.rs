@@ -85,13 +85,14 @@ pub fn linear_forward<T: Float>(
     }
 }
 
-/// `dW = dYᵀ·X` and `db = Σ_rows dY` (for a layer with a bias), overwriting both (each
-/// parameter has one use).
+/// `dW = dYᵀ·X` and `db = Σ_rows dY` (for a layer with a bias), set or added (see
+/// [`Write`]: a layer applied twice, sharing its weights, adds its second use's).
 pub fn linear_backward_params<T: Float>(
     dy: ArrayView2<'_, T>,
     x: ArrayView2<'_, T>,
     mut dw: ArrayViewMut2<'_, T>,
     db: Option<ArrayViewMut1<'_, T>>,
+    write: Write,
     workspace: &mut GemmWorkspace<T>,
 ) {
     let (batch, inputs, outputs) = (x.nrows(), dw.ncols(), dw.nrows());
@@ -101,7 +102,9 @@ pub fn linear_backward_params<T: Float>(
         let db = db
             .as_slice_mut()
             .unwrap_or_else(|| unreachable!("contiguous bias gradient"));
-        db.fill(T::zero());
+        if write == Write::Set {
+            db.fill(T::zero());
+        }
         for dy_row in dy.chunks_exact(outputs) {
             for (db, &g) in db.iter_mut().zip(dy_row) {
                 *db += g;
@@ -114,11 +117,13 @@ pub fn linear_backward_params<T: Float>(
             dy_t,
             MatRef::row_major(x, batch, inputs),
             dw,
-            false,
+            write == Write::Add,
             workspace,
         );
     }
-    dw.fill(T::zero());
+    if write == Write::Set {
+        dw.fill(T::zero());
+    }
     if inputs == 1 {
         // dW is a column: dW += x_i · dY_i, over contiguous rows.
         for (dy_row, &x) in dy.chunks_exact(outputs).zip(x) {

@@ -14,7 +14,7 @@
 //! | `gemm.rs` | packed, cache-blocked `C = A·B`, AVX2/FMA micro-kernel, helper threads |
 //! | `relu.rs`, `leaky_relu.rs`, `sigmoid.rs`, `tanh.rs`, `softplus.rs`, `gelu.rs`, `silu.rs`, `elu.rs`, `identity.rs` | each activation's forward and backward |
 //! | `softmax.rs` | Softmax and LogSoftmax over each row, forward and backward |
-//! | `elementwise.rs` | `+` and `*` of two values |
+//! | `elementwise.rs` | `+`, `-` and `*` of two values, constant factors, concatenation |
 //! | `batch_norm.rs` | BatchNorm1d with batch or running statistics; the `γ`, `β` gradients LayerNorm shares |
 //! | `layer_norm.rs` | LayerNorm over each row |
 //! | `dropout.rs` | inverted dropout and its counter-based mask generator |
@@ -48,7 +48,10 @@ pub use batch_norm::{
     RunningStats, batch_norm_backward_input, batch_norm_forward, norm_backward_params,
 };
 pub use dropout::{DropoutGenerator, dropout_backward, dropout_forward};
-pub use elementwise::{add_backward, add_forward, mul_backward, mul_forward};
+pub use elementwise::{
+    add_backward, add_forward, cat_backward, cat_forward, mul_backward, mul_forward,
+    scale_backward, scale_forward, sub_backward_right, sub_forward,
+};
 pub use elu::{elu_backward, elu_forward};
 pub(crate) use gelu::gelu;
 pub use gelu::{gelu_backward, gelu_forward};

@@ -65,6 +65,16 @@ pub enum GraphOp<T> {
     Add(usize, usize),
     /// Element-wise product.
     Mul(usize, usize),
+    /// Element-wise difference.
+    Sub(usize, usize),
+    /// A value times a constant.
+    Scale(usize, T),
+    /// Values joined along the features: operand list number `index` of
+    /// [`GraphModule::concatenations`].
+    Cat {
+        /// Its index in [`GraphModule::concatenations`].
+        index: usize,
+    },
     /// A layer with parameters or state other than `Linear` (BatchNorm1d, LayerNorm,
     /// Dropout) applied to a value.
     Module {
@@ -81,6 +91,7 @@ pub struct GraphModule<T: Float = f32> {
     values: Vec<(String, GraphOp<T>, usize)>, // (name, op, width)
     linears: Vec<(String, Linear<T>)>,        // (state_dict prefix, layer)
     modules: Vec<(String, Layer<T>)>,         // (state_dict prefix, layer)
+    concatenations: Vec<Vec<usize>>,
     output: usize,
     loss: Loss,
 }
@@ -94,6 +105,7 @@ impl<T: Float> GraphModule<T> {
             values: Vec::new(),
             linears: Vec::new(),
             modules: Vec::new(),
+            concatenations: Vec::new(),
             output: 0,
             loss: loss.into(),
         }
@@ -216,7 +228,7 @@ impl<T: Float> GraphModule<T> {
         let (wa, wb) = (self.width(a)?, self.width(b)?);
         if wa != wb {
             return Err(Error::ShapeMismatch {
-                op: "GraphModule (+ or *)",
+                op: "GraphModule (+, - or *)",
                 lhs: vec![wa],
                 rhs: vec![wb],
                 expected: "operands of equal width".into(),
@@ -233,6 +245,68 @@ impl<T: Float> GraphModule<T> {
     /// `name = a * b` (element-wise).
     pub fn mul(&mut self, name: &str, a: usize, b: usize) -> Result<usize> {
         self.binary(name, a, b, GraphOp::Mul(a, b))
+    }
+
+    /// `name = a - b`.
+    pub fn sub(&mut self, name: &str, a: usize, b: usize) -> Result<usize> {
+        self.binary(name, a, b, GraphOp::Sub(a, b))
+    }
+
+    /// `name = c * x`, a constant factor.
+    pub fn scale(&mut self, name: &str, x: usize, c: T) -> Result<usize> {
+        let width = self.width(x)?;
+        Ok(self.push(name, GraphOp::Scale(x, c), width))
+    }
+
+    /// `name = cat(inputs)`, the values joined along the features (`torch.cat(...,
+    /// dim=-1)`); its width is the sum of theirs.
+    pub fn cat(&mut self, name: &str, inputs: &[usize]) -> Result<usize> {
+        let mut width = 0;
+        for &input in inputs {
+            width += self.width(input)?;
+        }
+        if inputs.is_empty() {
+            return Err(Error::InvalidArgument {
+                what: format!("{}: GraphModule::cat", self.name),
+                expected: "at least one value".into(),
+                found: "none".into(),
+            });
+        }
+        self.concatenations.push(inputs.to_vec());
+        let index = self.concatenations.len() - 1;
+        Ok(self.push(name, GraphOp::Cat { index }, width))
+    }
+
+    /// The operand lists of the [`GraphOp::Cat`] values.
+    pub fn concatenations(&self) -> &[Vec<usize>] {
+        &self.concatenations
+    }
+
+    /// `name = prefix(input)`: the Linear already added under `prefix` applied once more,
+    /// with the same weights (weight sharing: its gradient is the sum over its uses).
+    pub fn shared_linear(&mut self, name: &str, input: usize, prefix: &str) -> Result<usize> {
+        let width = self.width(input)?;
+        let Some(layer) = self.linears.iter().position(|(p, _)| p == prefix) else {
+            return Err(Error::InvalidArgument {
+                what: format!("{}: GraphModule::shared_linear", self.name),
+                expected: format!(
+                    "the prefix of a Linear added before, one of {:?}",
+                    self.linears.iter().map(|(p, _)| p).collect::<Vec<_>>()
+                ),
+                found: format!("\"{prefix}\""),
+            });
+        };
+        let linear = &self.linears[layer].1;
+        if linear.in_features() != width {
+            return Err(Error::ShapeMismatch {
+                op: "GraphModule::shared_linear",
+                lhs: vec![linear.out_features(), linear.in_features()],
+                rhs: vec![width],
+                expected: format!("an input of width {}", linear.in_features()),
+            });
+        }
+        let out = linear.out_features();
+        Ok(self.push(name, GraphOp::Linear { input, layer }, out))
     }
 
     /// Marks `output` as the network's output, the value the loss reads.
@@ -362,6 +436,15 @@ impl<T: Float> GraphModule<T> {
                     }
                 }
                 GraphOp::Add(a, b) => computed[a].try_add(&computed[b])?,
+                GraphOp::Sub(a, b) => computed[a].try_sub(&computed[b])?,
+                GraphOp::Scale(x, c) => &computed[x] * c,
+                GraphOp::Cat { index } => {
+                    let parts: Vec<Tensor<T>> = self.concatenations[index]
+                        .iter()
+                        .map(|&i| computed[i].clone())
+                        .collect();
+                    Tensor::cat(&parts, -1)?
+                }
                 GraphOp::Mul(a, b) => computed[a].try_mul(&computed[b])?,
             };
             // Name the value for pictures (the input keeps the caller's label).

@@ -11,11 +11,12 @@
 //! |-----------------|-----|
 //! | `arith.rs`      | `+ - * /` with broadcasting, `neg` |
 //! | `linalg.rs`     | `matmul`, `t` (transpose) |
+//! | `cat.rs`        | `cat` along an axis |
 //! | `reduce.rs`     | `sum`, `mean`, `sum_axis`, `mean_axis` |
 //! | `unary.rs`      | `exp`, `ln`, `powf`, and what every element-wise op shares |
 //! | `relu.rs`, `leaky_relu.rs`, `sigmoid.rs`, `tanh.rs`, `softplus.rs`, `gelu.rs`, `silu.rs`, `elu.rs`, `identity.rs` | the activations, one per file |
 //! | `softmax.rs`    | `softmax`, `log_softmax` |
-//! | `loss.rs`       | `mse_loss`, `cross_entropy` |
+//! | `loss.rs`       | `mse_loss`, `l1_loss`, `smooth_l1_loss`, `huber_loss`, `binary_cross_entropy_with_logits`, `cross_entropy`, `nll_loss` |
 //!
 //! There is no global state: no node ids, no registry, no "no-grad" switch. An op records
 //! its inputs only when one of them requires a gradient, so evaluating on
@@ -23,6 +24,7 @@
 //! nothing.
 
 mod arith;
+mod cat;
 mod display;
 mod elu;
 mod gelu;
