@@ -208,7 +208,7 @@ fn fit<M: CompiledModel<f32>>(
             }
         }
         bar.finish_and_clear();
-        let acc = accuracy(&mut net, &test)?;
+        let acc = accuracy(&mut net, test)?;
         println!(
             "epoch {epoch}: training loss {:.4}, test accuracy {:.2}% ({:.1} s)",
             total / batches.len() as f32,
