@@ -4,6 +4,7 @@
 
 use ndarray::{ArrayD, IxDyn};
 use nnscratch::kernels::ValueLoss;
+use nnscratch::nn::{BatchNorm1d, LayerNorm, Module};
 use nnscratch::{Reduction, Tensor};
 use proptest::prelude::*;
 use rand::{RngExt, SeedableRng};
@@ -277,6 +278,20 @@ proptest! {
         check("binary_cross_entropy_with_logits", &[a, target], seed, |x| {
             x[0].binary_cross_entropy_with_logits(&x[1]).expect("same shapes")
         });
+    }
+
+    #[test]
+    fn batch_norm_and_layer_norm_in_training_mode(a in matrix(-2.0, 2.0, 0.0), seed: u64) {
+        // The layers are composed of elementary ops; their input gradient goes through
+        // the batch's (or the row's) mean and variance.
+        let rows = a.shape()[0];
+        let features = a.shape()[1];
+        let bn = BatchNorm1d::<f64>::new(features).expect("features >= 1");
+        let ln = LayerNorm::<f64>::new(features).expect("features >= 1");
+        if rows >= 2 {
+            check("batch_norm", std::slice::from_ref(&a), seed, |x| bn.forward(&x[0]).expect("shape"));
+        }
+        check("layer_norm", &[a], seed, |x| ln.forward(&x[0]).expect("shape"));
     }
 
     #[test]

@@ -260,13 +260,29 @@
 //! | `ELU` | `layers/elu.rs` | `elu.rs` | `elu.rs` | `sequential.rs` ([`nn::LayerSpec::ELU`]) |
 //! | `Identity` | `layers/identity.rs` | `identity.rs` | `identity.rs` | `sequential.rs` ([`nn::LayerSpec::Identity`]) |
 //! | `Softmax`, `LogSoftmax` | `layers/softmax.rs` | `softmax.rs` | `softmax.rs` | `sequential.rs` ([`nn::LayerSpec::Softmax`], [`nn::LayerSpec::LogSoftmax`]) |
-//! | `+`, `*` | `layers/elementwise.rs` | `elementwise.rs` | `arith.rs` | [`nn::GraphModule`] |
+//! | `BatchNorm1d` | `layers/batch_norm.rs` | `batch_norm.rs` | composed: `reduce.rs`, `arith.rs`, `unary.rs` | `batch_norm.rs` ([`nn::BatchNorm1d`](struct@nn::BatchNorm1d)) |
+//! | `LayerNorm` | `layers/layer_norm.rs` | `layer_norm.rs` | composed: `reduce.rs`, `arith.rs`, `unary.rs`, `linalg.rs` | `layer_norm.rs` ([`nn::LayerNorm`](struct@nn::LayerNorm)) |
+//! | `Dropout` | `layers/dropout.rs` | `dropout.rs` (and its mask generator) | `arith.rs` (times a constant mask) | `dropout.rs` ([`nn::Dropout`](struct@nn::Dropout)) |
+//! | `+`, `-`, `*`, `2.0 * a` | `layers/elementwise.rs` | `elementwise.rs` | `arith.rs` | [`nn::GraphModule`] |
+//! | `cat(a, b)` | `layers/cat.rs` | `elementwise.rs` | `cat.rs` | [`nn::GraphModule`] |
 //! | `MSELoss`, `L1Loss`, `SmoothL1Loss`, `HuberLoss`, `BCEWithLogitsLoss`, `CrossEntropyLoss`, `NLLLoss` | `layers/loss.rs` | `loss.rs` | `loss.rs` | [`compiled::Loss`] |
 //!
 //! A new layer kind is a file in each of these places plus registration: a row of
 //! `KINDS` in `layers/mod.rs`, the `mod`/`pub use` lines, and its variants in
 //! [`nn::LayerSpec`], [`nn::Layer`] and [`nn::GraphOp`] (what `Sequential` and
-//! `to_dynamic()` build).
+//! `to_dynamic()` build). A layer with state besides parameters declares it in its
+//! `layers/` file too: buffers saved with the weights (BatchNorm's running statistics),
+//! a dropout generator, and workspace buffers kept from forward for backward.
+//!
+//! ## Training and evaluation modes
+//!
+//! Every model starts in training mode. `model.eval()` (compiled or dynamic) switches
+//! Dropout to the identity and BatchNorm to its running statistics; `model.train()`
+//! switches back. Dropout's masks come from a generator the model owns (seeded by `new`
+//! and by `manual_seed`), counter-based so that a compiled model and its `to_dynamic()`
+//! twin draw the same masks; [`check::gradients`] holds them fixed
+//! (`fix_dropout_masks`), so finite differences see one function, and restores the
+//! running statistics its forward passes moved.
 //!
 //! ## Correctness
 //!
@@ -307,11 +323,12 @@ pub use rand;
 
 /// The names a training script needs, in one import: `use nnscratch::prelude::*;`.
 pub mod prelude {
+    pub use crate::Reduction;
     pub use crate::compiled::{CompiledModel, Target};
     pub use crate::model;
     pub use crate::nn::{
-        ELU, GELU, Identity, LeakyReLU, Linear, LogSoftmax, Module, ReLU, Sequential, SiLU,
-        Sigmoid, Softmax, Softplus, Tanh,
+        BatchNorm1d, Dropout, ELU, GELU, Identity, LayerNorm, LeakyReLU, Linear, LogSoftmax,
+        Module, ReLU, Sequential, SiLU, Sigmoid, Softmax, Softplus, Tanh,
     };
     pub use crate::optim::{Adam, Optimizer, Parameters, Sgd};
     pub use crate::{Error, Float, Result, Tensor};
