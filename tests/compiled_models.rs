@@ -542,8 +542,11 @@ fn compare_all<T: Float>() -> WorstError {
 fn compiled_models_match_pytorch_in_f64() {
     let worst = compare_all::<f64>();
     println!(
-        "compiled f64: {} comparisons, largest relative error {:e} at {}",
-        worst.compared, worst.error, worst.at
+        "compiled f64: {} comparisons, largest relative error {:e} at {}\n{}",
+        worst.compared,
+        worst.error,
+        worst.at,
+        worst.table()
     );
 }
 
@@ -551,8 +554,11 @@ fn compiled_models_match_pytorch_in_f64() {
 fn compiled_models_match_pytorch_in_f32() {
     let worst = compare_all::<f32>();
     println!(
-        "compiled f32: {} comparisons, largest relative error {:e} at {}",
-        worst.compared, worst.error, worst.at
+        "compiled f32: {} comparisons, largest relative error {:e} at {}\n{}",
+        worst.compared,
+        worst.error,
+        worst.at,
+        worst.table()
     );
 }
 

@@ -318,8 +318,11 @@ fn check_optimizers<T: Float>(worst: &mut WorstError) {
 fn report(what: &str, worst: &WorstError) {
     // Printed with --nocapture; the closing note quotes these.
     println!(
-        "{what}: {} comparisons, largest relative error {:e} at {}",
-        worst.compared, worst.error, worst.at
+        "{what}: {} comparisons, largest relative error {:e} at {}\n{}",
+        worst.compared,
+        worst.error,
+        worst.at,
+        worst.table()
     );
 }
 

@@ -619,8 +619,11 @@ fn compare_all<T: Float>() -> WorstError {
 fn training_mode_layers_match_pytorch_over_three_steps_and_in_evaluation_f64() {
     let worst = compare_all::<f64>();
     println!(
-        "training modes f64: {} comparisons, largest relative error {:e} at {}",
-        worst.compared, worst.error, worst.at
+        "training modes f64: {} comparisons, largest relative error {:e} at {}\n{}",
+        worst.compared,
+        worst.error,
+        worst.at,
+        worst.table()
     );
 }
 
@@ -628,8 +631,11 @@ fn training_mode_layers_match_pytorch_over_three_steps_and_in_evaluation_f64() {
 fn training_mode_layers_match_pytorch_over_three_steps_and_in_evaluation_f32() {
     let worst = compare_all::<f32>();
     println!(
-        "training modes f32: {} comparisons, largest relative error {:e} at {}",
-        worst.compared, worst.error, worst.at
+        "training modes f32: {} comparisons, largest relative error {:e} at {}\n{}",
+        worst.compared,
+        worst.error,
+        worst.at,
+        worst.table()
     );
 }
 

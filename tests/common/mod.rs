@@ -139,6 +139,9 @@ pub struct WorstError {
     pub error: f64,
     pub at: String,
     pub compared: usize,
+    /// The largest error per case (the first word of each comparison's description:
+    /// an op, a layer case, a model, an optimizer run).
+    pub by_case: std::collections::BTreeMap<String, f64>,
 }
 
 impl WorstError {
@@ -177,9 +180,20 @@ impl WorstError {
             tolerance::<T>()
         );
         self.compared += 1;
+        let case = what.split_whitespace().next().unwrap_or(what).to_string();
+        let worst = self.by_case.entry(case).or_insert(0.0);
+        *worst = worst.max(error);
         if error >= self.error {
             self.error = error;
             self.at = what.to_string();
         }
+    }
+
+    /// The largest error of each case, one per line (shown with `--nocapture`).
+    pub fn table(&self) -> String {
+        self.by_case
+            .iter()
+            .map(|(case, error)| format!("    {case:<48} {error:.1e}\n"))
+            .collect()
     }
 }
