@@ -295,6 +295,60 @@ proptest! {
     }
 
     #[test]
+    fn conv2d_on_random_geometries(
+        (n, groups, cg, og) in (1usize..3, 1usize..3, 1usize..3, 1usize..3),
+        (h, w, kh, kw) in (3usize..7, 3usize..7, 1usize..4, 1usize..4),
+        (stride, padding, dilation) in ((1usize..3, 1usize..3), (0usize..2, 0usize..2), (1usize..3, 1usize..3)),
+        seed: u64,
+    ) {
+        let (c_in, c_out) = (groups * cg, groups * og);
+        let fits = |size: usize, k: usize, p: usize, d: usize| size + 2 * p > d * (k - 1);
+        prop_assume!(fits(h, kh, padding.0, dilation.0) && fits(w, kw, padding.1, dilation.1));
+        let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
+        let mut random = |shape: &[usize]| {
+            ArrayD::from_shape_simple_fn(IxDyn(shape), || rng.random_range(-1.0..1.0))
+        };
+        let inputs = [random(&[n, c_in, h, w]), random(&[c_out, cg, kh, kw]), random(&[c_out])];
+        check("conv2d", &inputs, seed, |x| {
+            x[0].conv2d(&x[1], Some(&x[2]), stride, padding, dilation, groups).expect("geometry fits")
+        });
+    }
+
+    #[test]
+    fn conv1d_pooling_and_shape_ops(
+        (n, c, l) in (1usize..3, 1usize..4, 4usize..9),
+        (k, stride) in (1usize..4, 1usize..3),
+        seed: u64,
+    ) {
+        let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
+        let mut random = |shape: &[usize]| {
+            ArrayD::from_shape_simple_fn(IxDyn(shape), || rng.random_range(-1.0..1.0))
+        };
+        let conv = [random(&[n, c, l]), random(&[2, c, k])];
+        check("conv1d", &conv, seed, |x| x[0].conv1d(&x[1], None, stride, 1, 1, 1).expect("fits"));
+        // Distinct values, so that no window has a tie for its maximum.
+        let image = ArrayD::from_shape_fn(IxDyn(&[n, c, l, l]), |i| {
+            let flat = ((i[0] * c + i[1]) * l + i[2]) * l + i[3];
+            ((flat * 37 % 101) as f64) / 50.0 - 1.0
+        });
+        check("max_pool2d", std::slice::from_ref(&image), seed, |x| {
+            x[0].max_pool2d((2, 2), (stride, stride), (1, 1)).expect("fits")
+        });
+        check("avg_pool2d", std::slice::from_ref(&image), seed, |x| {
+            x[0].avg_pool2d((3, 2), (stride, 1), (1, 0)).expect("fits")
+        });
+        check("reshape, permute, flatten", std::slice::from_ref(&image), seed, |x| {
+            x[0].permute(&[0, 2, 3, 1])
+                .and_then(|y| y.flatten(1, 2))
+                .and_then(|y| y.reshape(&[-1, c as isize]))
+                .and_then(|y| y.sum_dims(&[0], true))
+                .expect("shapes")
+        });
+        let batch = [random(&[n, 3, 4]), random(&[4, 2])];
+        check("batched matmul", &batch, seed, |x| x[0].matmul(&x[1]).expect("shapes"));
+    }
+
+    #[test]
     fn cross_entropy(a in matrix(-3.0, 3.0, 0.0), seed: u64) {
         let (rows, classes) = (a.shape()[0], a.shape()[1]);
         let targets: Vec<usize> = (0..rows).map(|r| (r * 7 + seed as usize) % classes).collect();

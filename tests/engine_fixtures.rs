@@ -15,6 +15,10 @@ use nnscratch::{Float, Reduction, Tensor};
 
 fn apply<T: Float>(case: &OpCase, xs: &[Tensor<T>]) -> Tensor<T> {
     let arg = |name: &str| case.args[name].as_f64().expect("numeric fixture argument");
+    let int = |name: &str| case.args[name].as_i64().expect("integer fixture argument") as isize;
+    let ints = |name: &str| -> Vec<isize> {
+        serde_json::from_value(case.args[name].clone()).expect("integer list fixture argument")
+    };
     let reduction = match case.args.get("reduction").and_then(|r| r.as_str()) {
         None | Some("mean") => Reduction::Mean,
         Some("sum") => Reduction::Sum,
@@ -52,6 +56,69 @@ fn apply<T: Float>(case: &OpCase, xs: &[Tensor<T>]) -> Tensor<T> {
         "softplus" => Ok(xs[0].softplus(T::of(arg("beta")), T::of(arg("threshold")))),
         "softmax" => Ok(xs[0].softmax()),
         "log_softmax" => Ok(xs[0].log_softmax()),
+        "reshape" => xs[0].reshape(&ints("shape")),
+        "flatten" => xs[0].flatten(int("start"), int("end")),
+        "permute" => {
+            let axes: Vec<usize> = ints("axes").iter().map(|&a| a as usize).collect();
+            xs[0].permute(&axes)
+        }
+        "transpose_axes" => xs[0].transpose(int("a"), int("b")),
+        "unsqueeze" => xs[0].unsqueeze(int("axis")),
+        "squeeze" => xs[0].squeeze(int("axis")),
+        "sum_dims" => xs[0].sum_dims(&ints("axes"), int("keepdim") == 1),
+        "mean_dims" => xs[0].mean_dims(&ints("axes"), int("keepdim") == 1),
+        "conv2d" => {
+            let pair = |name: &str, default: usize| match case.args.get(name) {
+                Some(_) => {
+                    let v = ints(name);
+                    (v[0] as usize, v[1] as usize)
+                }
+                None => (default, default),
+            };
+            let groups = case
+                .args
+                .get("groups")
+                .map_or(1, |_| int("groups") as usize);
+            xs[0].conv2d(
+                &xs[1],
+                xs.get(2),
+                pair("stride", 1),
+                pair("padding", 0),
+                pair("dilation", 1),
+                groups,
+            )
+        }
+        "conv1d" => {
+            let one = |name: &str, default: usize| {
+                case.args.get(name).map_or(default, |_| int(name) as usize)
+            };
+            xs[0].conv1d(
+                &xs[1],
+                xs.get(2),
+                one("stride", 1),
+                one("padding", 0),
+                one("dilation", 1),
+                one("groups", 1),
+            )
+        }
+        "max_pool2d" | "avg_pool2d" => {
+            let pair = |name: &str| {
+                case.args.get(name).map(|_| {
+                    let v = ints(name);
+                    (v[0] as usize, v[1] as usize)
+                })
+            };
+            let kernel = pair("kernel").expect("a kernel");
+            let (stride, padding) = (
+                pair("stride").unwrap_or(kernel),
+                pair("padding").unwrap_or((0, 0)),
+            );
+            if case.op == "max_pool2d" {
+                xs[0].max_pool2d(kernel, stride, padding)
+            } else {
+                xs[0].avg_pool2d(kernel, stride, padding)
+            }
+        }
         "mse_loss" if reduction == Reduction::Mean => xs[0].mse_loss(&xs[1]),
         "mse_loss" => xs[0].value_loss(&xs[1], ValueLoss::Mse, reduction),
         "l1_loss" if reduction == Reduction::Mean => xs[0].l1_loss(&xs[1]),
@@ -100,7 +167,7 @@ fn apply<T: Float>(case: &OpCase, xs: &[Tensor<T>]) -> Tensor<T> {
 fn check_ops<T: Float>(worst: &mut WorstError) {
     let fixtures = load(T::DTYPE);
     assert_eq!(fixtures.dtype, T::DTYPE);
-    assert!(fixtures.ops.len() >= 85, "every op has a fixture");
+    assert!(fixtures.ops.len() >= 108, "every op has a fixture");
     for case in &fixtures.ops {
         let xs: Vec<Tensor<T>> = case
             .inputs

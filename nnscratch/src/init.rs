@@ -55,6 +55,39 @@ pub fn linear_bias<T: Float, R: Rng + ?Sized>(
     )
 }
 
+/// A convolution's weight `[out_channels, in_channels/groups, kernel...]` drawn from
+/// `U(-1/√fan_in, 1/√fan_in)`, `fan_in = in_channels/groups · kernel area`, as PyTorch's
+/// `_ConvNd.reset_parameters` (the same `kaiming_uniform_(a=√5)` as Linear's).
+pub fn conv_weight<T: Float, R: Rng + ?Sized>(
+    shape: &[usize],
+    rng: &mut R,
+) -> Result<ndarray::ArrayD<T>> {
+    let fan_in: usize = shape[1..].iter().product();
+    let bound = linear_bound(fan_in.max(1));
+    let values: Vec<T> = (0..shape.iter().product::<usize>())
+        .map(|_| uniform(bound, rng))
+        .collect();
+    ndarray::ArrayD::from_shape_vec(ndarray::IxDyn(shape), values).map_err(|_| {
+        Error::InvalidArgument {
+            what: "conv_weight".into(),
+            expected: "a shape".into(),
+            found: format!("{shape:?}"),
+        }
+    })
+}
+
+/// A convolution's bias `[out_channels]` from `U(-1/√fan_in, 1/√fan_in)`.
+pub fn conv_bias<T: Float, R: Rng + ?Sized>(
+    fan_in: usize,
+    out_channels: usize,
+    rng: &mut R,
+) -> Result<Array1<T>> {
+    let bound = linear_bound(fan_in.max(1));
+    Ok(Array1::from_shape_simple_fn(out_channels, || {
+        uniform(bound, rng)
+    }))
+}
+
 /// One draw from `U(-bound, bound)`.
 pub fn uniform<T: Float, R: Rng + ?Sized>(bound: f64, rng: &mut R) -> T {
     let u: f64 = rng.random(); // [0, 1)

@@ -15,7 +15,8 @@ use crate::{Error, Float, Result, Tensor, init};
 
 /// A fully connected layer with weight `[out_features, in_features]` and (unless built
 /// [`without_bias`](Linear::without_bias)) bias `[out_features]`, accepting inputs
-/// `[in_features]` or `[batch, in_features]`.
+/// `[in_features]`, `[batch, in_features]` or, as PyTorch, `[..., in_features]` with any
+/// leading dimensions.
 pub struct Linear<T: Float = f32> {
     in_features: usize,
     out_features: usize,
@@ -95,11 +96,13 @@ impl<T: Float> Linear<T> {
 
     fn check_input(&self, x: &Tensor<T>) -> Result<()> {
         let shape = x.shape();
-        let ok = matches!(shape.len(), 1 | 2) && shape.last() == Some(&self.in_features);
-        if !ok {
+        if shape.last() != Some(&self.in_features) {
             return Err(Error::BadShape {
                 op: self.to_string(),
-                expected: format!("an input of shape [{0}] or [batch, {0}]", self.in_features),
+                expected: format!(
+                    "an input of shape [{0}], [batch, {0}] or [..., {0}] (any leading dimensions)",
+                    self.in_features
+                ),
                 found: shape,
             });
         }

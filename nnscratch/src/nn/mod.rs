@@ -23,6 +23,7 @@
 //! ```
 
 mod batch_norm;
+mod conv;
 mod dropout;
 mod graph_module;
 mod layer_norm;
@@ -31,9 +32,10 @@ mod sequential;
 mod softplus;
 
 pub use LayerSpec::{
-    ELU, GELU, Identity, LeakyReLU, LogSoftmax, ReLU, SiLU, Sigmoid, Softmax, Tanh,
+    ELU, Flatten, GELU, Identity, LeakyReLU, LogSoftmax, ReLU, SiLU, Sigmoid, Softmax, Tanh,
 };
 pub use batch_norm::{BATCH_NORM_MOMENTUM, BatchNorm1d, NORM_EPS};
+pub use conv::{Conv1d, Conv2d, ConvOptions, Pool2d};
 pub use dropout::{DROPOUT_P, Dropout};
 pub use graph_module::{GraphModule, GraphOp};
 pub use layer_norm::LayerNorm;
@@ -143,6 +145,57 @@ pub fn LayerNorm(normalized_shape: usize) -> LayerSpec {
 #[allow(non_snake_case)]
 pub fn Dropout(p: f64) -> LayerSpec {
     LayerSpec::Dropout(p)
+}
+
+/// Describes a Conv2d layer for [`Sequential::new`] with PyTorch's defaults (stride 1,
+/// no padding, dilation 1, one group, bias): `Conv2d(1, 8, 3)`; other arguments with
+/// [`LayerSpec::padding`], [`LayerSpec::stride`], [`LayerSpec::dilation`],
+/// [`LayerSpec::groups`] (`Conv2d(1, 8, 3).padding(1)`), or through [`LayerSpec::Conv2d`].
+///
+/// (The layer itself is the type [`Conv2d`](struct@Conv2d).)
+#[allow(non_snake_case)]
+pub fn Conv2d(in_channels: usize, out_channels: usize, kernel_size: usize) -> LayerSpec {
+    LayerSpec::Conv2d {
+        in_channels,
+        out_channels,
+        kernel_size: (kernel_size, kernel_size),
+        options: ConvOptions::default(),
+    }
+}
+
+/// Describes a Conv1d layer for [`Sequential::new`] with PyTorch's defaults.
+///
+/// (The layer itself is the type [`Conv1d`](struct@Conv1d).)
+#[allow(non_snake_case)]
+pub fn Conv1d(in_channels: usize, out_channels: usize, kernel_size: usize) -> LayerSpec {
+    LayerSpec::Conv1d {
+        in_channels,
+        out_channels,
+        kernel_size,
+        options: ConvOptions::default(),
+    }
+}
+
+/// Describes a MaxPool2d layer: a `k×k` window, stride `k`, no padding.
+#[allow(non_snake_case)]
+pub fn MaxPool2d(kernel_size: usize) -> LayerSpec {
+    LayerSpec::Pool2d(Pool2d {
+        max: true,
+        kernel_size: (kernel_size, kernel_size),
+        stride: (kernel_size, kernel_size),
+        padding: (0, 0),
+    })
+}
+
+/// Describes an AvgPool2d layer: a `k×k` window, stride `k`, no padding.
+#[allow(non_snake_case)]
+pub fn AvgPool2d(kernel_size: usize) -> LayerSpec {
+    LayerSpec::Pool2d(Pool2d {
+        max: false,
+        kernel_size: (kernel_size, kernel_size),
+        stride: (kernel_size, kernel_size),
+        padding: (0, 0),
+    })
 }
 
 /// Visits a dynamic module's parameters: what lets optimizers train it.

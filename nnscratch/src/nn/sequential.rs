@@ -9,8 +9,8 @@ use std::fmt;
 use rand::{Rng, RngExt};
 
 use super::{
-    BatchNorm1d, Dropout, ELU_ALPHA, LEAKY_RELU_SLOPE, LayerNorm, Linear, Module, SOFTPLUS_BETA,
-    SOFTPLUS_THRESHOLD, Softplus,
+    BatchNorm1d, Conv1d, Conv2d, ConvOptions, Dropout, ELU_ALPHA, LEAKY_RELU_SLOPE, LayerNorm,
+    Linear, Module, Pool2d, SOFTPLUS_BETA, SOFTPLUS_THRESHOLD, Softplus,
 };
 use crate::kernels::DropoutGenerator;
 use crate::optim::{Buffer, Param, Parameters};
@@ -90,6 +90,34 @@ pub enum LayerSpec {
     /// Inverted dropout with drop probability `p` in training, the identity in
     /// evaluation (see [`Dropout`](struct@Dropout)).
     Dropout(f64),
+    /// A 2-D convolution (see [`Conv2d`](struct@Conv2d); [`Conv2d(in, out, k)`](fn@super::Conv2d)
+    /// with PyTorch's defaults).
+    Conv2d {
+        /// Channels of the input.
+        in_channels: usize,
+        /// Channels of the output.
+        out_channels: usize,
+        /// `(kh, kw)`.
+        kernel_size: (usize, usize),
+        /// Stride, padding, dilation, groups, bias.
+        options: ConvOptions<(usize, usize)>,
+    },
+    /// A 1-D convolution (see [`Conv1d`](struct@Conv1d)).
+    Conv1d {
+        /// Channels of the input.
+        in_channels: usize,
+        /// Channels of the output.
+        out_channels: usize,
+        /// The kernel's length.
+        kernel_size: usize,
+        /// Stride, padding, dilation, groups, bias.
+        options: ConvOptions<usize>,
+    },
+    /// Max or average pooling (see [`Pool2d`]; [`MaxPool2d(k)`](fn@super::MaxPool2d),
+    /// [`AvgPool2d(k)`](fn@super::AvgPool2d)).
+    Pool2d(Pool2d),
+    /// `[N, C, …] -> [N, C·…]`: every axis after the batch merged, as `nn.Flatten()`.
+    Flatten,
 }
 
 impl LayerSpec {
@@ -106,6 +134,100 @@ impl LayerSpec {
                 out_features,
                 bias: false,
             },
+            other => other,
+        }
+    }
+
+    /// The same convolution or pooling with padding `p` on each side (each spatial axis).
+    /// Other layers are returned unchanged.
+    pub fn padding(self, p: usize) -> Self {
+        self.with_window(|o, pool| match (o, pool) {
+            (Some(o), _) => o.padding = p,
+            (_, Some(pool)) => pool.padding = (p, p),
+            _ => {}
+        })
+    }
+
+    /// The same convolution or pooling with stride `s` (each spatial axis).
+    pub fn stride(self, s: usize) -> Self {
+        self.with_window(|o, pool| match (o, pool) {
+            (Some(o), _) => o.stride = s,
+            (_, Some(pool)) => pool.stride = (s, s),
+            _ => {}
+        })
+    }
+
+    /// The same convolution with dilation `d` (each spatial axis).
+    pub fn dilation(self, d: usize) -> Self {
+        self.with_window(|o, _| {
+            if let Some(o) = o {
+                o.dilation = d;
+            }
+        })
+    }
+
+    /// The same convolution with `g` channel groups.
+    pub fn groups(self, g: usize) -> Self {
+        self.with_window(|o, _| {
+            if let Some(o) = o {
+                o.groups = g;
+            }
+        })
+    }
+
+    /// Applies `f` to a convolution's options (as 1-D values, copied to both axes of a
+    /// 2-D one) or to a pooling.
+    fn with_window(self, f: impl Fn(Option<&mut ConvOptions<usize>>, Option<&mut Pool2d>)) -> Self {
+        match self {
+            LayerSpec::Conv2d {
+                in_channels,
+                out_channels,
+                kernel_size,
+                options,
+            } => {
+                let mut one = ConvOptions {
+                    stride: options.stride.1,
+                    padding: options.padding.1,
+                    dilation: options.dilation.1,
+                    groups: options.groups,
+                    bias: options.bias,
+                };
+                let before = one;
+                f(Some(&mut one), None);
+                let pick = |new: usize, old: usize, both: (usize, usize)| {
+                    if new != old { (new, new) } else { both }
+                };
+                LayerSpec::Conv2d {
+                    in_channels,
+                    out_channels,
+                    kernel_size,
+                    options: ConvOptions {
+                        stride: pick(one.stride, before.stride, options.stride),
+                        padding: pick(one.padding, before.padding, options.padding),
+                        dilation: pick(one.dilation, before.dilation, options.dilation),
+                        groups: one.groups,
+                        bias: one.bias,
+                    },
+                }
+            }
+            LayerSpec::Conv1d {
+                in_channels,
+                out_channels,
+                kernel_size,
+                mut options,
+            } => {
+                f(Some(&mut options), None);
+                LayerSpec::Conv1d {
+                    in_channels,
+                    out_channels,
+                    kernel_size,
+                    options,
+                }
+            }
+            LayerSpec::Pool2d(mut pool) => {
+                f(None, Some(&mut pool));
+                LayerSpec::Pool2d(pool)
+            }
             other => other,
         }
     }
@@ -166,6 +288,14 @@ pub enum Layer<T: Float = f32> {
     LayerNorm(LayerNorm<T>),
     /// Dropout.
     Dropout(Dropout),
+    /// A 2-D convolution.
+    Conv2d(Conv2d<T>),
+    /// A 1-D convolution.
+    Conv1d(Conv1d<T>),
+    /// Max or average pooling.
+    Pool2d(Pool2d),
+    /// Every axis after the batch merged.
+    Flatten,
 }
 
 impl<T: Float> Layer<T> {
@@ -195,6 +325,12 @@ impl<T: Float> Layer<T> {
             Layer::LayerNorm(layer) if record => layer.forward(x)?,
             Layer::LayerNorm(layer) => layer.forward_no_grad(x)?,
             Layer::Dropout(layer) => Module::<T>::forward(layer, x)?,
+            Layer::Conv2d(layer) if record => layer.forward(x)?,
+            Layer::Conv2d(layer) => layer.forward_no_grad(x)?,
+            Layer::Conv1d(layer) if record => layer.forward(x)?,
+            Layer::Conv1d(layer) => layer.forward_no_grad(x)?,
+            Layer::Pool2d(layer) => Module::<T>::forward(layer, x)?,
+            Layer::Flatten => x.flatten(1, -1)?,
         })
     }
 
@@ -246,6 +382,8 @@ impl<T: Float> Module<T> for Layer<T> {
             Layer::Linear(linear) => linear.named_parameters(),
             Layer::BatchNorm1d(layer) => layer.named_parameters(),
             Layer::LayerNorm(layer) => layer.named_parameters(),
+            Layer::Conv2d(layer) => layer.named_parameters(),
+            Layer::Conv1d(layer) => layer.named_parameters(),
             _ => Vec::new(),
         }
     }
@@ -371,6 +509,25 @@ impl LayerSpec {
             )?),
             // Seeded for real by the Sequential that holds it (see `Sequential::new`).
             LayerSpec::Dropout(p) => Layer::Dropout(Dropout::new(p, 0)?),
+            LayerSpec::Conv2d {
+                in_channels,
+                out_channels,
+                ..
+            }
+            | LayerSpec::Conv1d {
+                in_channels,
+                out_channels,
+                ..
+            } => {
+                return Err(Error::InvalidArgument {
+                    what: format!("Conv({in_channels}, {out_channels}).forward"),
+                    expected: "a layer with weights: Conv2d::new(..., &mut rng), or a Sequential"
+                        .into(),
+                    found: "a description of a convolution, which has no weights yet".into(),
+                });
+            }
+            LayerSpec::Pool2d(pool) => Layer::Pool2d(pool),
+            LayerSpec::Flatten => Layer::Flatten,
         })
     }
 }
@@ -399,6 +556,10 @@ impl<T: Float> fmt::Display for Layer<T> {
             Layer::BatchNorm1d(layer) => write!(f, "{layer}"),
             Layer::LayerNorm(layer) => write!(f, "{layer}"),
             Layer::Dropout(layer) => write!(f, "{layer}"),
+            Layer::Conv2d(layer) => write!(f, "{layer}"),
+            Layer::Conv1d(layer) => write!(f, "{layer}"),
+            Layer::Pool2d(layer) => write!(f, "{layer}"),
+            Layer::Flatten => write!(f, "Flatten(start_dim=1, end_dim=-1)"),
         }
     }
 }
@@ -461,6 +622,41 @@ impl<T: Float> Sequential<T> {
                         Linear::without_bias(in_features, out_features, rng)?
                     };
                     Layer::Linear(linear.set_prefix(&index.to_string()))
+                }
+                LayerSpec::Conv2d {
+                    in_channels,
+                    out_channels,
+                    kernel_size,
+                    options,
+                } => {
+                    // Widths of shaped values are checked when the network runs.
+                    width = None;
+                    Layer::Conv2d(Conv2d::new(
+                        in_channels,
+                        out_channels,
+                        kernel_size,
+                        options,
+                        rng,
+                    )?)
+                }
+                LayerSpec::Conv1d {
+                    in_channels,
+                    out_channels,
+                    kernel_size,
+                    options,
+                } => {
+                    width = None;
+                    Layer::Conv1d(Conv1d::new(
+                        in_channels,
+                        out_channels,
+                        kernel_size,
+                        options,
+                        rng,
+                    )?)
+                }
+                LayerSpec::Flatten => {
+                    width = None;
+                    Layer::Flatten
                 }
                 other => other.layer().map_err(|error| match error {
                     Error::InvalidArgument {
@@ -525,6 +721,8 @@ impl<T: Float> Sequential<T> {
                 Layer::Linear(linear) => Layer::Linear(linear.set_prefix(&i.to_string())),
                 Layer::BatchNorm1d(layer) => Layer::BatchNorm1d(layer.set_prefix(&i.to_string())),
                 Layer::LayerNorm(layer) => Layer::LayerNorm(layer.set_prefix(&i.to_string())),
+                Layer::Conv2d(layer) => Layer::Conv2d(layer.set_prefix(&i.to_string())),
+                Layer::Conv1d(layer) => Layer::Conv1d(layer.set_prefix(&i.to_string())),
                 other => other,
             })
             .collect();

@@ -1,6 +1,6 @@
 //! Matrix product and transpose.
 //!
-//! `matmul` follows `torch.matmul` for up to two dimensions: matrix·matrix, matrix·vector
+//! `matmul` follows `torch.matmul`. Up to two dimensions: matrix·matrix, matrix·vector
 //! `[m,k]·[k] -> [m]`, vector·matrix `[k]·[k,n] -> [n]` and vector·vector (a dot product,
 //! 0-D). A vector on the left is treated as a row `[1,k]`, on the right as a column `[k,1]`,
 //! which reduces every case to one derivation for `C = A·B` with `A: [m,k]`, `B: [k,n]`:
@@ -14,6 +14,7 @@ use std::cell::Ref;
 
 use ndarray::{Array2, ArrayD, Ix2, IxDyn};
 
+use super::arith::{broadcast_shape, unbroadcast};
 use super::{Function, Partial, Tensor};
 use crate::{Error, Float, Result};
 
@@ -154,6 +155,117 @@ fn reshaped_grad<T: Float>(g: &ArrayD<T>, rows: usize, cols: usize) -> Array2<T>
         .unwrap_or_else(|_| unreachable!("the output gradient has the output's element count"))
 }
 
+/// `C[i] = A[i]·B[i]` over broadcast batch dimensions (see `Tensor::batched_matmul`).
+struct BatchedMatmulBackward {
+    /// The operands as matrices with batch dimensions (a 1-D operand gets its side 1).
+    a_shape: Vec<usize>,
+    b_shape: Vec<usize>,
+    /// The broadcast batch dimensions.
+    batch: Vec<usize>,
+    /// The output's shape (a 1-D operand's side removed, as torch.matmul does).
+    output_shape: Vec<usize>,
+}
+
+impl BatchedMatmulBackward {
+    /// `op(X[i])·op(Y[i])` for every batch index, `X` and `Y` broadcast to the batch.
+    fn products<T: Float>(
+        &self,
+        x: &ArrayD<T>,
+        x_shape: &[usize],
+        x_t: bool,
+        y: &ArrayD<T>,
+        y_shape: &[usize],
+        y_t: bool,
+    ) -> ArrayD<T> {
+        let stack = |v: &ArrayD<T>, shape: &[usize]| -> ndarray::Array3<T> {
+            let matrix = &shape[shape.len() - 2..];
+            let mut full = self.batch.clone();
+            full.extend_from_slice(matrix);
+            let v = v
+                .view()
+                .into_shape_with_order(IxDyn(shape))
+                .unwrap_or_else(|_| unreachable!("element counts agree"));
+            let broadcast = v
+                .broadcast(IxDyn(&full))
+                .unwrap_or_else(|| unreachable!("batch shapes checked"))
+                .as_standard_layout()
+                .into_owned();
+            broadcast
+                .into_shape_with_order((self.batch.iter().product::<usize>(), matrix[0], matrix[1]))
+                .unwrap_or_else(|_| unreachable!("element counts agree"))
+        };
+        let (xs, ys) = (stack(x, x_shape), stack(y, y_shape));
+        let mut out = Vec::new();
+        let mut rows_cols = (0, 0);
+        for (xm, ym) in xs.outer_iter().zip(ys.outer_iter()) {
+            let xm = if x_t { xm.reversed_axes() } else { xm };
+            let ym = if y_t { ym.reversed_axes() } else { ym };
+            let c = xm.dot(&ym);
+            rows_cols = c.dim();
+            out.extend(c.iter().copied());
+        }
+        let mut shape = self.batch.clone();
+        shape.extend_from_slice(&[rows_cols.0, rows_cols.1]);
+        ArrayD::from_shape_vec(IxDyn(&shape), out)
+            .unwrap_or_else(|_| unreachable!("one product per batch index"))
+    }
+}
+
+impl<T: Float> Function<T> for BatchedMatmulBackward {
+    fn forward(&self, inputs: &[&ArrayD<T>]) -> ArrayD<T> {
+        let c = self.products(
+            inputs[0],
+            &self.a_shape,
+            false,
+            inputs[1],
+            &self.b_shape,
+            false,
+        );
+        reshape_to(c, &self.output_shape)
+    }
+    fn name(&self) -> String {
+        "matmul".into()
+    }
+    // dA[i] = dC[i]·B[i]ᵀ and dB[i] = A[i]ᵀ·dC[i], then summed over the batch dimensions
+    // each operand was broadcast along.
+    fn backward(
+        &self,
+        inputs: &[Ref<'_, ArrayD<T>>],
+        _: &ArrayD<T>,
+        g: &ArrayD<T>,
+    ) -> Vec<ArrayD<T>> {
+        let (m, n) = (
+            self.a_shape[self.a_shape.len() - 2],
+            self.b_shape[self.b_shape.len() - 1],
+        );
+        let mut g_shape = self.batch.clone();
+        g_shape.extend_from_slice(&[m, n]);
+        let g = reshape_to(g.clone(), &g_shape);
+        let grad_a = self.products(&g, &g_shape, false, &inputs[1], &self.b_shape, true);
+        let grad_b = self.products(&inputs[0], &self.a_shape, true, &g, &g_shape, false);
+        vec![
+            reshape_to(unbroadcast(grad_a, &self.a_shape), inputs[0].shape()),
+            reshape_to(unbroadcast(grad_b, &self.b_shape), inputs[1].shape()),
+        ]
+    }
+    fn partial(&self, _: &[Ref<'_, ArrayD<T>>], _: &ArrayD<T>, index: usize) -> Partial<T> {
+        Partial::formula(if index == 0 {
+            "dA = dC·Bᵀ (per batch, summed over broadcast)"
+        } else {
+            "dB = Aᵀ·dC (per batch, summed over broadcast)"
+        })
+    }
+}
+
+/// `value` (any layout) as row-major data of `shape`.
+fn reshape_to<T: Float>(value: ArrayD<T>, shape: &[usize]) -> ArrayD<T> {
+    value
+        .as_standard_layout()
+        .into_owned()
+        .into_shape_with_order(IxDyn(shape))
+        .unwrap_or_else(|_| unreachable!("element counts agree"))
+}
+
 struct TransposeBackward;
 
 impl<T: Float> Function<T> for TransposeBackward {
@@ -173,7 +285,9 @@ impl<T: Float> Function<T> for TransposeBackward {
 }
 
 impl<T: Float> Tensor<T> {
-    /// Matrix product, as `torch.matmul` for 1-D and 2-D operands.
+    /// Matrix product, as `torch.matmul`: 1-D and 2-D operands as above, and batches of
+    /// matrices `[..., m, k]·[..., k, n] -> [..., m, n]` whose batch dimensions broadcast
+    /// (`[30, 10]·[batch, 10, 1] -> [batch, 30, 1]`).
     pub fn matmul(&self, other: &Tensor<T>) -> Result<Tensor<T>> {
         let (lhs, rhs) = (self.shape(), other.shape());
         let mismatch = |expected: &str| Error::ShapeMismatch {
@@ -182,8 +296,13 @@ impl<T: Float> Tensor<T> {
             rhs: rhs.clone(),
             expected: expected.to_string(),
         };
-        if lhs.is_empty() || rhs.is_empty() || lhs.len() > 2 || rhs.len() > 2 {
-            return Err(mismatch("1-D or 2-D operands (use * to scale by a scalar)"));
+        if lhs.is_empty() || rhs.is_empty() {
+            return Err(mismatch(
+                "operands of at least one dimension (use * to scale by a scalar)",
+            ));
+        }
+        if lhs.len() > 2 || rhs.len() > 2 {
+            return self.batched_matmul(other);
         }
         let inner_lhs = lhs[lhs.len() - 1];
         let inner_rhs = rhs[0];
@@ -196,6 +315,53 @@ impl<T: Float> Tensor<T> {
         Ok(Tensor::from_op(
             data,
             MatmulBackward,
+            vec![self.clone(), other.clone()],
+        ))
+    }
+
+    /// `torch.matmul` when an operand has more than two dimensions.
+    fn batched_matmul(&self, other: &Tensor<T>) -> Result<Tensor<T>> {
+        let (lhs, rhs) = (self.shape(), other.shape());
+        // A vector on the left is a row [1, k], on the right a column [k, 1].
+        let a_shape = if lhs.len() == 1 {
+            vec![1, lhs[0]]
+        } else {
+            lhs.clone()
+        };
+        let b_shape = if rhs.len() == 1 {
+            vec![rhs[0], 1]
+        } else {
+            rhs.clone()
+        };
+        let (k_a, k_b) = (a_shape[a_shape.len() - 1], b_shape[b_shape.len() - 2]);
+        let batch = broadcast_shape(&a_shape[..a_shape.len() - 2], &b_shape[..b_shape.len() - 2]);
+        let (Some(batch), true) = (batch, k_a == k_b) else {
+            return Err(Error::ShapeMismatch {
+                op: "matmul",
+                lhs,
+                rhs,
+                expected: format!(
+                    "[..., m, k]·[..., k, n] with batch dimensions that broadcast; the inner sizes are {k_a} and {k_b}"
+                ),
+            });
+        };
+        let mut output_shape = batch.clone();
+        if lhs.len() > 1 {
+            output_shape.push(a_shape[a_shape.len() - 2]);
+        }
+        if rhs.len() > 1 {
+            output_shape.push(b_shape[b_shape.len() - 1]);
+        }
+        let function = BatchedMatmulBackward {
+            a_shape,
+            b_shape,
+            batch,
+            output_shape,
+        };
+        let data = function.forward(&[&self.data(), &other.data()]);
+        Ok(Tensor::from_op(
+            data,
+            function,
             vec![self.clone(), other.clone()],
         ))
     }

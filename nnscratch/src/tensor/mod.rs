@@ -12,7 +12,10 @@
 //! | `arith.rs`      | `+ - * /` with broadcasting, `neg` |
 //! | `linalg.rs`     | `matmul`, `t` (transpose) |
 //! | `cat.rs`        | `cat` along an axis |
+//! | `conv.rs`       | `conv1d`, `conv2d` (stride, padding, dilation, groups) |
+//! | `pool.rs`       | `max_pool2d`, `avg_pool2d` |
 //! | `reduce.rs`     | `sum`, `mean`, `sum_axis`, `mean_axis` |
+//! | `shape.rs`      | `reshape`, `flatten`, `unsqueeze`, `squeeze`, `permute`, `transpose`, `sum_dims`, `mean_dims` |
 //! | `unary.rs`      | `exp`, `ln`, `powf`, and what every element-wise op shares |
 //! | `relu.rs`, `leaky_relu.rs`, `sigmoid.rs`, `tanh.rs`, `softplus.rs`, `gelu.rs`, `silu.rs`, `elu.rs`, `identity.rs` | the activations, one per file |
 //! | `softmax.rs`    | `softmax`, `log_softmax` |
@@ -25,6 +28,7 @@
 
 mod arith;
 mod cat;
+mod conv;
 mod display;
 mod elu;
 mod gelu;
@@ -32,8 +36,10 @@ mod identity;
 mod leaky_relu;
 mod linalg;
 mod loss;
+mod pool;
 mod reduce;
 mod relu;
+mod shape;
 mod sigmoid;
 mod silu;
 mod softmax;
