@@ -14,7 +14,7 @@ use super::{
     Builder, Errors, Form, Loss, LossKind, Model, Op, check_output_width, edit_distance,
     unknown_name_message,
 };
-use crate::layers::{self, Call, parse_width, tokens_text};
+use crate::layers::{self, Call, parse_shape, tokens_text};
 use crate::parse::{ModelInput, Statement};
 
 /// The state of one statement while nodes are being created.
@@ -255,11 +255,12 @@ impl<'a> GraphForm<'a> {
                     return None;
                 }
                 let width = match args.as_slice() {
-                    [width] => parse_width(width, "the input width", self.errors),
+                    [width] => parse_shape(width, self.errors),
                     _ => {
                         self.errors.at(
                             &call.func,
-                            "`input` takes one argument, the width: `x = input(4);`",
+                            "`input` takes one argument, the width or the shape per sample: \
+                             `x = input(4);`, `x = input([1, 28, 28]);`",
                         );
                         None
                     }
@@ -299,7 +300,7 @@ impl<'a> GraphForm<'a> {
                 check_output_width(
                     &loss,
                     expr,
-                    self.builder.width(output),
+                    self.builder.shape(output),
                     &source,
                     self.errors,
                 );
@@ -342,7 +343,7 @@ impl<'a> GraphForm<'a> {
                         &binary.right
                     };
                     let operand = self.value(i, operand)?;
-                    let built = layers::scaled(c, self.builder.width(operand));
+                    let built = layers::scaled(c, self.builder.shape(operand));
                     let (ident, name) = self.fresh(i);
                     return Some(self.builder.add_layer(built, &[operand], ident, name));
                 }
@@ -352,8 +353,8 @@ impl<'a> GraphForm<'a> {
                 let left = self.value(i, &binary.left);
                 let right = self.value(i, &binary.right);
                 let (left, right) = (left?, right?);
-                let widths = (self.builder.width(left), self.builder.width(right));
-                let built = layers::binary(binary, widths, self.errors)?;
+                let shapes = (self.builder.shape(left), self.builder.shape(right));
+                let built = layers::binary(binary, shapes, self.errors)?;
                 let (ident, name) = self.fresh(i);
                 Some(self.builder.add_layer(built, &[left, right], ident, name))
             }
@@ -363,7 +364,7 @@ impl<'a> GraphForm<'a> {
                 ..
             }) => {
                 let operand = self.value(i, operand)?;
-                let built = layers::scaled(-1.0, self.builder.width(operand));
+                let built = layers::scaled(-1.0, self.builder.shape(operand));
                 let (ident, name) = self.fresh(i);
                 Some(self.builder.add_layer(built, &[operand], ident, name))
             }
@@ -395,8 +396,8 @@ impl<'a> GraphForm<'a> {
             let operands = layers::cat_operands(call, self.errors)?;
             let nodes: Vec<Option<NodeIndex>> = operands.iter().map(|o| self.value(i, o)).collect();
             let nodes: Vec<NodeIndex> = nodes.into_iter().collect::<Option<_>>()?;
-            let widths: Vec<Option<usize>> = nodes.iter().map(|&n| self.builder.width(n)).collect();
-            let built = layers::concatenation(&widths);
+            let shapes: Vec<Option<Vec<usize>>> = nodes.iter().map(|&n| self.builder.shape(n)).collect();
+            let built = layers::concatenation(call, &shapes, self.errors);
             let (ident, value_name) = self.fresh(i);
             return Some(self.builder.add_layer(built, &nodes, ident, value_name));
         }
@@ -440,6 +441,7 @@ impl<'a> GraphForm<'a> {
             args: args[1..].to_vec(),
             form: Form::Graph,
             input: operand.and_then(|o| self.builder.width(o)),
+            input_shape: operand.and_then(|o| self.builder.shape(o)),
             source: format!("`{}`", tokens_text(*first)),
             errors: self.errors,
             prefix,
@@ -486,6 +488,7 @@ impl<'a> GraphForm<'a> {
                     args: declaration.args.iter().collect(),
                     form: Form::Graph,
                     input: None,
+                    input_shape: None,
                     source: String::new(),
                     errors: self.errors,
                     prefix: layer_name.to_string(),

@@ -25,10 +25,14 @@ pub enum Op {
 
 pub use crate::layers::{Loss, LossKind};
 
-/// A value of the compiled graph: `[batch, width]`.
+/// A value of the compiled graph: `[batch, ...shape]`, stored as `[batch, width]` rows
+/// (each sample's values in row-major order, `width` = the product of `shape`).
 pub struct Node {
     pub op: Op,
     pub width: usize,
+    /// The shape of one sample: `[width]`, or `[C, H, W]` / `[C, L]` for images and
+    /// signals.
+    pub shape: Vec<usize>,
     /// The Rust identifier of the value's workspace buffer.
     pub ident: Ident,
     /// The Rust identifier of its gradient's buffer (`d_` + `ident`, made unique).
@@ -350,7 +354,7 @@ struct Builder {
     graph: DiGraph<Node, usize>,
     order: Vec<NodeIndex>,
     params: Vec<ParamSet>,
-    widths: HashMap<NodeIndex, Option<usize>>,
+    shapes: HashMap<NodeIndex, Option<Vec<usize>>>,
 }
 
 impl Builder {
@@ -359,20 +363,21 @@ impl Builder {
             graph: DiGraph::new(),
             order: Vec::new(),
             params: Vec::new(),
-            widths: HashMap::new(),
+            shapes: HashMap::new(),
         }
     }
 
-    /// Adds a node after its operands; `width` is `None` when an error made it unknown.
+    /// Adds a node after its operands; `shape` is `None` when an error made it unknown.
     fn add(
         &mut self,
         op: Op,
         operands: &[NodeIndex],
-        width: Option<usize>,
+        shape: Option<Vec<usize>>,
         ident: Ident,
         name: String,
         params: Option<ParamSet>,
     ) -> NodeIndex {
+        let width = shape.as_ref().map(|s| s.iter().product::<usize>());
         let requires_grad =
             params.is_some() || operands.iter().any(|&o| self.graph[o].requires_grad);
         let params = params.map(|p| {
@@ -382,6 +387,7 @@ impl Builder {
         let node = self.graph.add_node(Node {
             op,
             width: width.unwrap_or(0),
+            shape: shape.clone().unwrap_or_default(),
             grad_ident: ident.clone(),
             ident,
             name,
@@ -394,7 +400,7 @@ impl Builder {
             self.graph.add_edge(operand, node, position);
         }
         self.order.push(node);
-        self.widths.insert(node, width);
+        self.shapes.insert(node, shape);
         node
     }
 
@@ -409,7 +415,14 @@ impl Builder {
         name: String,
         params: usize,
     ) -> NodeIndex {
-        let node = self.add(Op::Layer(layer), &[operand], width, ident, name, None);
+        let node = self.add(
+            Op::Layer(layer),
+            &[operand],
+            width.map(|w| vec![w]),
+            ident,
+            name,
+            None,
+        );
         self.graph[node].params = Some(params);
         self.graph[node].requires_grad = true;
         node
@@ -423,10 +436,11 @@ impl Builder {
         ident: Ident,
         name: String,
     ) -> NodeIndex {
+        let shape = built.shape.or(built.width.map(|w| vec![w]));
         let node = self.add(
             Op::Layer(built.layer),
             operands,
-            built.width,
+            shape,
             ident,
             name,
             built.params,
@@ -437,17 +451,37 @@ impl Builder {
     }
 
     fn width(&self, node: NodeIndex) -> Option<usize> {
-        self.widths.get(&node).copied().flatten()
+        self.shape(node).map(|s| s.iter().product())
+    }
+
+    /// A value's shape per sample (`None` when a mistake made it unknown).
+    fn shape(&self, node: NodeIndex) -> Option<Vec<usize>> {
+        self.shapes.get(&node).cloned().flatten()
     }
 }
 
 fn check_output_width(
     loss: &Loss,
     loss_expr: &Expr,
-    width: Option<usize>,
+    shape: Option<Vec<usize>>,
     source: &str,
     errors: &mut Errors,
 ) {
+    if let Some(shape) = &shape
+        && shape.len() > 1
+    {
+        let dims = shape.iter().map(|d| d.to_string()).collect::<Vec<_>>().join(", ");
+        errors.at(
+            loss_expr,
+            format!(
+                "{} reads flat outputs `[batch, outputs]`, but {source} gives `[batch, {dims}]`; end the \
+                 model with `Flatten` and a `Linear` to the number of outputs",
+                loss.name()
+            ),
+        );
+        return;
+    }
+    let width = shape.map(|s| s.iter().product());
     if let Some(message) = loss.check_output_width(width, source) {
         errors.at(loss_expr, message);
     }

@@ -8,7 +8,7 @@ use syn::Expr;
 use super::{
     Builder, Errors, Form, Loss, Model, Op, check_output_width, loss_kind, unknown_name_message,
 };
-use crate::layers::{self, Call, parse_width};
+use crate::layers::{self, Call, parse_shape};
 use crate::parse::{LayerCall, ModelInput, SeqItem};
 
 pub(super) struct Sequential<'a> {
@@ -49,7 +49,11 @@ impl<'a> Sequential<'a> {
                         self.errors
                             .at(key, "`input:` must come before the first layer");
                     }
-                    let width = parse_width(width, "the input width", self.errors);
+                    let width = parse_shape(width, self.errors);
+                    let shown = width.as_ref().map_or("?".into(), |w| match w.as_slice() {
+                        [w] => w.to_string(),
+                        shape => format!("{shape:?}"),
+                    });
                     let node = self.builder.add(
                         Op::Input,
                         &[],
@@ -61,7 +65,7 @@ impl<'a> Sequential<'a> {
                     input_node = Some(node);
                     current = Some((
                         node,
-                        format!("`input: {}`", width.map_or("?".into(), |w| w.to_string())),
+                        format!("`input: {shown}`"),
                     ));
                 }
                 SeqItem::Loss { key, kind } => {
@@ -123,7 +127,7 @@ impl<'a> Sequential<'a> {
         check_output_width(
             &loss,
             loss_expr,
-            self.builder.width(output),
+            self.builder.shape(output),
             &output_source,
             self.errors,
         );
@@ -160,6 +164,7 @@ impl<'a> Sequential<'a> {
             args: call.args.iter().collect(),
             form: Form::Sequential,
             input: operand.and_then(|n| self.builder.width(n)),
+            input_shape: operand.and_then(|n| self.builder.shape(n)),
             source: current.as_ref().map(|(_, s)| s.clone()).unwrap_or_default(),
             errors: self.errors,
             prefix: index.to_string(),

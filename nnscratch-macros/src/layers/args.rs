@@ -210,3 +210,37 @@ pub fn boolean(expr: &Expr, what: &str, errors: &mut Errors) -> Option<bool> {
     );
     None
 }
+
+/// A model's input shape: a width (`784`) or a bracketed shape, `[1, 28, 28]` (channels,
+/// height, width) or `[2, 100]` (channels, length).
+pub fn parse_shape(expr: &Expr, errors: &mut Errors) -> Option<Vec<usize>> {
+    let Expr::Array(array) = expr else {
+        return parse_width(expr, "the input width", errors).map(|w| vec![w]);
+    };
+    if !(1..=3).contains(&array.elems.len()) {
+        errors.at(
+            expr,
+            format!(
+                "an input shape has 1 to 3 dimensions per sample: `[features]`, `[channels, length]` or \
+                 `[channels, height, width]` (the batch stays a run-time size); found {}",
+                count(array.elems.len(), "dimension")
+            ),
+        );
+        return None;
+    }
+    let dims: Vec<Option<usize>> = array
+        .elems
+        .iter()
+        .map(|d| parse_width(d, "an input dimension", errors))
+        .collect();
+    let shape: Option<Vec<usize>> = dims.into_iter().collect();
+    let shape = shape?;
+    if shape.iter().map(|&d| d as u128).product::<u128>() > MAX_LAYER_PARAMETERS {
+        errors.at(
+            expr,
+            format!("the input {shape:?} has more than {MAX_LAYER_PARAMETERS} (2^28) values per sample"),
+        );
+        return None;
+    }
+    Some(shape)
+}

@@ -44,6 +44,7 @@ pub(super) fn features_and_eps(
     layer: &str,
     argument: &str,
 ) -> (usize, f64) {
+    call.require_flat();
     let input = call.input;
     let declared = features.and_then(|f| {
         args::parse_width(f, &format!("{layer}'s {argument}"), call.errors).map(|w| (w, f))

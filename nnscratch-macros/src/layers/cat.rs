@@ -54,16 +54,34 @@ pub fn operands<'e>(call: &'e syn::ExprCall, errors: &mut Errors) -> Option<Vec<
     Some(operands)
 }
 
-/// The layer joining values of the given widths (`None` where a mistake made one
-/// unknown); its width is their sum.
-pub fn concatenation(widths: &[Option<usize>]) -> Built {
-    let known: Option<Vec<usize>> = widths.iter().copied().collect();
-    let width = known.as_ref().map(|w| w.iter().sum());
+/// The layer joining values of the given shapes (`None` where a mistake made one
+/// unknown) along their first axis (the features, or the channels of `[C, H, W]`
+/// values, whose other axes must agree); each sample's rows are stored channel-first, so
+/// either way an output row is the operands' rows one after another.
+pub fn concatenation(call: &syn::ExprCall, shapes: &[Option<Vec<usize>>], errors: &mut Errors) -> Built {
+    let known: Option<Vec<Vec<usize>>> = shapes.iter().cloned().collect();
+    let shape = known.as_ref().and_then(|shapes| {
+        let first = &shapes[0];
+        let agree = shapes.iter().all(|s| s.len() == first.len() && s[1..] == first[1..]);
+        if !agree {
+            let list = shapes.iter().map(|s| format!("{s:?}")).collect::<Vec<_>>().join(", ");
+            errors.at(
+                &call.func,
+                format!("`cat` joins values along their first axis, so the others must agree; found shapes {list}"),
+            );
+            return None;
+        }
+        let mut shape = first.clone();
+        shape[0] = shapes.iter().map(|s| s[0]).sum();
+        Some(shape)
+    });
+    let widths = known
+        .map(|shapes| shapes.iter().map(|s| s.iter().product()).collect())
+        .unwrap_or_default();
     Built {
-        layer: Box::new(Cat {
-            widths: known.unwrap_or_default(),
-        }),
-        width,
+        layer: Box::new(Cat { widths }),
+        width: shape.as_ref().map(|s| s.iter().product()),
+        shape,
         params: None,
         shown: None,
         state: Vec::new(),

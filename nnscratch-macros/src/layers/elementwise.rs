@@ -65,11 +65,12 @@ pub fn scale(expr: &ExprBinary, errors: &mut Errors) -> Option<(f64, bool)> {
     }
 }
 
-/// The layer `y = c·x`.
-pub fn scaled(c: f64, width: Option<usize>) -> Built {
+/// The layer `y = c·x`, keeping the shape of `x`.
+pub fn scaled(c: f64, shape: Option<Vec<usize>>) -> Built {
     Built {
         layer: Box::new(Scale { c }),
-        width,
+        width: shape.as_ref().map(|s| s.iter().product()),
+        shape,
         params: None,
         shown: None,
         state: Vec::new(),
@@ -77,11 +78,11 @@ pub fn scaled(c: f64, width: Option<usize>) -> Built {
     }
 }
 
-/// The layer a binary operator (`+` or `*`, see [`check_operator`]) denotes and its
-/// output width (`None` when unknown); operands of different widths are an error.
+/// The layer a binary operator (`+`, `-` or `*`, see [`check_operator`]) denotes and its
+/// output shape (`None` when unknown); operands of different shapes are an error.
 pub fn binary(
     expr: &ExprBinary,
-    widths: (Option<usize>, Option<usize>),
+    shapes: (Option<Vec<usize>>, Option<Vec<usize>>),
     errors: &mut Errors,
 ) -> Option<Built> {
     let (layer, symbol): (Box<dyn Layer>, &str) = match expr.op {
@@ -90,21 +91,28 @@ pub fn binary(
         syn::BinOp::Mul(_) => (Box::new(Mul), "*"),
         _ => return None,
     };
-    if let (Some(lw), Some(rw)) = widths
-        && lw != rw
+    if let (Some(left), Some(right)) = &shapes
+        && left != right
     {
+        let (what, l, r) = if left.len() == 1 && right.len() == 1 {
+            ("width", left[0].to_string(), right[0].to_string())
+        } else {
+            ("shape", format!("{left:?}"), format!("{right:?}"))
+        };
         errors.at(
             expr.op,
             format!(
-                "`{symbol}` needs operands of equal width: `{}` has width {lw}, `{}` has width {rw}",
+                "`{symbol}` needs operands of equal {what}: `{}` has {what} {l}, `{}` has {what} {r}",
                 args::tokens_text(&*expr.left),
                 args::tokens_text(&*expr.right)
             ),
         );
     }
+    let shape = shapes.0.or(shapes.1);
     Some(Built {
         layer,
-        width: widths.0.or(widths.1),
+        width: shape.as_ref().map(|s| s.iter().product()),
+        shape,
         params: None,
         shown: None,
         state: Vec::new(),

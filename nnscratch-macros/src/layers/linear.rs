@@ -27,6 +27,7 @@ pub const KIND: Kind = Kind {
 
 fn build(call: &mut Call<'_>) -> Built {
     let bias = take_bias(call);
+    call.require_flat();
     let args = call.args.clone();
     let (declared_in, out) = match (call.form, args.as_slice()) {
         (_, [out]) => (
@@ -105,6 +106,7 @@ fn build(call: &mut Call<'_>) -> Built {
             span: call.name.span(),
         }),
         shown: Some(written),
+        shape: None,
         state: Vec::new(),
         scratch: Vec::new(),
     }

@@ -43,7 +43,7 @@ mod softmax;
 mod softplus;
 mod tanh;
 
-pub use args::{parse_width, tokens_text};
+pub use args::{parse_shape, tokens_text};
 pub use cat::{concatenation, operands as cat_operands};
 pub use elementwise::{binary, check_operator, scale, scaled};
 pub use linear::applied as applied_linear;
@@ -107,8 +107,11 @@ pub struct Call<'a> {
     /// The arguments after the value the layer applies to.
     pub args: Vec<&'a Expr>,
     pub form: Form,
-    /// The width of the value the layer reads; `None` when a mistake made it unknown.
+    /// The width of the value the layer reads; `None` when a mistake made it unknown
+    /// (or, for a layer of flat values, when the value has more than one dimension).
     pub input: Option<usize>,
+    /// The shape of one sample of that value: `[width]`, `[C, H, W]`, `[C, L]`.
+    pub input_shape: Option<Vec<usize>>,
     /// How that value was produced, for messages: "`Linear(16)` (layer 0)".
     pub source: String,
     pub errors: &'a mut Errors,
@@ -119,6 +122,27 @@ pub struct Call<'a> {
 }
 
 impl Call<'_> {
+    /// For a layer of flat values (`Linear`, `BatchNorm1d`, `LayerNorm`, `Softmax`): a
+    /// value of more dimensions is reported (with the `Flatten` that would fix it) and
+    /// its width treated as unknown, so that nothing else about it is reported.
+    pub fn require_flat(&mut self) {
+        if let Some(shape) = &self.input_shape
+            && shape.len() > 1
+        {
+            let width: usize = shape.iter().product();
+            let message = format!(
+                "`{}` reads flat values `[batch, features]`, but {} gives `[batch, {}]` per batch; \
+                 add `Flatten` before it (giving width {width})",
+                self.name,
+                self.source,
+                shape.iter().map(|d| d.to_string()).collect::<Vec<_>>().join(", ")
+            );
+            self.errors.at(self.name, message);
+            self.input = None;
+            self.input_shape = None;
+        }
+    }
+
     /// Reports `message` on `tokens`.
     pub fn error(&mut self, tokens: impl quote::ToTokens, message: impl std::fmt::Display) {
         self.errors.at(tokens, message);
@@ -191,6 +215,9 @@ pub struct Built {
     pub layer: Box<dyn Layer>,
     /// The output width; `None` when a mistake made it unknown.
     pub width: Option<usize>,
+    /// The output shape per sample, for a layer whose output is not flat (`None`: the
+    /// shape is `[width]`).
+    pub shape: Option<Vec<usize>>,
     /// The layer's parameters, if it has any.
     pub params: Option<ParamSet>,
     /// How the call reads in messages about the value it makes, when that differs from
@@ -209,7 +236,8 @@ impl Built {
     pub fn elementwise(layer: impl Layer + 'static, call: &Call<'_>) -> Built {
         Built {
             layer: Box::new(layer),
-            width: call.input,
+            width: call.input_shape.as_ref().map(|s| s.iter().product()),
+            shape: call.input_shape.clone(),
             params: None,
             shown: None,
             state: Vec::new(),

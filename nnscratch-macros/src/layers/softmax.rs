@@ -40,8 +40,9 @@ fn build_log_softmax(call: &mut Call<'_>) -> Built {
     Built::elementwise(Normalise { log: true }, call)
 }
 
-/// `dim` must be the features: 1 or -1.
+/// `dim` must be the features: 1 or -1 (of flat values).
 fn check_dim(call: &mut Call<'_>) {
+    call.require_flat();
     let [dim] = args::bind(call, &["dim"], "`dim`, the features' axis (1 or -1)")[..] else {
         unreachable!("one slot per name")
     };

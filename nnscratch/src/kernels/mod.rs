@@ -15,6 +15,7 @@
 //! | `relu.rs`, `leaky_relu.rs`, `sigmoid.rs`, `tanh.rs`, `softplus.rs`, `gelu.rs`, `silu.rs`, `elu.rs`, `identity.rs` | each activation's forward and backward |
 //! | `softmax.rs` | Softmax and LogSoftmax over each row, forward and backward |
 //! | `elementwise.rs` | `+`, `-` and `*` of two values, constant factors, concatenation |
+//! | `conv.rs` | Conv1d/Conv2d as GEMMs over unfolded patches, max and average pooling |
 //! | `batch_norm.rs` | BatchNorm1d with batch or running statistics; the `γ`, `β` gradients LayerNorm shares |
 //! | `layer_norm.rs` | LayerNorm over each row |
 //! | `dropout.rs` | inverted dropout and its counter-based mask generator |
@@ -26,6 +27,7 @@
 //! and the others add to it.
 
 mod batch_norm;
+mod conv;
 mod dropout;
 mod elementwise;
 mod elu;
@@ -46,6 +48,9 @@ mod tanh;
 
 pub use batch_norm::{
     RunningStats, batch_norm_backward_input, batch_norm_forward, norm_backward_params,
+};
+pub use conv::{
+    Geometry, conv_backward_input, conv_backward_params, conv_forward, pool_backward, pool_forward,
 };
 pub use dropout::{DropoutGenerator, dropout_backward, dropout_forward};
 pub use elementwise::{

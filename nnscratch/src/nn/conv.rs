@@ -92,8 +92,8 @@ fn check_channels(
 pub struct Conv2d<T: Float = f32> {
     in_channels: usize,
     out_channels: usize,
-    kernel_size: (usize, usize),
-    options: ConvOptions<(usize, usize)>,
+    pub(crate) kernel_size: (usize, usize),
+    pub(crate) options: ConvOptions<(usize, usize)>,
     /// `[out_channels, in_channels/groups, kh, kw]`.
     pub weight: Tensor<T>,
     /// `[out_channels]`, or `None` without bias.
@@ -234,9 +234,9 @@ impl<T: Float> fmt::Display for Conv2d<T> {
 /// A 1-D convolution layer on `[N, C_in, L]`.
 pub struct Conv1d<T: Float = f32> {
     in_channels: usize,
-    out_channels: usize,
-    kernel_size: usize,
-    options: ConvOptions<usize>,
+    pub(crate) out_channels: usize,
+    pub(crate) kernel_size: usize,
+    pub(crate) options: ConvOptions<usize>,
     /// `[out_channels, in_channels/groups, k]`.
     pub weight: Tensor<T>,
     /// `[out_channels]`, or `None` without bias.

@@ -92,6 +92,8 @@ pub struct GraphModule<T: Float = f32> {
     linears: Vec<(String, Linear<T>)>,        // (state_dict prefix, layer)
     modules: Vec<(String, Layer<T>)>,         // (state_dict prefix, layer)
     concatenations: Vec<Vec<usize>>,
+    /// Each value's shape per sample (`[width]` for a flat one).
+    shapes: Vec<Vec<usize>>,
     output: usize,
     loss: Loss,
 }
@@ -106,14 +108,26 @@ impl<T: Float> GraphModule<T> {
             linears: Vec::new(),
             modules: Vec::new(),
             concatenations: Vec::new(),
+            shapes: Vec::new(),
             output: 0,
             loss: loss.into(),
         }
     }
 
     fn push(&mut self, name: &str, op: GraphOp<T>, width: usize) -> usize {
+        self.push_shaped(name, op, vec![width])
+    }
+
+    fn push_shaped(&mut self, name: &str, op: GraphOp<T>, shape: Vec<usize>) -> usize {
+        let width = shape.iter().product();
         self.values.push((name.to_string(), op, width));
+        self.shapes.push(shape);
         self.values.len() - 1
+    }
+
+    /// The shape per sample of value `value`.
+    pub fn shape(&self, value: usize) -> Option<&[usize]> {
+        self.shapes.get(value).map(Vec::as_slice)
     }
 
     fn width(&self, value: usize) -> Result<usize> {
@@ -130,6 +144,14 @@ impl<T: Float> GraphModule<T> {
     /// Declares the input (do this first); returns its index.
     pub fn input(&mut self, name: &str, width: usize) -> usize {
         self.push(name, GraphOp::Input(width), width)
+    }
+
+    /// Declares an input of shape `shape` per sample (`[C, H, W]`, `[C, L]`), given to
+    /// the network as rows `[batch, C·H·W]` (each sample's values in row-major order, as
+    /// a compiled model takes them) and reshaped to `[batch, C, H, W]` when it runs.
+    pub fn input_shaped(&mut self, name: &str, shape: &[usize]) -> usize {
+        let width = shape.iter().product();
+        self.push_shaped(name, GraphOp::Input(width), shape.to_vec())
     }
 
     /// `name = Linear(input)` with the given weight `[out, in]` and bias (`None`: no
@@ -165,8 +187,9 @@ impl<T: Float> GraphModule<T> {
     }
 
     fn unary(&mut self, name: &str, input: usize, op: GraphOp<T>) -> Result<usize> {
-        let width = self.width(input)?;
-        Ok(self.push(name, op, width))
+        self.width(input)?; // checks the index
+        let shape = self.shapes[input].clone();
+        Ok(self.push_shaped(name, op, shape))
     }
 
     /// `name = ReLU(input)`.
@@ -234,7 +257,8 @@ impl<T: Float> GraphModule<T> {
                 expected: "operands of equal width".into(),
             });
         }
-        Ok(self.push(name, op, wa))
+        let shape = self.shapes[a].clone();
+        Ok(self.push_shaped(name, op, shape))
     }
 
     /// `name = a + b`.
@@ -254,8 +278,9 @@ impl<T: Float> GraphModule<T> {
 
     /// `name = c * x`, a constant factor.
     pub fn scale(&mut self, name: &str, x: usize, c: T) -> Result<usize> {
-        let width = self.width(x)?;
-        Ok(self.push(name, GraphOp::Scale(x, c), width))
+        self.width(x)?; // checks the index
+        let shape = self.shapes[x].clone();
+        Ok(self.push_shaped(name, GraphOp::Scale(x, c), shape))
     }
 
     /// `name = cat(inputs)`, the values joined along the features (`torch.cat(...,
@@ -272,9 +297,19 @@ impl<T: Float> GraphModule<T> {
                 found: "none".into(),
             });
         }
+        // Joined along the first axis of each sample (the features, or the channels).
+        let mut shape = self.shapes[inputs[0]].clone();
+        shape[0] = inputs.iter().map(|&i| self.shapes[i][0]).sum();
+        if shape.iter().product::<usize>() != width {
+            return Err(Error::InvalidArgument {
+                what: format!("{}: GraphModule::cat", self.name),
+                expected: "values whose axes after the first agree".into(),
+                found: format!("{:?}", inputs.iter().map(|&i| &self.shapes[i]).collect::<Vec<_>>()),
+            });
+        }
         self.concatenations.push(inputs.to_vec());
         let index = self.concatenations.len() - 1;
-        Ok(self.push(name, GraphOp::Cat { index }, width))
+        Ok(self.push_shaped(name, GraphOp::Cat { index }, shape))
     }
 
     /// The operand lists of the [`GraphOp::Cat`] values.
@@ -344,6 +379,7 @@ impl<T: Float> GraphModule<T> {
         layer: Layer<T>,
     ) -> Result<usize> {
         let width = self.width(input)?;
+        let shape = layer.output_shape(&self.shapes[input])?;
         if let Some(needed) = layer.input_width()
             && needed != width
         {
@@ -356,16 +392,18 @@ impl<T: Float> GraphModule<T> {
         let layer = match layer {
             Layer::BatchNorm1d(layer) => Layer::BatchNorm1d(layer.set_prefix(prefix)),
             Layer::LayerNorm(layer) => Layer::LayerNorm(layer.set_prefix(prefix)),
+            Layer::Conv2d(layer) => Layer::Conv2d(layer.set_prefix(prefix)),
+            Layer::Conv1d(layer) => Layer::Conv1d(layer.set_prefix(prefix)),
             other => other,
         };
         self.modules.push((prefix.to_string(), layer));
-        Ok(self.push(
+        Ok(self.push_shaped(
             name,
             GraphOp::Module {
                 input,
                 index: self.modules.len() - 1,
             },
-            width,
+            shape,
         ))
     }
 
@@ -398,10 +436,15 @@ impl<T: Float> GraphModule<T> {
         for (name, op, _) in &self.values {
             let value = match *op {
                 GraphOp::Input(_) => {
-                    if record {
-                        x.clone()
-                    } else {
-                        x.detach()
+                    let x = if record { x.clone() } else { x.detach() };
+                    // A shaped input arrives as rows and runs as [batch, C, H, W].
+                    match self.shapes.first() {
+                        Some(shape) if shape.len() > 1 => {
+                            let mut full = vec![x.shape().first().copied().unwrap_or(1) as isize];
+                            full.extend(shape.iter().map(|&d| d as isize));
+                            x.reshape(&full)?
+                        }
+                        _ => x,
                     }
                 }
                 GraphOp::Linear { input, layer } => {
@@ -443,7 +486,7 @@ impl<T: Float> GraphModule<T> {
                         .iter()
                         .map(|&i| computed[i].clone())
                         .collect();
-                    Tensor::cat(&parts, -1)?
+                    Tensor::cat(&parts, 1)?
                 }
                 GraphOp::Mul(a, b) => computed[a].try_mul(&computed[b])?,
             };

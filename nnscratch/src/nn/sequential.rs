@@ -344,6 +344,56 @@ impl<T: Float> Layer<T> {
         }
     }
 
+    /// The shape per sample this layer makes of one of shape `input` (what
+    /// [`GraphModule::module`](super::GraphModule::module) records).
+    pub(crate) fn output_shape(&self, input: &[usize]) -> Result<Vec<usize>> {
+        let bad = |expected: &str| Error::BadShape {
+            op: self.to_string(),
+            expected: expected.to_string(),
+            found: input.to_vec(),
+        };
+        let out = crate::tensor::output_size;
+        Ok(match self {
+            Layer::Linear(linear) => vec![linear.out_features()],
+            Layer::Flatten => vec![input.iter().product()],
+            Layer::Conv2d(conv) => {
+                let [_, h, w] = input else {
+                    return Err(bad("[C, H, W] per sample"));
+                };
+                let (k, o) = (conv.kernel_size, &conv.options);
+                let sizes = (
+                    out(*h, k.0, o.stride.0, o.padding.0, o.dilation.0),
+                    out(*w, k.1, o.stride.1, o.padding.1, o.dilation.1),
+                );
+                match sizes {
+                    (Some(ho), Some(wo)) => vec![conv.out_channels(), ho, wo],
+                    _ => return Err(bad("a kernel that fits the padded input")),
+                }
+            }
+            Layer::Conv1d(conv) => {
+                let [_, l] = input else {
+                    return Err(bad("[C, L] per sample"));
+                };
+                let o = &conv.options;
+                match out(*l, conv.kernel_size, o.stride, o.padding, o.dilation) {
+                    Some(lo) => vec![conv.out_channels, lo],
+                    None => return Err(bad("a kernel that fits the padded input")),
+                }
+            }
+            Layer::Pool2d(pool) => {
+                let [c, h, w] = input else {
+                    return Err(bad("[C, H, W] per sample"));
+                };
+                let (k, s, p) = (pool.kernel_size, pool.stride, pool.padding);
+                match (out(*h, k.0, s.0, p.0, 1), out(*w, k.1, s.1, p.1, 1)) {
+                    (Some(ho), Some(wo)) => vec![*c, ho, wo],
+                    _ => return Err(bad("a window that fits the padded input")),
+                }
+            }
+            _ => input.to_vec(),
+        })
+    }
+
     /// Visits the layer's buffers, named `{prefix}running_mean`, ….
     pub(crate) fn visit_buffers(&mut self, prefix: &str, visitor: &mut dyn FnMut(Buffer<'_, T>)) {
         if let Layer::BatchNorm1d(layer) = self {

@@ -49,6 +49,18 @@ mod unary;
 
 pub(crate) use sigmoid::sigmoid;
 
+/// PyTorch's floor rule for a convolution's or a pooling's output size (`None` when the
+/// window does not fit).
+pub(crate) fn output_size(
+    size: usize,
+    kernel: usize,
+    stride: usize,
+    padding: usize,
+    dilation: usize,
+) -> Option<usize> {
+    conv::Window::output_size(size, kernel, stride, padding, dilation)
+}
+
 use std::cell::{Ref, RefCell, RefMut};
 use std::collections::{HashMap, HashSet};
 use std::fmt;

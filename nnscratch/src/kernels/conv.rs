@@ -1,0 +1,328 @@
+//! Convolution and pooling for compiled models, on `[batch, C·H·W]` rows (each sample's
+//! values channel-first, row-major: PyTorch's NCHW memory order). A 1-D convolution is
+//! the 2-D one with height 1.
+//!
+//! A convolution is a matrix product over unfolded patches. For one sample and one group
+//! of `Cg` input and `Og` output channels, `col(X)` ("im2col") is the `[Cg·kh·kw, Ho·Wo]`
+//! matrix whose column `(i, j)` holds the window output `(i, j)` reads (zeros where the
+//! window hangs over the padding); the group's weights are a `[Og, Cg·kh·kw]` matrix `W`:
+//!
+//! ```text
+//! Y = W·col(X) + b                forward
+//! dW = Σ_batch dY·col(X)ᵀ         each window's contribution to each tap, summed
+//! db = Σ_batch,i,j dY
+//! dX = col2im(Wᵀ·dY)              each column's gradient sent back to the window it came
+//!                                 from, overlapping windows adding up
+//! ```
+//!
+//! The products run on the packed GEMM of `gemm.rs`; the unfolded patches live in a
+//! workspace buffer `cols` of `Cg·kh·kw × Ho·Wo`, reused for every sample, so nothing
+//! allocates. Pooling runs direct loops: max pooling sends each gradient to its window's
+//! first maximum (as PyTorch's CPU kernel, recomputed from the input in backward), average
+//! pooling spreads it over the window (dividing by the whole window, padding included).
+
+use ndarray::{ArrayView1, ArrayView2, ArrayViewD, ArrayViewMut1, ArrayViewMut2};
+
+use super::gemm::{GemmWorkspace, MatRef, gemm};
+use super::Write;
+use crate::Float;
+
+/// The geometry of a convolution or a pooling on one sample, fixed at compile time.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Geometry {
+    /// Input channels.
+    pub in_channels: usize,
+    /// Output channels (for a pooling, the same as the input's).
+    pub out_channels: usize,
+    /// Channel groups (1 for a pooling).
+    pub groups: usize,
+    /// `(H, W)` of the input (`(1, L)` in 1-D).
+    pub input: (usize, usize),
+    /// `(kh, kw)`.
+    pub kernel: (usize, usize),
+    /// `(sh, sw)`.
+    pub stride: (usize, usize),
+    /// `(ph, pw)`.
+    pub padding: (usize, usize),
+    /// `(dh, dw)`.
+    pub dilation: (usize, usize),
+    /// `(Ho, Wo)`, by PyTorch's floor rule.
+    pub output: (usize, usize),
+}
+
+impl Geometry {
+    /// Taps per output value of one group: `Cg·kh·kw`, the rows of `col(X)`.
+    pub fn taps(&self) -> usize {
+        self.in_channels / self.groups * self.kernel.0 * self.kernel.1
+    }
+
+    /// Output positions per channel: `Ho·Wo`, the columns of `col(X)`.
+    pub fn positions(&self) -> usize {
+        self.output.0 * self.output.1
+    }
+
+    /// The input row and column that output `(i, j)` reads at tap `(u, v)`, if not in
+    /// the padding.
+    #[inline]
+    fn source(&self, i: usize, j: usize, u: usize, v: usize) -> Option<(usize, usize)> {
+        let r = (i * self.stride.0 + u * self.dilation.0).checked_sub(self.padding.0)?;
+        let c = (j * self.stride.1 + v * self.dilation.1).checked_sub(self.padding.1)?;
+        (r < self.input.0 && c < self.input.1).then_some((r, c))
+    }
+
+    /// `col(X)` of group `g` of one sample `x` (`[C·H·W]`) into `cols`.
+    fn im2col<T: Float>(&self, x: &[T], g: usize, cols: &mut [T]) {
+        let (h, w) = self.input;
+        let (kh, kw) = self.kernel;
+        let (ho, wo) = self.output;
+        let cg = self.in_channels / self.groups;
+        let mut row = 0;
+        for c in 0..cg {
+            let channel = &x[(g * cg + c) * h * w..][..h * w];
+            for u in 0..kh {
+                for v in 0..kw {
+                    let out = &mut cols[row * ho * wo..][..ho * wo];
+                    for i in 0..ho {
+                        for j in 0..wo {
+                            out[i * wo + j] = match self.source(i, j, u, v) {
+                                Some((r, q)) => channel[r * w + q],
+                                None => T::zero(),
+                            };
+                        }
+                    }
+                    row += 1;
+                }
+            }
+        }
+    }
+
+    /// Adds `cols` (a `col(X)`-shaped gradient) back into group `g` of one sample's `dx`.
+    fn col2im<T: Float>(&self, cols: &[T], g: usize, dx: &mut [T]) {
+        let (h, w) = self.input;
+        let (kh, kw) = self.kernel;
+        let (ho, wo) = self.output;
+        let cg = self.in_channels / self.groups;
+        let mut row = 0;
+        for c in 0..cg {
+            let channel = &mut dx[(g * cg + c) * h * w..][..h * w];
+            for u in 0..kh {
+                for v in 0..kw {
+                    let col = &cols[row * ho * wo..][..ho * wo];
+                    for i in 0..ho {
+                        for j in 0..wo {
+                            if let Some((r, q)) = self.source(i, j, u, v) {
+                                channel[r * w + q] += col[i * wo + j];
+                            }
+                        }
+                    }
+                    row += 1;
+                }
+            }
+        }
+    }
+}
+
+fn rows<'a, T>(a: &ArrayView2<'a, T>) -> &'a [T] {
+    a.to_slice()
+        .unwrap_or_else(|| unreachable!("kernels get standard-layout arrays"))
+}
+
+fn rows_mut<'a, T>(a: &'a mut ArrayViewMut2<'_, T>) -> &'a mut [T] {
+    a.as_slice_mut()
+        .unwrap_or_else(|| unreachable!("kernels get standard-layout arrays"))
+}
+
+/// `Y = W·col(X) + b` per sample and group (see the module docs).
+pub fn conv_forward<T: Float>(
+    x: ArrayView2<'_, T>,
+    weight: ArrayViewD<'_, T>,
+    bias: Option<ArrayView1<'_, T>>,
+    geometry: Geometry,
+    mut y: ArrayViewMut2<'_, T>,
+    mut cols: ArrayViewMut2<'_, T>,
+    workspace: &mut GemmWorkspace<T>,
+) {
+    let (x, y, cols) = (rows(&x), rows_mut(&mut y), rows_mut(&mut cols));
+    let weight = weight
+        .to_slice()
+        .unwrap_or_else(|| unreachable!("parameters are standard-layout"));
+    let bias = bias.map(|b| b.to_slice().unwrap_or_else(|| unreachable!("contiguous bias")));
+    let (taps, positions) = (geometry.taps(), geometry.positions());
+    let og = geometry.out_channels / geometry.groups;
+    let x_width = geometry.in_channels * geometry.input.0 * geometry.input.1;
+    let y_width = geometry.out_channels * positions;
+    for (x, y) in x.chunks_exact(x_width).zip(y.chunks_exact_mut(y_width)) {
+        for g in 0..geometry.groups {
+            geometry.im2col(x, g, cols);
+            let out = &mut y[g * og * positions..][..og * positions];
+            if let Some(bias) = bias {
+                for (o, channel) in out.chunks_exact_mut(positions).enumerate() {
+                    channel.fill(bias[g * og + o]);
+                }
+            }
+            let w = MatRef::row_major(&weight[g * og * taps..][..og * taps], og, taps);
+            gemm(w, MatRef::row_major(cols, taps, positions), out, bias.is_some(), workspace);
+        }
+    }
+}
+
+/// `dW = Σ_batch dY·col(X)ᵀ` and `db = Σ dY`, set or added (see [`Write`]).
+#[allow(clippy::too_many_arguments)]
+pub fn conv_backward_params<T: Float>(
+    dy: ArrayView2<'_, T>,
+    x: ArrayView2<'_, T>,
+    geometry: Geometry,
+    mut dweight: ndarray::ArrayViewMutD<'_, T>,
+    dbias: Option<ArrayViewMut1<'_, T>>,
+    write: Write,
+    mut cols: ArrayViewMut2<'_, T>,
+    workspace: &mut GemmWorkspace<T>,
+) {
+    let (dy, x, cols) = (rows(&dy), rows(&x), rows_mut(&mut cols));
+    let dweight = dweight
+        .as_slice_mut()
+        .unwrap_or_else(|| unreachable!("gradients are standard-layout"));
+    let (taps, positions) = (geometry.taps(), geometry.positions());
+    let og = geometry.out_channels / geometry.groups;
+    let x_width = geometry.in_channels * geometry.input.0 * geometry.input.1;
+    let y_width = geometry.out_channels * positions;
+    if let Some(mut db) = dbias {
+        let db = db
+            .as_slice_mut()
+            .unwrap_or_else(|| unreachable!("contiguous bias gradient"));
+        if write == Write::Set {
+            db.fill(T::zero());
+        }
+        for dy in dy.chunks_exact(y_width) {
+            for (db, channel) in db.iter_mut().zip(dy.chunks_exact(positions)) {
+                *db += channel.iter().copied().sum::<T>();
+            }
+        }
+    }
+    if write == Write::Set {
+        dweight.fill(T::zero());
+    }
+    for (x, dy) in x.chunks_exact(x_width).zip(dy.chunks_exact(y_width)) {
+        for g in 0..geometry.groups {
+            geometry.im2col(x, g, cols);
+            let dy_g = MatRef::row_major(&dy[g * og * positions..][..og * positions], og, positions);
+            let cols_t = MatRef::row_major(cols, taps, positions).t();
+            gemm(dy_g, cols_t, &mut dweight[g * og * taps..][..og * taps], true, workspace);
+        }
+    }
+}
+
+/// `dX = col2im(Wᵀ·dY)`, set or added (see [`Write`]).
+pub fn conv_backward_input<T: Float>(
+    dy: ArrayView2<'_, T>,
+    weight: ArrayViewD<'_, T>,
+    geometry: Geometry,
+    mut dx: ArrayViewMut2<'_, T>,
+    write: Write,
+    mut cols: ArrayViewMut2<'_, T>,
+    workspace: &mut GemmWorkspace<T>,
+) {
+    let (dy, dx, cols) = (rows(&dy), rows_mut(&mut dx), rows_mut(&mut cols));
+    let weight = weight
+        .to_slice()
+        .unwrap_or_else(|| unreachable!("parameters are standard-layout"));
+    let (taps, positions) = (geometry.taps(), geometry.positions());
+    let og = geometry.out_channels / geometry.groups;
+    let x_width = geometry.in_channels * geometry.input.0 * geometry.input.1;
+    let y_width = geometry.out_channels * positions;
+    if write == Write::Set {
+        dx.fill(T::zero());
+    }
+    for (dx, dy) in dx.chunks_exact_mut(x_width).zip(dy.chunks_exact(y_width)) {
+        for g in 0..geometry.groups {
+            let w_t = MatRef::row_major(&weight[g * og * taps..][..og * taps], og, taps).t();
+            let dy_g = MatRef::row_major(&dy[g * og * positions..][..og * positions], og, positions);
+            gemm(w_t, dy_g, cols, false, workspace);
+            geometry.col2im(cols, g, dx);
+        }
+    }
+}
+
+/// Max (`max = true`) or average pooling of each channel.
+pub fn pool_forward<T: Float>(x: ArrayView2<'_, T>, geometry: Geometry, max: bool, mut y: ArrayViewMut2<'_, T>) {
+    let (x, y) = (rows(&x), rows_mut(&mut y));
+    let (h, w) = geometry.input;
+    let (ho, wo) = geometry.output;
+    let (kh, kw) = geometry.kernel;
+    let area = T::of((kh * kw) as f64);
+    for (x, y) in x.chunks_exact(h * w).zip(y.chunks_exact_mut(ho * wo)) {
+        for i in 0..ho {
+            for j in 0..wo {
+                let mut best = T::neg_infinity();
+                let mut sum = T::zero();
+                for u in 0..kh {
+                    for v in 0..kw {
+                        if let Some((r, q)) = geometry.source(i, j, u, v) {
+                            let value = x[r * w + q];
+                            if value > best || value.is_nan() {
+                                best = value;
+                            }
+                            sum += value;
+                        }
+                    }
+                }
+                y[i * wo + j] = if max { best } else { sum / area };
+            }
+        }
+    }
+}
+
+/// Max pooling sends each gradient to its window's first maximum; average pooling
+/// spreads it as `dy/(kh·kw)` over the window. Set or added (see [`Write`]).
+pub fn pool_backward<T: Float>(
+    x: ArrayView2<'_, T>,
+    dy: ArrayView2<'_, T>,
+    geometry: Geometry,
+    max: bool,
+    mut dx: ArrayViewMut2<'_, T>,
+    write: Write,
+) {
+    let (x, dy, dx) = (rows(&x), rows(&dy), rows_mut(&mut dx));
+    if write == Write::Set {
+        dx.fill(T::zero());
+    }
+    let (h, w) = geometry.input;
+    let (ho, wo) = geometry.output;
+    let (kh, kw) = geometry.kernel;
+    let area = T::of((kh * kw) as f64);
+    for ((x, dy), dx) in x
+        .chunks_exact(h * w)
+        .zip(dy.chunks_exact(ho * wo))
+        .zip(dx.chunks_exact_mut(h * w))
+    {
+        for i in 0..ho {
+            for j in 0..wo {
+                let g = dy[i * wo + j];
+                if max {
+                    let mut best = (T::neg_infinity(), None);
+                    for u in 0..kh {
+                        for v in 0..kw {
+                            if let Some((r, q)) = geometry.source(i, j, u, v) {
+                                let value = x[r * w + q];
+                                if value > best.0 || value.is_nan() || best.1.is_none() {
+                                    best = (value, Some(r * w + q));
+                                }
+                            }
+                        }
+                    }
+                    if let Some(at) = best.1 {
+                        dx[at] += g;
+                    }
+                } else {
+                    for u in 0..kh {
+                        for v in 0..kw {
+                            if let Some((r, q)) = geometry.source(i, j, u, v) {
+                                dx[r * w + q] += g / area;
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
