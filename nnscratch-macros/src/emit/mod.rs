@@ -71,6 +71,7 @@ pub fn model(input: &ModelInput, model: &Model) -> TokenStream {
     let workspace_ident = quote!(#internals::Workspace);
     let output = &model.graph[model.output];
     let (input_width, output_width) = (model.graph[model.input].width, output.width);
+    let input_shape = &model.graph[model.input].shape;
     // The backward pass, derived once: its code goes into `run`, its equations into
     // the docs and `DERIVATION`.
     let backward = backward::derive(model);
@@ -148,6 +149,10 @@ pub fn model(input: &ModelInput, model: &Model) -> TokenStream {
         impl<T: ::nnscratch::Float> #ident<T> {
             /// Width of the input, `[batch, INPUT_WIDTH]`.
             pub const INPUT_WIDTH: usize = #input_width;
+            /// The shape of one input sample (`[INPUT_WIDTH]`, or `[C, H, W]` for images:
+            /// each row of the input then holds one sample's values channel-first, in
+            /// row-major order, as PyTorch's `x.reshape(batch, -1)` of an NCHW batch).
+            pub const INPUT_SHAPE: &'static [usize] = &[#(#input_shape),*];
             /// Width of the output, `[batch, OUTPUT_WIDTH]`.
             pub const OUTPUT_WIDTH: usize = #output_width;
             #param_consts

@@ -287,6 +287,10 @@ pub fn to_dynamic(model: &Model, name: &str) -> TokenStream {
         let value = &model.graph[node];
         let (ident, label) = (format_ident!("v_{}", value.ident), value.name.as_str());
         match &value.op {
+            Op::Input if value.shape.len() > 1 => {
+                let shape = &value.shape;
+                quote!(let #ident = net.input_shaped(#label, &[#(#shape),*]);)
+            }
             Op::Input => {
                 let width = value.width;
                 quote!(let #ident = net.input(#label, #width);)

@@ -396,7 +396,8 @@ impl<'a> GraphForm<'a> {
             let operands = layers::cat_operands(call, self.errors)?;
             let nodes: Vec<Option<NodeIndex>> = operands.iter().map(|o| self.value(i, o)).collect();
             let nodes: Vec<NodeIndex> = nodes.into_iter().collect::<Option<_>>()?;
-            let shapes: Vec<Option<Vec<usize>>> = nodes.iter().map(|&n| self.builder.shape(n)).collect();
+            let shapes: Vec<Option<Vec<usize>>> =
+                nodes.iter().map(|&n| self.builder.shape(n)).collect();
             let built = layers::concatenation(call, &shapes, self.errors);
             let (ident, value_name) = self.fresh(i);
             return Some(self.builder.add_layer(built, &nodes, ident, value_name));

@@ -470,7 +470,11 @@ fn check_output_width(
     if let Some(shape) = &shape
         && shape.len() > 1
     {
-        let dims = shape.iter().map(|d| d.to_string()).collect::<Vec<_>>().join(", ");
+        let dims = shape
+            .iter()
+            .map(|d| d.to_string())
+            .collect::<Vec<_>>()
+            .join(", ");
         errors.at(
             loss_expr,
             format!(

@@ -63,10 +63,7 @@ impl<'a> Sequential<'a> {
                         None,
                     );
                     input_node = Some(node);
-                    current = Some((
-                        node,
-                        format!("`input: {shown}`"),
-                    ));
+                    current = Some((node, format!("`input: {shown}`")));
                 }
                 SeqItem::Loss { key, kind } => {
                     if loss_seen {

@@ -238,7 +238,9 @@ pub fn parse_shape(expr: &Expr, errors: &mut Errors) -> Option<Vec<usize>> {
     if shape.iter().map(|&d| d as u128).product::<u128>() > MAX_LAYER_PARAMETERS {
         errors.at(
             expr,
-            format!("the input {shape:?} has more than {MAX_LAYER_PARAMETERS} (2^28) values per sample"),
+            format!(
+                "the input {shape:?} has more than {MAX_LAYER_PARAMETERS} (2^28) values per sample"
+            ),
         );
         return None;
     }

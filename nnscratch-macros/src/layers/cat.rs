@@ -58,7 +58,11 @@ pub fn operands<'e>(call: &'e syn::ExprCall, errors: &mut Errors) -> Option<Vec<
 /// unknown) along their first axis (the features, or the channels of `[C, H, W]`
 /// values, whose other axes must agree); each sample's rows are stored channel-first, so
 /// either way an output row is the operands' rows one after another.
-pub fn concatenation(call: &syn::ExprCall, shapes: &[Option<Vec<usize>>], errors: &mut Errors) -> Built {
+pub fn concatenation(
+    call: &syn::ExprCall,
+    shapes: &[Option<Vec<usize>>],
+    errors: &mut Errors,
+) -> Built {
     let known: Option<Vec<Vec<usize>>> = shapes.iter().cloned().collect();
     let shape = known.as_ref().and_then(|shapes| {
         let first = &shapes[0];

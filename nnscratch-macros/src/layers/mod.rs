@@ -8,6 +8,9 @@
 //! | `batch_norm.rs` | `BatchNorm1d` | width kept; parameters `weight`, `bias`; buffers `running_mean`, `running_var`, `num_batches_tracked` |
 //! | `layer_norm.rs` | `LayerNorm` | width kept; parameters `weight`, `bias` |
 //! | `dropout.rs` | `Dropout` | width kept; a mask generator in the model |
+//! | `conv.rs` | `Conv2d`, `Conv1d` | `[C, H, W] -> [O, Ho, Wo]` (`[C, L] -> [O, Lo]`), parameters `weight`, `bias` |
+//! | `pool.rs` | `MaxPool2d`, `AvgPool2d` | `[C, H, W] -> [C, Ho, Wo]` |
+//! | `flatten.rs` | `Flatten` | `[C, H, W] -> [C·H·W]` |
 //! | `elementwise.rs` | `+`, `-`, `*` of two values, `2.0 * a` (graph form) | both operands of one width |
 //! | `cat.rs` | `cat(a, b, …)` (graph form) | the widths add up |
 //! | `loss.rs` | `MSELoss`, `L1Loss`, `SmoothL1Loss`, `HuberLoss`, `BCEWithLogitsLoss`, `CrossEntropyLoss`, `NLLLoss` | the model's output and its target |
@@ -27,15 +30,18 @@ mod activation;
 mod args;
 mod batch_norm;
 mod cat;
+mod conv;
 mod dropout;
 mod elementwise;
 mod elu;
+mod flatten;
 mod gelu;
 mod identity;
 mod layer_norm;
 mod leaky_relu;
 mod linear;
 mod loss;
+mod pool;
 mod relu;
 mod sigmoid;
 mod silu;
@@ -74,6 +80,11 @@ pub const KINDS: &[Kind] = &[
     batch_norm::KIND,
     layer_norm::KIND,
     dropout::KIND,
+    conv::CONV2D,
+    conv::CONV1D,
+    pool::MAX_POOL,
+    pool::AVG_POOL,
+    flatten::KIND,
 ];
 
 /// A layer kind as the parser meets it: its name and how a call of it is built.
@@ -135,7 +146,11 @@ impl Call<'_> {
                  add `Flatten` before it (giving width {width})",
                 self.name,
                 self.source,
-                shape.iter().map(|d| d.to_string()).collect::<Vec<_>>().join(", ")
+                shape
+                    .iter()
+                    .map(|d| d.to_string())
+                    .collect::<Vec<_>>()
+                    .join(", ")
             );
             self.errors.at(self.name, message);
             self.input = None;

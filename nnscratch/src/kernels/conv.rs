@@ -23,8 +23,8 @@
 
 use ndarray::{ArrayView1, ArrayView2, ArrayViewD, ArrayViewMut1, ArrayViewMut2};
 
-use super::gemm::{GemmWorkspace, MatRef, gemm};
 use super::Write;
+use super::gemm::{GemmWorkspace, MatRef, gemm};
 use crate::Float;
 
 /// The geometry of a convolution or a pooling on one sample, fixed at compile time.
@@ -146,7 +146,10 @@ pub fn conv_forward<T: Float>(
     let weight = weight
         .to_slice()
         .unwrap_or_else(|| unreachable!("parameters are standard-layout"));
-    let bias = bias.map(|b| b.to_slice().unwrap_or_else(|| unreachable!("contiguous bias")));
+    let bias = bias.map(|b| {
+        b.to_slice()
+            .unwrap_or_else(|| unreachable!("contiguous bias"))
+    });
     let (taps, positions) = (geometry.taps(), geometry.positions());
     let og = geometry.out_channels / geometry.groups;
     let x_width = geometry.in_channels * geometry.input.0 * geometry.input.1;
@@ -161,7 +164,13 @@ pub fn conv_forward<T: Float>(
                 }
             }
             let w = MatRef::row_major(&weight[g * og * taps..][..og * taps], og, taps);
-            gemm(w, MatRef::row_major(cols, taps, positions), out, bias.is_some(), workspace);
+            gemm(
+                w,
+                MatRef::row_major(cols, taps, positions),
+                out,
+                bias.is_some(),
+                workspace,
+            );
         }
     }
 }
@@ -205,9 +214,16 @@ pub fn conv_backward_params<T: Float>(
     for (x, dy) in x.chunks_exact(x_width).zip(dy.chunks_exact(y_width)) {
         for g in 0..geometry.groups {
             geometry.im2col(x, g, cols);
-            let dy_g = MatRef::row_major(&dy[g * og * positions..][..og * positions], og, positions);
+            let dy_g =
+                MatRef::row_major(&dy[g * og * positions..][..og * positions], og, positions);
             let cols_t = MatRef::row_major(cols, taps, positions).t();
-            gemm(dy_g, cols_t, &mut dweight[g * og * taps..][..og * taps], true, workspace);
+            gemm(
+                dy_g,
+                cols_t,
+                &mut dweight[g * og * taps..][..og * taps],
+                true,
+                workspace,
+            );
         }
     }
 }
@@ -236,7 +252,8 @@ pub fn conv_backward_input<T: Float>(
     for (dx, dy) in dx.chunks_exact_mut(x_width).zip(dy.chunks_exact(y_width)) {
         for g in 0..geometry.groups {
             let w_t = MatRef::row_major(&weight[g * og * taps..][..og * taps], og, taps).t();
-            let dy_g = MatRef::row_major(&dy[g * og * positions..][..og * positions], og, positions);
+            let dy_g =
+                MatRef::row_major(&dy[g * og * positions..][..og * positions], og, positions);
             gemm(w_t, dy_g, cols, false, workspace);
             geometry.col2im(cols, g, dx);
         }
@@ -244,7 +261,12 @@ pub fn conv_backward_input<T: Float>(
 }
 
 /// Max (`max = true`) or average pooling of each channel.
-pub fn pool_forward<T: Float>(x: ArrayView2<'_, T>, geometry: Geometry, max: bool, mut y: ArrayViewMut2<'_, T>) {
+pub fn pool_forward<T: Float>(
+    x: ArrayView2<'_, T>,
+    geometry: Geometry,
+    max: bool,
+    mut y: ArrayViewMut2<'_, T>,
+) {
     let (x, y) = (rows(&x), rows_mut(&mut y));
     let (h, w) = geometry.input;
     let (ho, wo) = geometry.output;

@@ -304,7 +304,10 @@ impl<T: Float> GraphModule<T> {
             return Err(Error::InvalidArgument {
                 what: format!("{}: GraphModule::cat", self.name),
                 expected: "values whose axes after the first agree".into(),
-                found: format!("{:?}", inputs.iter().map(|&i| &self.shapes[i]).collect::<Vec<_>>()),
+                found: format!(
+                    "{:?}",
+                    inputs.iter().map(|&i| &self.shapes[i]).collect::<Vec<_>>()
+                ),
             });
         }
         self.concatenations.push(inputs.to_vec());
