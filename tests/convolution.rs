@@ -18,6 +18,67 @@ model! {
     }
 }
 
+model! {
+    /// 1-D convolutions: stride, padding, dilation.
+    pub struct Conv1dNet {
+        input: [2, 12],
+        Conv1d(4, 3, stride = 2, padding = 1), Tanh,
+        Conv1d(4, 3, 3, dilation = 2),
+        Flatten,
+        Linear(2),
+        loss: MSELoss,
+    }
+}
+
+model! {
+    /// Groups, a rectangular kernel, per-axis stride and padding, average pooling.
+    pub struct GroupedCnn {
+        input: [4, 7, 6],
+        Conv2d(4, 8, (3, 2), stride = (2, 1), padding = (1, 0), groups = 2), GELU,
+        AvgPool2d(2, stride = 1),
+        Flatten,
+        Linear(3),
+        loss: CrossEntropyLoss,
+    }
+}
+
+model! {
+    /// A residual conv block in the graph form: `r = conv(h) + x`.
+    pub struct ResidualCnn {
+        x = input([3, 6, 6]);
+        h = ReLU(Conv2d(x, 3, 3, padding = 1));
+        r = Conv2d(h, 3, 3, padding = 1) + x;
+        p = MaxPool2d(ReLU(r), 2);
+        out = Linear(Flatten(p), 4);
+        loss = CrossEntropyLoss(out);
+    }
+}
+
+model! {
+    /// Dilation without bias, max-pooling with stride and padding, a 1×1 convolution.
+    pub struct DilatedCnn {
+        input: [2, 9, 9],
+        Conv2d(3, 3, dilation = 2, bias = false), SiLU,
+        MaxPool2d(3, stride = 2, padding = 1),
+        Conv2d(2, 1),
+        Flatten,
+        Linear(2),
+        loss: HuberLoss(delta = 0.5),
+    }
+}
+
+model! {
+    /// Two branches joined along the channels by `cat`.
+    pub struct CatCnn {
+        x = input([1, 6, 6]);
+        a = Conv2d(x, 2, 3, padding = 1);
+        b = Conv2d(x, 3, 1);
+        c = cat(a, b);
+        out = Linear(Flatten(Tanh(c)), 3);
+        loss = MSELoss(out);
+    }
+}
+
 fn batch<T: Float, M: CompiledModel<T>>(
     seed: u64,
     rows: usize,
@@ -66,7 +127,24 @@ fn check_model<T: Float, M: CompiledModel<T>>(
     }
 }
 
-#[test]
-fn small_cnn_matches_dynamic_and_finite_differences_f64() {
-    check_model::<f64, SmallCnn<f64>>(|rng| SmallCnn::new(rng), 1e-10, Some(1e-5));
+macro_rules! gradient_checks {
+    ($($model:ident => $f64_test:ident, $f32_test:ident;)*) => {$(
+        #[test]
+        fn $f64_test() {
+            check_model::<f64, $model<f64>>(|rng| $model::new(rng), 1e-10, Some(1e-5));
+        }
+        #[test]
+        fn $f32_test() {
+            check_model::<f32, $model<f32>>(|rng| $model::new(rng), 1e-4, None);
+        }
+    )*};
+}
+
+gradient_checks! {
+    SmallCnn => small_cnn_matches_dynamic_and_finite_differences_f64, small_cnn_matches_dynamic_f32;
+    Conv1dNet => conv1d_net_matches_dynamic_and_finite_differences_f64, conv1d_net_matches_dynamic_f32;
+    GroupedCnn => grouped_cnn_matches_dynamic_and_finite_differences_f64, grouped_cnn_matches_dynamic_f32;
+    ResidualCnn => residual_cnn_matches_dynamic_and_finite_differences_f64, residual_cnn_matches_dynamic_f32;
+    DilatedCnn => dilated_cnn_matches_dynamic_and_finite_differences_f64, dilated_cnn_matches_dynamic_f32;
+    CatCnn => cat_cnn_matches_dynamic_and_finite_differences_f64, cat_cnn_matches_dynamic_f32;
 }

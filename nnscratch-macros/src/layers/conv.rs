@@ -103,7 +103,9 @@ pub(super) fn size(
             );
             None
         }
-        _ => one(call, expr).map(|v| if two_d { (v, v) } else { (1, v) }),
+        // A 1-D layer is the 2-D one with height 1: its height component is the neutral
+        // value, 1 for kernels, strides and dilations and 0 for padding (`minimum`).
+        _ => one(call, expr).map(|v| if two_d { (v, v) } else { (minimum, v) }),
     }
 }
 
