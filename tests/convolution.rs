@@ -6,6 +6,16 @@ use nnscratch::compiled::{CompiledModel, Target};
 use nnscratch::{Float, check, model};
 use rand::{RngExt, SeedableRng};
 
+mod common;
+
+use std::collections::BTreeMap;
+
+use common::{Encoded, WorstError};
+use ndarray::ArrayD;
+use nnscratch::Tensor;
+use nnscratch::nn::Module;
+use serde::Deserialize;
+
 model! {
     /// The benchmark's CNN, smaller: conv, ReLU, max-pool twice, then a Linear.
     pub struct SmallCnn {
@@ -147,4 +157,145 @@ gradient_checks! {
     ResidualCnn => residual_cnn_matches_dynamic_and_finite_differences_f64, residual_cnn_matches_dynamic_f32;
     DilatedCnn => dilated_cnn_matches_dynamic_and_finite_differences_f64, dilated_cnn_matches_dynamic_f32;
     CatCnn => cat_cnn_matches_dynamic_and_finite_differences_f64, cat_cnn_matches_dynamic_f32;
+}
+
+// ---------------------------------------------------------------- PyTorch fixtures
+
+#[derive(Deserialize)]
+struct Fixtures {
+    cnns: Vec<CnnCase>,
+}
+
+#[derive(Deserialize)]
+struct CnnCase {
+    name: String,
+    state: BTreeMap<String, Encoded>,
+    x: Encoded,
+    output: Encoded,
+    target: serde_json::Value,
+    loss_value: f64,
+    grads: BTreeMap<String, Encoded>,
+}
+
+fn fixtures(dtype: &str) -> Fixtures {
+    let path = format!(
+        "{}/../tests/fixtures/compiled_{dtype}.json",
+        env!("CARGO_MANIFEST_DIR")
+    );
+    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
+    serde_json::from_str(&text).unwrap_or_else(|e| panic!("{path}: {e}"))
+}
+
+/// Loads PyTorch's weights by `state_dict` name, then compares the output, the loss and
+/// every gradient, of the compiled model and of its dynamic twin.
+fn compare<T: Float, M: CompiledModel<T>>(mut model: M, case: &CnnCase, worst: &mut WorstError) {
+    let mut loaded = 0;
+    model.visit_parameters(&mut |p| {
+        let value: ArrayD<T> = case.state[p.name].array();
+        assert_eq!(p.shape, value.shape(), "{} {}", case.name, p.name);
+        p.value
+            .copy_from_slice(value.as_slice().expect("standard layout"));
+        loaded += 1;
+    });
+    assert_eq!(
+        loaded,
+        case.state.len(),
+        "{}: every PyTorch parameter has a compiled twin",
+        case.name
+    );
+    let x: Array2<T> = case.x.array().into_dimensionality().unwrap();
+    let output = model.forward(x.view()).unwrap().to_owned().into_dyn();
+    worst.check(
+        &format!("{} output", case.name),
+        &output,
+        &case.output.array(),
+    );
+    let values: Option<Array2<T>> = case.target.get("values").map(|v| {
+        serde_json::from_value::<Encoded>(v.clone())
+            .unwrap()
+            .array()
+            .into_dimensionality()
+            .unwrap()
+    });
+    let classes: Option<Vec<usize>> = case
+        .target
+        .get("classes")
+        .map(|v| serde_json::from_value(v.clone()).unwrap());
+    let target = match (&values, &classes) {
+        (Some(v), _) => Target::Values(v.view()),
+        (None, Some(c)) => Target::Classes(c),
+        _ => panic!("{}: no target", case.name),
+    };
+    let loss = model.loss_backward(x.view(), target).unwrap();
+    worst.check(
+        &format!("{} loss", case.name),
+        &ndarray::arr0(loss).into_dyn(),
+        &ndarray::arr0(T::of(case.loss_value)).into_dyn(),
+    );
+    model.visit_parameters(&mut |p| {
+        let grad = p.grad_view().expect("filled").to_owned();
+        worst.check(
+            &format!("{} grad {}", case.name, p.name),
+            &grad,
+            &case.grads[p.name].array(),
+        );
+    });
+    let twin = model.to_dynamic();
+    let twin_loss = twin.loss(&Tensor::new(x.into_dyn()), target).unwrap();
+    twin_loss.backward().unwrap();
+    worst.check(
+        &format!("{} dynamic loss", case.name),
+        &twin_loss.to_array(),
+        &ndarray::arr0(T::of(case.loss_value)).into_dyn(),
+    );
+    for (name, tensor) in twin.named_parameters() {
+        worst.check(
+            &format!("{} dynamic grad {name}", case.name),
+            &tensor.grad().unwrap(),
+            &case.grads[&name].array(),
+        );
+    }
+}
+
+fn compare_all<T: Float>() -> WorstError {
+    let fixtures = fixtures(T::DTYPE);
+    assert_eq!(fixtures.cnns.len(), 6);
+    let mut worst = WorstError::default();
+    let mut rng = rand::rngs::StdRng::seed_from_u64(0);
+    for case in &fixtures.cnns {
+        match case.name.as_str() {
+            "SmallCnn" => compare(SmallCnn::<T>::new(&mut rng), case, &mut worst),
+            "Conv1dNet" => compare(Conv1dNet::<T>::new(&mut rng), case, &mut worst),
+            "GroupedCnn" => compare(GroupedCnn::<T>::new(&mut rng), case, &mut worst),
+            "ResidualCnn" => compare(ResidualCnn::<T>::new(&mut rng), case, &mut worst),
+            "DilatedCnn" => compare(DilatedCnn::<T>::new(&mut rng), case, &mut worst),
+            "CatCnn" => compare(CatCnn::<T>::new(&mut rng), case, &mut worst),
+            other => panic!("fixture model {other} is not declared in this test"),
+        }
+    }
+    worst
+}
+
+#[test]
+fn cnns_match_pytorch_compiled_and_dynamic_f64() {
+    let worst = compare_all::<f64>();
+    println!(
+        "cnns f64: {} comparisons, largest relative error {:e} at {}\n{}",
+        worst.compared,
+        worst.error,
+        worst.at,
+        worst.table()
+    );
+}
+
+#[test]
+fn cnns_match_pytorch_compiled_and_dynamic_f32() {
+    let worst = compare_all::<f32>();
+    println!(
+        "cnns f32: {} comparisons, largest relative error {:e} at {}\n{}",
+        worst.compared,
+        worst.error,
+        worst.at,
+        worst.table()
+    );
 }
