@@ -152,3 +152,36 @@ fn a_training_mode_step_with_batch_norm_layer_norm_and_dropout_allocates_nothing
     });
     assert_eq!(evaluation, 0, "evaluation mode");
 }
+
+model! {
+    /// The benchmark's CNN (w4), a residual block aside.
+    pub struct Cnn {
+        input: [1, 28, 28],
+        Conv2d(1, 8, 3, padding = 1), ReLU, MaxPool2d(2),
+        Conv2d(8, 16, 3, padding = 1), ReLU, AvgPool2d(2),
+        Flatten,
+        Linear(10),
+        loss: CrossEntropyLoss,
+    }
+}
+
+#[test]
+fn a_compiled_cnn_step_allocates_nothing_after_the_first() {
+    let mut rng = rand::rngs::StdRng::seed_from_u64(4);
+    let mut net = Cnn::<f32>::new(&mut rng);
+    let x = Array2::from_shape_fn((8, 784), |(i, j)| ((i * 784 + j) as f32 * 0.01).sin());
+    let classes: Vec<usize> = (0..8).map(|i| i % 10).collect();
+    let mut sgd = Sgd::new(0.01);
+    allocations_during(|| {
+        net.loss_backward(x.view(), &classes).unwrap();
+        sgd.step(&mut net).unwrap();
+    });
+    let steady = allocations_during(|| {
+        for _ in 0..10 {
+            net.loss_backward(x.view(), &classes).unwrap();
+            sgd.step(&mut net).unwrap();
+            net.forward(x.view()).unwrap();
+        }
+    });
+    assert_eq!(steady, 0);
+}

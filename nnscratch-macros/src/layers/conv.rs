@@ -22,7 +22,6 @@ use quote::quote;
 use syn::{Expr, ExprLit, Lit};
 
 use super::{Built, Call, Grads, Kind, Layer, ParamSet, Site, args};
-use crate::graph::Form;
 
 pub const CONV2D: Kind = Kind {
     name: "Conv2d",
@@ -115,6 +114,29 @@ pub(super) fn shown(two_d: bool, (a, b): (usize, usize)) -> String {
         format!("{a}×{b}")
     } else {
         b.to_string()
+    }
+}
+
+/// A size as a model writes it: `3` (square, or 1-D) or `(3, 5)`.
+pub(super) fn written(two_d: bool, (a, b): (usize, usize)) -> String {
+    if !two_d || a == b {
+        b.to_string()
+    } else {
+        format!("({a}, {b})")
+    }
+}
+
+/// `H×W per channel` of an input, with its padded size when there is padding.
+pub(super) fn input_size(two_d: bool, (h, w): (usize, usize), (ph, pw): (usize, usize)) -> String {
+    if (ph, pw) == (0, 0) {
+        format!("{} per channel", shown(two_d, (h, w)))
+    } else {
+        format!(
+            "{} per channel, {} with padding {}",
+            shown(two_d, (h, w)),
+            shown(two_d, (h + 2 * ph, w + 2 * pw)),
+            written(two_d, (ph, pw))
+        )
     }
 }
 
@@ -262,7 +284,10 @@ fn build(call: &mut Call<'_>, two_d: bool) -> Built {
             let token = slots["in_channels"];
             call.error(
                 token,
-                format!("channel mismatch: `{layer_name}` declares {declared} input channels, but {source} has {actual}; write {actual}, or leave in_channels out to infer it"),
+                format!(
+                    "channel mismatch: `{layer_name}` declares {} in, but {source} has {actual}; write {actual}, or leave in_channels out to infer it",
+                    args::count(declared, "channel")
+                ),
             );
             Some(actual)
         }
@@ -301,17 +326,15 @@ fn build(call: &mut Call<'_>, two_d: bool) -> Built {
                 format!(
                     " (spanning {} with dilation {})",
                     shown(two_d, (span(k.0, d.0), span(k.1, d.1))),
-                    shown(two_d, d)
+                    written(two_d, d)
                 )
             } else {
                 String::new()
             };
             let message = format!(
-                "`{layer_name}`'s kernel {}{dilated} is larger than its padded input: {source} gives {} per channel, {} with padding {}; use a smaller kernel or more padding",
+                "`{layer_name}`'s kernel {}{dilated} is larger than its input: {source} gives {}; use a smaller kernel or more padding",
                 shown(two_d, k),
-                shown(two_d, (h, w)),
-                shown(two_d, (h + 2 * p.0, w + 2 * p.1)),
-                shown(two_d, p)
+                input_size(two_d, (h, w), p),
             );
             match token {
                 Some(t) => call.error(t, message),
@@ -356,24 +379,19 @@ fn build(call: &mut Call<'_>, two_d: bool) -> Built {
             "db = Σ_batch,i,j dY",
         ));
     }
+    let optional = |name: &str, value: (usize, usize), default: (usize, usize)| {
+        if value == default {
+            String::new()
+        } else {
+            format!(", {name} = {}", written(two_d, value))
+        }
+    };
     let written = format!(
         "{layer_name}({c}, {o}, {}{}{}{}{})",
-        shown(two_d, k).replace('×', ", "),
-        if geometry.stride != (1, 1) {
-            format!(", stride = {}", shown(two_d, geometry.stride))
-        } else {
-            String::new()
-        },
-        if geometry.padding != (0, 0) {
-            format!(", padding = {}", shown(two_d, geometry.padding))
-        } else {
-            String::new()
-        },
-        if geometry.dilation != (1, 1) {
-            format!(", dilation = {}", shown(two_d, geometry.dilation))
-        } else {
-            String::new()
-        },
+        written(two_d, k),
+        optional("stride", geometry.stride, (1, 1)),
+        optional("padding", geometry.padding, (0, 0)),
+        optional("dilation", geometry.dilation, (1, 1)),
         if groups != 1 {
             format!(", groups = {groups}")
         } else {
@@ -382,8 +400,6 @@ fn build(call: &mut Call<'_>, two_d: bool) -> Built {
     );
     let out_shape = output.map(|(ho, wo)| if two_d { vec![o, ho, wo] } else { vec![o, wo] });
     let ok = out_shape.is_some() && out.is_some() && in_channels.is_some();
-    let form_graph = call.form == Form::Graph;
-    let _ = form_graph;
     let mut built = Built {
         layer: Box::new(Conv {
             geometry,

@@ -142,7 +142,7 @@ impl Call<'_> {
         {
             let width: usize = shape.iter().product();
             let message = format!(
-                "`{}` reads flat values `[batch, features]`, but {} gives `[batch, {}]` per batch; \
+                "`{}` reads flat values `[batch, features]`, but {} gives `[batch, {}]`; \
                  add `Flatten` before it (giving width {width})",
                 self.name,
                 self.source,

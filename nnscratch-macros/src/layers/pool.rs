@@ -16,7 +16,7 @@
 use proc_macro2::TokenStream;
 use quote::quote;
 
-use super::conv::{Geometry, shown, size, spatial_input};
+use super::conv::{Geometry, input_size, shown, size, spatial_input, written};
 use super::{Built, Call, Grads, Kind, Layer, Site, args};
 
 pub const MAX_POOL: Kind = Kind {
@@ -72,8 +72,8 @@ fn build(call: &mut Call<'_>, max: bool) -> Built {
             call.name,
             format!(
                 "`{name}`'s padding {} may be at most half its kernel {}, as in PyTorch",
-                shown(true, p),
-                shown(true, k)
+                written(true, p),
+                written(true, k)
             ),
         );
     }
@@ -87,10 +87,9 @@ fn build(call: &mut Call<'_>, max: bool) -> Built {
             call.error(
                 call.name,
                 format!(
-                    "`{name}`'s window {} is larger than its input: {source} gives {} per channel (padding {}), which leaves no output",
+                    "`{name}`'s window {} is larger than its input: {source} gives {}, which leaves no output",
                     shown(true, k),
-                    shown(true, (h, w)),
-                    shown(true, p)
+                    input_size(true, (h, w), p),
                 ),
             );
         }
@@ -108,19 +107,18 @@ fn build(call: &mut Call<'_>, max: bool) -> Built {
         dilation: (1, 1),
         output: output.unwrap_or((1, 1)),
     };
+    let optional = |label: &str, value: (usize, usize), default: (usize, usize)| {
+        if value == default {
+            String::new()
+        } else {
+            format!(", {label} = {}", written(true, value))
+        }
+    };
     let written = format!(
         "{name}({}{}{})",
-        shown(true, k).replace('×', ", "),
-        if geometry.stride != geometry.kernel {
-            format!(", stride = {}", shown(true, geometry.stride))
-        } else {
-            String::new()
-        },
-        if geometry.padding != (0, 0) {
-            format!(", padding = {}", shown(true, geometry.padding))
-        } else {
-            String::new()
-        },
+        written(true, k),
+        optional("stride", geometry.stride, geometry.kernel),
+        optional("padding", geometry.padding, (0, 0)),
     );
     let shape = output.map(|(ho, wo)| vec![channels, ho, wo]);
     Built {
