@@ -2,10 +2,11 @@
 //! pixels, UCI / scikit-learn; no download): a fixed seeded 80/20 train/test split,
 //! pixels standardised with the training set's statistics,
 //! Linear(64,128) ReLU Linear(128,64) ReLU Linear(64,10) with CrossEntropyLoss and Adam,
-//! then the test accuracy and the confusion matrix.
+//! then the test accuracy and the confusion matrix. `--model cnn` trains a small
+//! convolutional network on the same 8x8 images instead.
 //!
-//!     cargo run --release --example digits -- [--epochs 30] [--lr 1e-3] [--batch-size 32]
-//!         [--seed 0] [--save PATH] [--load PATH]
+//!     cargo run --release --example digits -- [--model mlp|cnn] [--epochs 30] [--lr 1e-3]
+//!         [--batch-size 32] [--seed 0] [--save PATH] [--load PATH]
 
 #[path = "common/mod.rs"]
 mod common;
@@ -14,7 +15,8 @@ use std::time::Instant;
 
 use common::{Args, confusion_matrix, predictions, print_confusion_matrix, progress_bar};
 use ndarray::Array2;
-use nnscratch::data::{self, MiniBatches};
+use nnscratch::compiled::{CompiledModel, Target};
+use nnscratch::data::{self, Dataset, MiniBatches};
 use nnscratch::model;
 use nnscratch::optim::{Adam, Optimizer};
 use rand::SeedableRng;
@@ -30,8 +32,21 @@ model! {
     }
 }
 
-const USAGE: &str =
-    "usage: digits [--epochs N] [--lr LR] [--batch-size B] [--seed S] [--save PATH] [--load PATH]";
+model! {
+    /// A small CNN for 8x8 digit images: two 3x3 convolutions, one 2x2 max-pooling,
+    /// dropout against overfitting 1437 training images.
+    pub struct DigitCnn {
+        input: [1, 8, 8],
+        Conv2d(16, 3, padding = 1), ReLU,
+        Conv2d(32, 3, padding = 1), ReLU, MaxPool2d(2), Dropout(0.25),
+        Flatten,
+        Linear(64), ReLU, Dropout(0.5),
+        Linear(10),
+        loss: CrossEntropyLoss,
+    }
+}
+
+const USAGE: &str = "usage: digits [--model mlp|cnn] [--epochs N] [--lr LR] [--batch-size B] [--seed S] [--save PATH] [--load PATH]";
 
 /// The train/test split is fixed, so results compare across runs and machines.
 const SPLIT_SEED: u64 = 42;
@@ -46,7 +61,7 @@ fn main() {
 fn run() -> Result<(), String> {
     let args = Args::parse(
         USAGE,
-        &["epochs", "lr", "batch-size", "seed", "save", "load"],
+        &["model", "epochs", "lr", "batch-size", "seed", "save", "load"],
     )?;
     let epochs: usize = args.get("epochs", 30)?;
     let lr: f64 = args.get("lr", 1e-3)?;
@@ -71,7 +86,25 @@ fn run() -> Result<(), String> {
     );
 
     let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
-    let mut net = DigitNet::<f32>::new(&mut rng);
+    let model: String = args.get("model", "mlp".to_string())?;
+    let (train, test) = (&train, &test);
+    match model.as_str() {
+        "mlp" => fit(DigitNet::<f32>::new(&mut rng), &args, train, test, (epochs, lr, batch_size), &mut rng, started),
+        "cnn" => fit(DigitCnn::<f32>::new(&mut rng), &args, train, test, (epochs, lr, batch_size), &mut rng, started),
+        other => Err(format!("--model: expected mlp or cnn, found {other}")),
+    }
+}
+
+/// Trains `net`, then prints the test accuracy and the confusion matrix.
+fn fit<M: CompiledModel<f32>>(
+    mut net: M,
+    args: &Args,
+    train: &Dataset,
+    test: &Dataset,
+    (epochs, lr, batch_size): (usize, f64, usize),
+    rng: &mut rand::rngs::StdRng,
+    started: Instant,
+) -> Result<(), String> {
     if let Some(path) = args.optional("load") {
         nnscratch::io::load_safetensors(&mut net, &path).map_err(|e| e.to_string())?;
         println!("loaded weights from {path}");
@@ -80,14 +113,17 @@ fn run() -> Result<(), String> {
     let bar = progress_bar(epochs as u64, "epochs");
     let (mut x_buffer, mut labels) = (Array2::zeros((0, 0)), Vec::new());
     for _ in 0..epochs {
-        let batches = MiniBatches::shuffled(train.len(), batch_size, &mut rng);
+        let batches = MiniBatches::shuffled(train.len(), batch_size, rng);
         let mut total = 0.0;
         for rows in batches.iter() {
             let x = data::gather_rows(train.inputs.view(), rows, &mut x_buffer)
                 .map_err(|e| e.to_string())?;
             let y =
                 data::gather_labels(&train.labels, rows, &mut labels).map_err(|e| e.to_string())?;
-            total += net.loss_backward(x, y).map_err(|e| e.to_string())? * rows.len() as f32;
+            total += net
+                .loss_backward(x, Target::Classes(y))
+                .map_err(|e| e.to_string())?
+                * rows.len() as f32;
             adam.step(&mut net).map_err(|e| e.to_string())?;
         }
         bar.inc(1);
@@ -95,6 +131,7 @@ fn run() -> Result<(), String> {
     }
     bar.finish();
 
+    net.set_training(false); // evaluation mode: no dropout
     let scores = net.forward(test.inputs.view()).map_err(|e| e.to_string())?;
     let predicted = predictions(scores);
     let correct = predicted
