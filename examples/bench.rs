@@ -1,6 +1,6 @@
 //! Training-step benchmark, with the same workloads as `bench/peers.py` (PyTorch).
 //!
-//!     cargo run --release --example bench -- --workload w1|w2|w3|seed-fit
+//!     cargo run --release --example bench -- --workload w1|w2|w3|w4|seed-fit
 //!         [--engine compiled|dynamic] [--threads N] [--steps S] [--json]
 //!
 //! A step is forward + loss + backward + SGD update (lr 0.01; seed-fit: lr 1e-3), in f32,
@@ -13,6 +13,8 @@
 //! * `w1`: Linear(10,30) ReLU Linear(30,30) ReLU Linear(30,1), MSE, batch 1;
 //! * `w2`: Linear(1,64) Tanh Linear(64,64) Tanh Linear(64,1), MSE, batch 64;
 //! * `w3`: Linear(784,256) ReLU Linear(256,128) ReLU Linear(128,10), CrossEntropy, batch 128;
+//! * `w4`: input `[64, 1, 28, 28]`, Conv2d(1,8,3,padding=1) ReLU MaxPool2d(2)
+//!   Conv2d(8,16,3,padding=1) ReLU MaxPool2d(2) Flatten Linear(784,10), CrossEntropy;
 //! * `seed-fit`: the function-approximation run, 3000 epochs × 5 shuffled batches of 20
 //!   (`--steps` sets the epochs), reported as total seconds and per step.
 
@@ -55,9 +57,18 @@ static GLOBAL: CountingAllocator = CountingAllocator;
 model! { pub struct W1 { input: 10, Linear(30), ReLU, Linear(30, 30), ReLU, Linear(1), loss: MSELoss, } }
 model! { pub struct W2 { input: 1, Linear(64), Tanh, Linear(64, 64), Tanh, Linear(1), loss: MSELoss, } }
 model! { pub struct W3 { input: 784, Linear(256), ReLU, Linear(256, 128), ReLU, Linear(10), loss: CrossEntropyLoss, } }
+model! {
+    pub struct W4 {
+        input: [1, 28, 28],
+        Conv2d(1, 8, 3, padding = 1), ReLU, MaxPool2d(2),
+        Conv2d(8, 16, 3, padding = 1), ReLU, MaxPool2d(2),
+        Flatten, Linear(784, 10),
+        loss: CrossEntropyLoss,
+    }
+}
 model! { pub struct SeedFit { input: 1, Linear(30), ReLU, Linear(30, 30), ReLU, Linear(1), loss: MSELoss, } }
 
-const USAGE: &str = "usage: bench --workload w1|w2|w3|seed-fit [--engine compiled|dynamic] [--threads N] [--steps S] [--json]";
+const USAGE: &str = "usage: bench --workload w1|w2|w3|w4|seed-fit [--engine compiled|dynamic] [--threads N] [--steps S] [--json]";
 
 /// One measurement, as printed with `--json`.
 #[derive(Debug, Clone)]
@@ -144,9 +155,9 @@ pub fn parse(args: &[String]) -> Result<Options, String> {
             other => return Err(format!("unknown argument `{other}`\n{USAGE}")),
         }
     }
-    if !["w1", "w2", "w3", "seed-fit"].contains(&options.workload.as_str()) {
+    if !["w1", "w2", "w3", "w4", "seed-fit"].contains(&options.workload.as_str()) {
         return Err(format!(
-            "--workload must be w1, w2, w3 or seed-fit\n{USAGE}"
+            "--workload must be w1, w2, w3, w4 or seed-fit\n{USAGE}"
         ));
     }
     if !["compiled", "dynamic"].contains(&options.engine.as_str()) {
@@ -200,6 +211,16 @@ fn specs(workload: &str) -> Vec<LayerSpec> {
             ReLU,
             Linear(128, 10),
         ],
+        "w4" => vec![
+            nnscratch::nn::Conv2d(1, 8, 3).padding(1),
+            ReLU,
+            nnscratch::nn::MaxPool2d(2),
+            nnscratch::nn::Conv2d(8, 16, 3).padding(1),
+            ReLU,
+            nnscratch::nn::MaxPool2d(2),
+            nnscratch::nn::Flatten,
+            Linear(784, 10),
+        ],
         _ => vec![Linear(1, 30), ReLU, Linear(30, 30), ReLU, Linear(30, 1)],
     }
 }
@@ -211,6 +232,7 @@ pub fn run(options: &Options) -> Result<Record, String> {
         "w1" => (1, 10, 1, 20_000),
         "w2" => (64, 1, 1, 5_000),
         "w3" => (128, 784, 10, 100),
+        "w4" => (64, 784, 10, 20),
         _ => return seed_fit(options),
     };
     let steps = options.steps.unwrap_or(default_steps);
@@ -241,6 +263,14 @@ pub fn run(options: &Options) -> Result<Record, String> {
                 sgd.step(&mut net).map_err(err)
             })?
         }
+        ("compiled", "w4") => {
+            let mut net = W4::<f32>::new(&mut rng);
+            net.set_threads(options.threads);
+            time_steps(steps, reps, || {
+                net.loss_backward(x.view(), &classes).map_err(err)?;
+                sgd.step(&mut net).map_err(err)
+            })?
+        }
         ("compiled", _) => {
             let mut net = W3::<f32>::new(&mut rng);
             net.set_threads(options.threads);
@@ -252,11 +282,13 @@ pub fn run(options: &Options) -> Result<Record, String> {
         (_, workload) => {
             let mut net = Sequential::<f32>::new(specs(workload), &mut rng).map_err(err)?;
             let x = Tensor::new(x.clone().into_dyn());
+            // The CNN reads images [batch, 1, 28, 28].
+            let x = if workload == "w4" { x.reshape(&[-1, 1, 28, 28]).map_err(err)? } else { x };
             let values = Tensor::new(values.clone().into_dyn());
             time_steps(steps, reps, || {
                 Parameters::zero_grad(&mut net);
                 let out = net.forward(&x).map_err(err)?;
-                let loss = if workload == "w3" {
+                let loss = if workload == "w3" || workload == "w4" {
                     out.cross_entropy(&classes)
                 } else {
                     out.mse_loss(&values)
