@@ -3,7 +3,7 @@
 
 Same flags and JSON as `cargo run --release --example bench`:
 
-    python3 bench/peers.py --workload w1|w2|w3|seed-fit [--threads N] [--steps S] [--json]
+    python3 bench/peers.py --workload w1|w2|w3|w4|seed-fit [--threads N] [--steps S] [--json]
     python3 bench/peers.py --sgemm-peak [--threads N]     # GFLOP/s of a large sgemm
 
 PyTorch is optional (it is large): `pip install torch` in a virtual environment. Without
@@ -35,6 +35,10 @@ def model(workload):
         return nn.Sequential(nn.Linear(1, 64), nn.Tanh(), nn.Linear(64, 64), nn.Tanh(), nn.Linear(64, 1))
     if workload == "w3":
         return nn.Sequential(nn.Linear(784, 256), nn.ReLU(), nn.Linear(256, 128), nn.ReLU(), nn.Linear(128, 10))
+    if workload == "w4":
+        return nn.Sequential(nn.Conv2d(1, 8, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
+                             nn.Conv2d(8, 16, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
+                             nn.Flatten(), nn.Linear(784, 10))
     return nn.Sequential(nn.Linear(1, 30), nn.ReLU(), nn.Linear(30, 30), nn.ReLU(), nn.Linear(30, 1))
 
 
@@ -55,11 +59,13 @@ def run(workload, steps):
     if workload == "seed-fit":
         return seed_fit(steps)
     batch, inputs, outputs, default_steps = {"w1": (1, 10, 1, 5000), "w2": (64, 1, 1, 2000),
-                                             "w3": (128, 784, 10, 50)}[workload]
+                                             "w3": (128, 784, 10, 50), "w4": (64, 784, 10, 20)}[workload]
     steps = steps or default_steps
     reps = 1 if steps < 10 else 7
     net = model(workload)
     x = torch.rand(batch, inputs) * 2 - 1
+    if workload == "w4":
+        x = x.reshape(batch, 1, 28, 28)
     values = torch.rand(batch, outputs) * 2 - 1
     classes = torch.randint(0, outputs, (batch,))
     opt = torch.optim.SGD(net.parameters(), lr=0.01)
@@ -67,7 +73,7 @@ def run(workload, steps):
     def step():
         opt.zero_grad()
         out = net(x)
-        loss = F.cross_entropy(out, classes) if workload == "w3" else F.mse_loss(out, values)
+        loss = F.cross_entropy(out, classes) if workload in ("w3", "w4") else F.mse_loss(out, values)
         loss.backward()
         opt.step()
 
@@ -113,7 +119,7 @@ def sgemm_peak():
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--workload", choices=["w1", "w2", "w3", "seed-fit"])
+    parser.add_argument("--workload", choices=["w1", "w2", "w3", "w4", "seed-fit"])
     parser.add_argument("--engine", default="pytorch", help="ignored; always PyTorch eager")
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--steps", type=int, default=None)
