@@ -283,7 +283,11 @@ pub fn run(options: &Options) -> Result<Record, String> {
             let mut net = Sequential::<f32>::new(specs(workload), &mut rng).map_err(err)?;
             let x = Tensor::new(x.clone().into_dyn());
             // The CNN reads images [batch, 1, 28, 28].
-            let x = if workload == "w4" { x.reshape(&[-1, 1, 28, 28]).map_err(err)? } else { x };
+            let x = if workload == "w4" {
+                x.reshape(&[-1, 1, 28, 28]).map_err(err)?
+            } else {
+                x
+            };
             let values = Tensor::new(values.clone().into_dyn());
             time_steps(steps, reps, || {
                 Parameters::zero_grad(&mut net);

@@ -61,7 +61,15 @@ fn main() {
 fn run() -> Result<(), String> {
     let args = Args::parse(
         USAGE,
-        &["model", "epochs", "lr", "batch-size", "seed", "save", "load"],
+        &[
+            "model",
+            "epochs",
+            "lr",
+            "batch-size",
+            "seed",
+            "save",
+            "load",
+        ],
     )?;
     let epochs: usize = args.get("epochs", 30)?;
     let lr: f64 = args.get("lr", 1e-3)?;
@@ -89,8 +97,24 @@ fn run() -> Result<(), String> {
     let model: String = args.get("model", "mlp".to_string())?;
     let (train, test) = (&train, &test);
     match model.as_str() {
-        "mlp" => fit(DigitNet::<f32>::new(&mut rng), &args, train, test, (epochs, lr, batch_size), &mut rng, started),
-        "cnn" => fit(DigitCnn::<f32>::new(&mut rng), &args, train, test, (epochs, lr, batch_size), &mut rng, started),
+        "mlp" => fit(
+            DigitNet::<f32>::new(&mut rng),
+            &args,
+            train,
+            test,
+            (epochs, lr, batch_size),
+            &mut rng,
+            started,
+        ),
+        "cnn" => fit(
+            DigitCnn::<f32>::new(&mut rng),
+            &args,
+            train,
+            test,
+            (epochs, lr, batch_size),
+            &mut rng,
+            started,
+        ),
         other => Err(format!("--model: expected mlp or cnn, found {other}")),
     }
 }

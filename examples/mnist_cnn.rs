@@ -48,10 +48,18 @@ fn main() {
 fn accuracy(net: &mut MnistCnn<f32>, test: &Dataset) -> Result<f64, String> {
     net.eval();
     let mut correct = 0;
-    for (start, chunk) in test.inputs.axis_chunks_iter(ndarray::Axis(0), 1000).enumerate() {
+    for (start, chunk) in test
+        .inputs
+        .axis_chunks_iter(ndarray::Axis(0), 1000)
+        .enumerate()
+    {
         let scores = net.forward(chunk).map_err(|e| e.to_string())?;
         let labels = &test.labels[start * 1000..start * 1000 + chunk.nrows()];
-        correct += predictions(scores).iter().zip(labels).filter(|(p, l)| p == l).count();
+        correct += predictions(scores)
+            .iter()
+            .zip(labels)
+            .filter(|(p, l)| p == l)
+            .count();
     }
     net.train();
     Ok(correct as f64 / test.len() as f64)
@@ -60,7 +68,15 @@ fn accuracy(net: &mut MnistCnn<f32>, test: &Dataset) -> Result<f64, String> {
 fn run() -> Result<(), String> {
     let args = Args::parse(
         USAGE,
-        &["epochs", "lr", "batch-size", "seed", "threads", "save", "load"],
+        &[
+            "epochs",
+            "lr",
+            "batch-size",
+            "seed",
+            "threads",
+            "save",
+            "load",
+        ],
     )?;
     let [dir] = args.positional.as_slice() else {
         return Err(format!("expected one directory argument\n\n{USAGE}"));
@@ -87,7 +103,8 @@ fn run() -> Result<(), String> {
         println!("loaded weights from {path}");
     }
     let mut adam = Adam::adamw(lr);
-    let mut scheduler = Scheduler::new(CosineAnnealingLR::new(epochs, 0.0), &mut adam).map_err(|e| e.to_string())?;
+    let mut scheduler = Scheduler::new(CosineAnnealingLR::new(epochs, 0.0), &mut adam)
+        .map_err(|e| e.to_string())?;
     let (mut x_buffer, mut labels) = (Array2::zeros((0, 0)), Vec::new());
     for epoch in 1..=epochs {
         let epoch_started = Instant::now();
@@ -95,8 +112,10 @@ fn run() -> Result<(), String> {
         let bar = progress_bar(batches.len() as u64, "batches");
         let mut total = 0.0;
         for (i, rows) in batches.iter().enumerate() {
-            let x = data::gather_rows(train.inputs.view(), rows, &mut x_buffer).map_err(|e| e.to_string())?;
-            let y = data::gather_labels(&train.labels, rows, &mut labels).map_err(|e| e.to_string())?;
+            let x = data::gather_rows(train.inputs.view(), rows, &mut x_buffer)
+                .map_err(|e| e.to_string())?;
+            let y =
+                data::gather_labels(&train.labels, rows, &mut labels).map_err(|e| e.to_string())?;
             total += net.loss_backward(x, y).map_err(|e| e.to_string())?;
             adam.step(&mut net).map_err(|e| e.to_string())?;
             if i % 20 == 0 {

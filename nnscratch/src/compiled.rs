@@ -254,6 +254,24 @@ pub fn check_classes_target(
     crate::error::check_class_indices(loss, targets, classes)
 }
 
+/// Makes an index buffer `len` long (max pooling's argmax positions), reallocating only
+/// when the length changes; too large to allocate is an [`Error::TooLarge`].
+pub fn resize_indices(model: &str, buffer: &mut Vec<u32>, len: usize) -> Result<()> {
+    if buffer.len() != len {
+        *buffer = Vec::new();
+        let mut fresh = Vec::new();
+        fresh.try_reserve_exact(len).map_err(|e| Error::TooLarge {
+            what: format!("{model} workspace"),
+            shape: vec![len],
+            bytes: Some(len as u128 * 4),
+            reason: e.to_string(),
+        })?;
+        fresh.resize(len, 0);
+        *buffer = fresh;
+    }
+    Ok(())
+}
+
 /// A seed for a model's dropout generators, drawn from the generator `new` was given.
 pub fn draw_seed<R: rand::Rng + ?Sized>(rng: &mut R) -> u64 {
     rng.next_u64()

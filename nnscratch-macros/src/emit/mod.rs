@@ -351,6 +351,13 @@ fn workspace(model: &Model, name: &str) -> (Vec<TokenStream>, Vec<TokenStream>, 
         for scratch in &value.scratch {
             let (ident, cols) = (&scratch.field, scratch.cols);
             let doc = format!("`{}`: {}", value.name, scratch.doc);
+            if scratch.indices {
+                fields.push(quote! { #[doc = #doc] pub #ident: ::std::vec::Vec<u32>, });
+                init.push(quote! { #ident: ::std::vec::Vec::new(), });
+                // Grows once per new batch size, like the buffers above.
+                resize.push(quote! { ::nnscratch::compiled::resize_indices(#name, &mut ws.#ident, batch * #cols)?; });
+                continue;
+            }
             fields.push(quote! { #[doc = #doc] pub #ident: ::nnscratch::ndarray::Array2<T>, });
             match scratch.rows {
                 None => {

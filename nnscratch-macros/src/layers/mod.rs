@@ -203,6 +203,7 @@ impl Call<'_> {
             cols,
             doc,
             field: format_ident!("{}", suffix),
+            indices: false,
         }
     }
 
@@ -297,6 +298,9 @@ pub struct Scratch {
     pub doc: &'static str,
     /// The workspace field (made unique later by `assign_rust_names`).
     pub field: Ident,
+    /// Whether it holds positions (`Vec<u32>`, one per batch row and column) rather
+    /// than values.
+    pub indices: bool,
 }
 
 /// The parameters of one layer, named `{prefix}.{suffix}` in the `state_dict`.

@@ -121,6 +121,14 @@ fn build(call: &mut Call<'_>, max: bool) -> Built {
         optional("padding", geometry.padding, (0, 0)),
     );
     let shape = output.map(|(ho, wo)| vec![channels, ho, wo]);
+    let positions = channels * geometry.output.0 * geometry.output.1;
+    let mut argmax = call.scratch(
+        "argmax",
+        None,
+        if max { positions } else { 0 },
+        "each max-pooling window's maximum, as a position in its channel (for backward).",
+    );
+    argmax.indices = true;
     Built {
         layer: Box::new(Pool {
             geometry,
@@ -132,7 +140,7 @@ fn build(call: &mut Call<'_>, max: bool) -> Built {
         params: None,
         shown: Some(written),
         state: Vec::new(),
-        scratch: Vec::new(),
+        scratch: vec![argmax],
     }
 }
 
@@ -163,11 +171,12 @@ impl Layer for Pool {
     fn forward(&self, site: &Site<'_>) -> TokenStream {
         let (x, y, max) = (site.x(0), site.out(), self.max);
         let geometry = self.geometry.tokens();
-        quote!(kernels::pool_forward(#x.view(), #geometry, #max, #y.view_mut());)
+        let argmax = site.scratch(0);
+        quote!(kernels::pool_forward(#x.view(), #geometry, #max, #y.view_mut(), &mut #argmax);)
     }
 
     fn backward(&self, site: &Site<'_>, grads: &mut Grads<'_>) {
-        let (x, dy, max) = (site.x(0), site.dy(), self.max);
+        let (dy, max, argmax) = (site.dy(), self.max, site.scratch(0));
         let geometry = self.geometry.tokens();
         if let Some(t) = grads.operand(site, 0) {
             let (dx, write) = (&t.dx, &t.write);
@@ -186,7 +195,7 @@ impl Layer for Pool {
                 )
             };
             grads.emit(
-                quote!(kernels::pool_backward(#x.view(), #dy.view(), #geometry, #max, #dx.view_mut(), #write);),
+                quote!(kernels::pool_backward(#dy.view(), #geometry, #max, &#argmax, #dx.view_mut(), #write);),
                 equation,
             );
         }

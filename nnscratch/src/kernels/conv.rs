@@ -61,20 +61,35 @@ impl Geometry {
         self.output.0 * self.output.1
     }
 
-    /// The input row and column that output `(i, j)` reads at tap `(u, v)`, if not in
-    /// the padding.
+    /// The output columns `j` whose input column `j·sw + v·dw - pw` lies inside the
+    /// input, for tap column `v`: `j0..j1` (empty when none).
     #[inline]
-    fn source(&self, i: usize, j: usize, u: usize, v: usize) -> Option<(usize, usize)> {
-        let r = (i * self.stride.0 + u * self.dilation.0).checked_sub(self.padding.0)?;
-        let c = (j * self.stride.1 + v * self.dilation.1).checked_sub(self.padding.1)?;
-        (r < self.input.0 && c < self.input.1).then_some((r, c))
+    fn valid_columns(&self, v: usize) -> (usize, usize) {
+        let (sw, pw, dw, w) = (self.stride.1, self.padding.1, self.dilation.1, self.input.1);
+        let offset = v * dw; // input column = j·sw + offset - pw
+        let j0 = pw.saturating_sub(offset).div_ceil(sw);
+        let j1 = (w + pw)
+            .saturating_sub(offset)
+            .div_ceil(sw)
+            .min(self.output.1);
+        (j0.min(j1), j1)
     }
 
-    /// `col(X)` of group `g` of one sample `x` (`[C·H·W]`) into `cols`.
+    /// The input row output row `i` reads at tap row `u`, if not in the padding.
+    #[inline]
+    fn source_row(&self, i: usize, u: usize) -> Option<usize> {
+        let r = (i * self.stride.0 + u * self.dilation.0).checked_sub(self.padding.0)?;
+        (r < self.input.0).then_some(r)
+    }
+
+    /// `col(X)` of group `g` of one sample `x` (`[C·H·W]`) into `cols`: for each tap
+    /// `(c, u, v)` one row of `Ho·Wo` values, copied a run of columns at a time (a plain
+    /// copy at stride 1), zeros where the window hangs over the padding.
     fn im2col<T: Float>(&self, x: &[T], g: usize, cols: &mut [T]) {
         let (h, w) = self.input;
         let (kh, kw) = self.kernel;
         let (ho, wo) = self.output;
+        let (sw, pw, dw) = (self.stride.1, self.padding.1, self.dilation.1);
         let cg = self.in_channels / self.groups;
         let mut row = 0;
         for c in 0..cg {
@@ -82,12 +97,28 @@ impl Geometry {
             for u in 0..kh {
                 for v in 0..kw {
                     let out = &mut cols[row * ho * wo..][..ho * wo];
+                    let (j0, j1) = self.valid_columns(v);
                     for i in 0..ho {
-                        for j in 0..wo {
-                            out[i * wo + j] = match self.source(i, j, u, v) {
-                                Some((r, q)) => channel[r * w + q],
-                                None => T::zero(),
-                            };
+                        let line = &mut out[i * wo..][..wo];
+                        let Some(r) = self.source_row(i, u) else {
+                            line.fill(T::zero());
+                            continue;
+                        };
+                        line[..j0].fill(T::zero());
+                        line[j1..].fill(T::zero());
+                        if j0 < j1 {
+                            let start = j0 * sw + v * dw - pw;
+                            let input = &channel[r * w..][..w];
+                            if sw == 1 {
+                                line[j0..j1].copy_from_slice(&input[start..start + (j1 - j0)]);
+                            } else {
+                                for (slot, &value) in line[j0..j1]
+                                    .iter_mut()
+                                    .zip(input[start..].iter().step_by(sw))
+                                {
+                                    *slot = value;
+                                }
+                            }
                         }
                     }
                     row += 1;
@@ -101,6 +132,7 @@ impl Geometry {
         let (h, w) = self.input;
         let (kh, kw) = self.kernel;
         let (ho, wo) = self.output;
+        let (sw, pw, dw) = (self.stride.1, self.padding.1, self.dilation.1);
         let cg = self.in_channels / self.groups;
         let mut row = 0;
         for c in 0..cg {
@@ -108,10 +140,25 @@ impl Geometry {
             for u in 0..kh {
                 for v in 0..kw {
                     let col = &cols[row * ho * wo..][..ho * wo];
-                    for i in 0..ho {
-                        for j in 0..wo {
-                            if let Some((r, q)) = self.source(i, j, u, v) {
-                                channel[r * w + q] += col[i * wo + j];
+                    let (j0, j1) = self.valid_columns(v);
+                    if j0 < j1 {
+                        for i in 0..ho {
+                            let Some(r) = self.source_row(i, u) else {
+                                continue;
+                            };
+                            let start = j0 * sw + v * dw - pw;
+                            let line = &col[i * wo + j0..i * wo + j1];
+                            let input = &mut channel[r * w..][..w];
+                            if sw == 1 {
+                                for (slot, &g) in
+                                    input[start..start + (j1 - j0)].iter_mut().zip(line)
+                                {
+                                    *slot += g;
+                                }
+                            } else {
+                                for (slot, &g) in input[start..].iter_mut().step_by(sw).zip(line) {
+                                    *slot += g;
+                                }
                             }
                         }
                     }
@@ -119,6 +166,28 @@ impl Geometry {
                 }
             }
         }
+    }
+
+    /// The input rows `r0..r1` of pooling window row `i` (the padding cut off).
+    #[inline]
+    fn window_rows(&self, i: usize) -> (usize, usize) {
+        let top = i * self.stride.0;
+        let r0 = top.saturating_sub(self.padding.0);
+        let r1 = (top + self.kernel.0)
+            .saturating_sub(self.padding.0)
+            .min(self.input.0);
+        (r0, r1.max(r0))
+    }
+
+    /// The input columns `c0..c1` of pooling window column `j`.
+    #[inline]
+    fn window_columns(&self, j: usize) -> (usize, usize) {
+        let left = j * self.stride.1;
+        let c0 = left.saturating_sub(self.padding.1);
+        let c1 = (left + self.kernel.1)
+            .saturating_sub(self.padding.1)
+            .min(self.input.1);
+        (c0, c1.max(c0))
     }
 }
 
@@ -260,88 +329,103 @@ pub fn conv_backward_input<T: Float>(
     }
 }
 
-/// Max (`max = true`) or average pooling of each channel.
+/// Max (`max = true`) or average pooling of each channel. Max pooling records each
+/// window's (first) maximum's position within its channel in `argmax` (one per output
+/// value), for backward; average pooling leaves it alone.
 pub fn pool_forward<T: Float>(
     x: ArrayView2<'_, T>,
     geometry: Geometry,
     max: bool,
     mut y: ArrayViewMut2<'_, T>,
+    argmax: &mut [u32],
 ) {
     let (x, y) = (rows(&x), rows_mut(&mut y));
     let (h, w) = geometry.input;
     let (ho, wo) = geometry.output;
-    let (kh, kw) = geometry.kernel;
-    let area = T::of((kh * kw) as f64);
-    for (x, y) in x.chunks_exact(h * w).zip(y.chunks_exact_mut(ho * wo)) {
-        for i in 0..ho {
-            for j in 0..wo {
-                let mut best = T::neg_infinity();
-                let mut sum = T::zero();
-                for u in 0..kh {
-                    for v in 0..kw {
-                        if let Some((r, q)) = geometry.source(i, j, u, v) {
-                            let value = x[r * w + q];
-                            if value > best || value.is_nan() {
-                                best = value;
-                            }
-                            sum += value;
+    let area = T::of((geometry.kernel.0 * geometry.kernel.1) as f64);
+    if !max {
+        for (x, y) in x.chunks_exact(h * w).zip(y.chunks_exact_mut(ho * wo)) {
+            for (i, y_row) in y.chunks_exact_mut(wo).enumerate() {
+                let (r0, r1) = geometry.window_rows(i);
+                for (j, out) in y_row.iter_mut().enumerate() {
+                    let (c0, c1) = geometry.window_columns(j);
+                    let sum = (r0..r1)
+                        .flat_map(|r| &x[r * w + c0..r * w + c1])
+                        .fold(T::zero(), |s, &v| s + v);
+                    *out = sum / area;
+                }
+            }
+        }
+        return;
+    }
+    for ((x, y), positions) in x
+        .chunks_exact(h * w)
+        .zip(y.chunks_exact_mut(ho * wo))
+        .zip(argmax.chunks_exact_mut(ho * wo))
+    {
+        for (i, (y_row, position_row)) in y
+            .chunks_exact_mut(wo)
+            .zip(positions.chunks_exact_mut(wo))
+            .enumerate()
+        {
+            let (r0, r1) = geometry.window_rows(i);
+            for (j, (out, position)) in y_row.iter_mut().zip(position_row.iter_mut()).enumerate() {
+                let (c0, c1) = geometry.window_columns(j);
+                // The first maximum in scan order (a NaN wins), as PyTorch's CPU kernel.
+                let mut best = (T::neg_infinity(), r0 * w + c0);
+                for r in r0..r1 {
+                    for (c, &value) in x[r * w + c0..r * w + c1].iter().enumerate() {
+                        if value > best.0 || value.is_nan() {
+                            best = (value, r * w + c0 + c);
                         }
                     }
                 }
-                y[i * wo + j] = if max { best } else { sum / area };
+                *out = best.0;
+                *position = best.1 as u32;
             }
         }
     }
 }
 
-/// Max pooling sends each gradient to its window's first maximum; average pooling
-/// spreads it as `dy/(kh·kw)` over the window. Set or added (see [`Write`]).
+/// Max pooling sends each gradient to its window's maximum (the position `pool_forward`
+/// recorded); average pooling spreads it as `dy/(kh·kw)` over the window. Set or added
+/// (see [`Write`]).
 pub fn pool_backward<T: Float>(
-    x: ArrayView2<'_, T>,
     dy: ArrayView2<'_, T>,
     geometry: Geometry,
     max: bool,
+    argmax: &[u32],
     mut dx: ArrayViewMut2<'_, T>,
     write: Write,
 ) {
-    let (x, dy, dx) = (rows(&x), rows(&dy), rows_mut(&mut dx));
+    let (dy, dx) = (rows(&dy), rows_mut(&mut dx));
     if write == Write::Set {
         dx.fill(T::zero());
     }
     let (h, w) = geometry.input;
     let (ho, wo) = geometry.output;
-    let (kh, kw) = geometry.kernel;
-    let area = T::of((kh * kw) as f64);
-    for ((x, dy), dx) in x
-        .chunks_exact(h * w)
-        .zip(dy.chunks_exact(ho * wo))
-        .zip(dx.chunks_exact_mut(h * w))
-    {
-        for i in 0..ho {
-            for j in 0..wo {
-                let g = dy[i * wo + j];
-                if max {
-                    let mut best = (T::neg_infinity(), None);
-                    for u in 0..kh {
-                        for v in 0..kw {
-                            if let Some((r, q)) = geometry.source(i, j, u, v) {
-                                let value = x[r * w + q];
-                                if value > best.0 || value.is_nan() || best.1.is_none() {
-                                    best = (value, Some(r * w + q));
-                                }
-                            }
-                        }
-                    }
-                    if let Some(at) = best.1 {
-                        dx[at] += g;
-                    }
-                } else {
-                    for u in 0..kh {
-                        for v in 0..kw {
-                            if let Some((r, q)) = geometry.source(i, j, u, v) {
-                                dx[r * w + q] += g / area;
-                            }
-                        }
+    if max {
+        for ((dy, dx), positions) in dy
+            .chunks_exact(ho * wo)
+            .zip(dx.chunks_exact_mut(h * w))
+            .zip(argmax.chunks_exact(ho * wo))
+        {
+            for (&g, &at) in dy.iter().zip(positions) {
+                dx[at as usize] += g;
+            }
+        }
+        return;
+    }
+    let area = T::of((geometry.kernel.0 * geometry.kernel.1) as f64);
+    for (dy, dx) in dy.chunks_exact(ho * wo).zip(dx.chunks_exact_mut(h * w)) {
+        for (i, dy_row) in dy.chunks_exact(wo).enumerate() {
+            let (r0, r1) = geometry.window_rows(i);
+            for (j, &g) in dy_row.iter().enumerate() {
+                let (c0, c1) = geometry.window_columns(j);
+                let share = g / area;
+                for r in r0..r1 {
+                    for slot in &mut dx[r * w + c0..r * w + c1] {
+                        *slot += share;
                     }
                 }
             }
