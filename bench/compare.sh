@@ -5,6 +5,9 @@
 #
 #   bench/compare.sh [ROUNDS] [THREADS...]      e.g.  bench/compare.sh 5 1 2
 #
+# WORKLOADS="w3 w4" limits the run to some workloads (default: all). The dynamic engine
+# runs w4 (a CNN, its convolutions written as plain loops) for 3 steps a round only.
+#
 # PyTorch is optional: set PYTHON to an interpreter that has torch (default: python3).
 # Without it the PyTorch column is left empty.
 set -euo pipefail
@@ -14,6 +17,7 @@ shift || true
 threads_list=("${@:-1}")
 [ "${#threads_list[@]}" -eq 0 ] && threads_list=(1)
 python="${PYTHON:-python3}"
+read -r -a workloads <<<"${WORKLOADS:-w1 w2 w3 w4 seed-fit}"
 
 cargo build --release --quiet --example bench
 bench=target/release/examples/bench
@@ -25,9 +29,11 @@ have_torch=1
 results="$(mktemp)"
 for threads in "${threads_list[@]}"; do
   for round in $(seq "$rounds"); do
-    for workload in w1 w2 w3 seed-fit; do
+    for workload in "${workloads[@]}"; do
       "$bench" --workload "$workload" --engine compiled --threads "$threads" --json >>"$results"
-      "$bench" --workload "$workload" --engine dynamic --threads "$threads" --json >>"$results"
+      dynamic_steps=()
+      [ "$workload" = w4 ] && dynamic_steps=(--steps 3)
+      "$bench" --workload "$workload" --engine dynamic --threads "$threads" "${dynamic_steps[@]}" --json >>"$results"
       if [ "$have_torch" = 1 ]; then
         "$python" bench/peers.py --workload "$workload" --threads "$threads" --json >>"$results"
       fi
@@ -48,7 +54,7 @@ for r in rows:
         runs.setdefault((r["threads"], r["workload"], r["engine"]), []).append(r)
 print(f"{'threads':>7} {'workload':<9} {'engine':<9} {'median µs/step':>15} {'vs pytorch':>11} {'allocs/step':>12} {'GFLOP/s':>8}  runs")
 for threads in sorted({k[0] for k in runs}):
-    for workload in ["w1", "w2", "w3", "seed-fit"]:
+    for workload in ["w1", "w2", "w3", "w4", "seed-fit"]:
         torch_runs = runs.get((threads, workload, "pytorch"))
         torch_us = statistics.median(r["us_per_step"] for r in torch_runs) if torch_runs else None
         for engine in ["compiled", "dynamic", "pytorch"]:
