@@ -87,6 +87,17 @@ model! {
     }
 }
 
+model! {
+    /// BatchNorm2d and dropout in a CNN.
+    pub struct BnCnn {
+        input: [2, 6, 6],
+        Conv2d(4, 3, padding = 1, bias = false), BatchNorm2d(4, momentum = 0.2), ReLU,
+        Dropout(0.2), MaxPool2d(2),
+        Flatten, Linear(3),
+        loss: CrossEntropyLoss,
+    }
+}
+
 /// A random batch and target for a model.
 fn batch<T: Float, M: CompiledModel<T>>(
     seed: u64,
@@ -189,6 +200,7 @@ gradient_checks! {
     AllOptions => every_option_matches_dynamic_and_finite_differences_in_both_modes_f64, every_option_matches_dynamic_f32;
     NormGraph => graph_form_matches_dynamic_and_finite_differences_in_both_modes_f64, graph_form_matches_dynamic_f32;
     PractitionerMlp => practitioner_mlp_matches_dynamic_and_finite_differences_in_both_modes_f64, practitioner_mlp_matches_dynamic_f32;
+    BnCnn => batch_norm_2d_cnn_matches_dynamic_and_finite_differences_in_both_modes_f64, batch_norm_2d_cnn_matches_dynamic_f32;
 }
 
 // ---------------------------------------------------------------- PyTorch fixtures
@@ -560,7 +572,7 @@ fn compare_sequential<T: Float>(
 
 fn compare_all<T: Float>() -> WorstError {
     let fixtures = fixtures(T::DTYPE);
-    assert_eq!(fixtures.modes.len(), 6);
+    assert_eq!(fixtures.modes.len(), 7);
     let mut worst = WorstError::default();
     let mut rng = rand::rngs::StdRng::seed_from_u64(0);
     for case in &fixtures.modes {
@@ -593,6 +605,12 @@ fn compare_all<T: Float>() -> WorstError {
                 NormGraph::<T>::new(&mut rng),
                 case,
                 NormGraph::manual_seed,
+                &mut worst,
+            ),
+            "BnCnn" => compare_compiled(
+                BnCnn::<T>::new(&mut rng),
+                case,
+                BnCnn::manual_seed,
                 &mut worst,
             ),
             "PractitionerMlp" => compare_compiled(

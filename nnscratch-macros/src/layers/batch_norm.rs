@@ -28,8 +28,24 @@ use super::{Built, Call, Grads, Kind, Layer, ParamSet, Site, StateKind, args};
 pub const KIND: Kind = Kind {
     name: "BatchNorm1d",
     has_parameters: true,
-    build,
+    build: build_1d,
 };
+
+/// `BatchNorm2d` on `[batch, C, H, W]`: the same rules, each channel's statistics over
+/// the batch and its `H·W` positions.
+pub const KIND_2D: Kind = Kind {
+    name: "BatchNorm2d",
+    has_parameters: true,
+    build: build_2d,
+};
+
+fn build_1d(call: &mut Call<'_>) -> Built {
+    build(call, false)
+}
+
+fn build_2d(call: &mut Call<'_>) -> Built {
+    build(call, true)
+}
 
 /// PyTorch's defaults.
 const EPS: f64 = 1e-5;
@@ -52,13 +68,18 @@ pub(super) fn features_and_eps(
     if let (Some((declared, token)), Some(actual)) = (declared, input)
         && declared != actual
     {
+        let (what, unit) = if layer == "BatchNorm2d" {
+            ("channel", "channels")
+        } else {
+            ("width", "features")
+        };
         let source = call.source.clone();
         call.error(
             token,
             format!(
-                "width mismatch: {layer}({declared}) normalises {declared} features, but it reads \
-                 {source}, which has width {actual}; write `{layer}({actual})`, or `{layer}` alone \
-                 to take the input's width"
+                "{what} mismatch: {layer}({declared}) normalises {declared} {unit}, but it reads \
+                 {source}, which has {actual} {unit}; write `{layer}({actual})`, or `{layer}` alone \
+                 to take the input's {unit}"
             ),
         );
     }
@@ -92,7 +113,20 @@ pub(super) fn flag(
         .unwrap_or(default)
 }
 
-fn build(call: &mut Call<'_>) -> Built {
+fn build(call: &mut Call<'_>, images: bool) -> Built {
+    let name = if images { "BatchNorm2d" } else { "BatchNorm1d" };
+    // BatchNorm2d checks its channels as BatchNorm1d checks its features.
+    let image = if images {
+        super::conv::spatial_input(call, true)
+    } else {
+        None
+    };
+    let full_shape = call.input_shape.clone();
+    let spatial = image.map_or(1, |(_, (h, w))| h * w);
+    if images {
+        call.input = image.map(|(c, _)| c);
+        call.input_shape = call.input.map(|c| vec![c]);
+    }
     let [features, eps, momentum, affine, track] = args::bind(
         call,
         &[
@@ -106,7 +140,10 @@ fn build(call: &mut Call<'_>) -> Built {
     )[..] else {
         unreachable!("one slot per name")
     };
-    let (c, eps) = features_and_eps(call, features, eps, "BatchNorm1d", "num_features");
+    let (c, eps) = features_and_eps(call, features, eps, name, "num_features");
+    if images {
+        call.input_shape = if image.is_some() { full_shape } else { None };
+    }
     let momentum = match momentum {
         None => MOMENTUM,
         Some(expr) => match args::number(expr) {
@@ -127,6 +164,8 @@ fn build(call: &mut Call<'_>) -> Built {
     let affine = flag(call, affine, "BatchNorm1d's affine", true);
     let track = flag(call, track, "BatchNorm1d's track_running_stats", true);
     let layer = BatchNorm {
+        images,
+        spatial,
         prefix: call.prefix.clone(),
         features: c,
         eps,
@@ -135,7 +174,7 @@ fn build(call: &mut Call<'_>) -> Built {
         track,
     };
     let mut built = Built::elementwise(layer, call);
-    built.shown = Some(format!("BatchNorm1d({c})"));
+    built.shown = Some(format!("{name}({c})"));
     if affine {
         built.params = Some(ParamSet {
             prefix: call.prefix.clone(),
@@ -153,7 +192,7 @@ fn build(call: &mut Call<'_>) -> Built {
                     "dβ = Σ_rows dY",
                 ),
             ],
-            layer: format!("BatchNorm1d({c})"),
+            layer: format!("{name}({c})"),
             span: call.name.span(),
         });
     }
@@ -184,7 +223,7 @@ fn build(call: &mut Call<'_>) -> Built {
         call.scratch(
             "x_hat",
             None,
-            c,
+            c * spatial,
             "the normalised input `x̂`, kept for backward.",
         ),
         call.scratch(
@@ -198,6 +237,10 @@ fn build(call: &mut Call<'_>) -> Built {
 }
 
 struct BatchNorm {
+    /// BatchNorm2d.
+    images: bool,
+    /// Positions per channel (`H·W`; 1 for BatchNorm1d).
+    spatial: usize,
     /// The `state_dict` prefix of its parameters and buffers.
     prefix: String,
     features: usize,
@@ -230,7 +273,8 @@ impl BatchNorm {
 
 impl Layer for BatchNorm {
     fn describe(&self) -> String {
-        format!("BatchNorm1d({})", self.features)
+        let dims = if self.images { 2 } else { 1 };
+        format!("BatchNorm{dims}d({})", self.features)
     }
 
     fn equation(&self, site: &Site<'_>) -> String {
@@ -266,7 +310,7 @@ impl Layer for BatchNorm {
         } else {
             quote!(None)
         };
-        let (x_hat, stats) = (site.scratch(0), site.scratch(1));
+        let (x_hat, stats, spatial) = (site.scratch(0), site.scratch(1), self.spatial);
         let (eps, momentum) = (self.eps, self.momentum);
         let describe = format!("{} (value `{}`)", self.describe(), site.name());
         let model = &site.model.name;
@@ -274,18 +318,18 @@ impl Layer for BatchNorm {
             if training {
                 ::nnscratch::compiled::check_batch_norm_batch(#model, #describe, #x.nrows())?;
             }
-            kernels::batch_norm_forward(#x.view(), #weight, #bias, #running, training, #eps, #momentum, #y.view_mut(), #x_hat.view_mut(), #stats.view_mut());
+            kernels::batch_norm_forward(#x.view(), #spatial, #weight, #bias, #running, training, #eps, #momentum, #y.view_mut(), #x_hat.view_mut(), #stats.view_mut());
         }
     }
 
     fn backward(&self, site: &Site<'_>, grads: &mut Grads<'_>) {
         let (dy, dv) = (site.dy(), site.dy_name());
-        let (x_hat, stats) = (site.scratch(0), site.scratch(1));
+        let (x_hat, stats, spatial) = (site.scratch(0), site.scratch(1), self.spatial);
         if self.affine {
             let (w, b) = (site.param(0), site.param(1));
             let prefix = &site.params().prefix;
             grads.emit(
-                quote!(kernels::norm_backward_params(#dy.view(), #x_hat.view(), Some(grad.#w.view_mut()), Some(grad.#b.view_mut()));),
+                quote!(kernels::batch_norm_backward_params(#dy.view(), #x_hat.view(), #spatial, Some(grad.#w.view_mut()), Some(grad.#b.view_mut()));),
                 format!("d[{prefix}.weight] = Σ_rows {dv} ⊙ x̂    d[{prefix}.bias] = Σ_rows {dv}"),
             );
         }
@@ -304,7 +348,7 @@ impl Layer for BatchNorm {
                 String::new()
             };
             grads.emit(
-                quote!(kernels::batch_norm_backward_input(#dy.view(), #x_hat.view(), #weight, #batch_statistics, #stats.view_mut(), #dx.view_mut(), #write);),
+                quote!(kernels::batch_norm_backward_input(#dy.view(), #x_hat.view(), #spatial, #weight, #batch_statistics, #stats.view_mut(), #dx.view_mut(), #write);),
                 format!(
                     "{} ({gamma}·s/B) ⊙ (B·{dv} - Σ_rows {dv} - x̂ ⊙ Σ_rows({dv} ⊙ x̂)), s = 1/√(σ² + ε){evaluation}",
                     t.lhs
@@ -333,11 +377,17 @@ impl Layer for BatchNorm {
         } else {
             quote!(None)
         };
+        let layer = quote!(::nnscratch::nn::BatchNorm1d::from_parts(#c, #eps, #momentum, #affine, #running)?);
+        let build = if self.images {
+            quote!(#layer.for_images())
+        } else {
+            layer
+        };
         quote!(net.module(
             #label,
             #x,
             #prefix,
-            ::nnscratch::nn::Layer::BatchNorm1d(::nnscratch::nn::BatchNorm1d::from_parts(#c, #eps, #momentum, #affine, #running)?),
+            ::nnscratch::nn::Layer::BatchNorm1d(#build),
         ))
     }
 }

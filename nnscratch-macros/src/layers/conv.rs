@@ -159,10 +159,15 @@ pub(super) fn spatial_input(call: &mut Call<'_>, two_d: bool) -> Option<(usize, 
                 .collect::<Vec<_>>()
                 .join(", ");
             let source = call.source.clone();
+            let fix = if source.contains("Flatten") {
+                "move it before `Flatten`".to_string()
+            } else {
+                format!("declare the input's shape per sample, e.g. {example}")
+            };
             call.error(
                 call.name,
                 format!(
-                    "`{}` reads values {expected}, but {source} gives [batch, {found}]; declare the input's shape per sample, e.g. {example}",
+                    "`{}` reads values {expected}, but {source} gives [batch, {found}]; {fix}",
                     call.name
                 ),
             );

@@ -5,7 +5,7 @@
 //! | `linear.rs` | `Linear` | `[batch, in] -> [batch, out]`, parameters `weight`, `bias` |
 //! | `relu.rs`, `leaky_relu.rs`, `sigmoid.rs`, `tanh.rs`, `softplus.rs`, `gelu.rs`, `silu.rs`, `elu.rs`, `identity.rs` | the activations | element-wise: width kept (`activation.rs` holds what they share) |
 //! | `softmax.rs` | `Softmax`, `LogSoftmax` | width kept; normalised over each row |
-//! | `batch_norm.rs` | `BatchNorm1d` | width kept; parameters `weight`, `bias`; buffers `running_mean`, `running_var`, `num_batches_tracked` |
+//! | `batch_norm.rs` | `BatchNorm1d`, `BatchNorm2d` | width kept; parameters `weight`, `bias`; buffers `running_mean`, `running_var`, `num_batches_tracked` |
 //! | `layer_norm.rs` | `LayerNorm` | width kept; parameters `weight`, `bias` |
 //! | `dropout.rs` | `Dropout` | width kept; a mask generator in the model |
 //! | `conv.rs` | `Conv2d`, `Conv1d` | `[C, H, W] -> [O, Ho, Wo]` (`[C, L] -> [O, Lo]`), parameters `weight`, `bias` |
@@ -78,6 +78,7 @@ pub const KINDS: &[Kind] = &[
     softmax::SOFTMAX,
     softmax::LOG_SOFTMAX,
     batch_norm::KIND,
+    batch_norm::KIND_2D,
     layer_norm::KIND,
     dropout::KIND,
     conv::CONV2D,

@@ -47,7 +47,8 @@ mod softplus;
 mod tanh;
 
 pub use batch_norm::{
-    RunningStats, batch_norm_backward_input, batch_norm_forward, norm_backward_params,
+    RunningStats, batch_norm_backward_input, batch_norm_backward_params, batch_norm_forward,
+    norm_backward_params,
 };
 pub use conv::{
     Geometry, conv_backward_input, conv_backward_params, conv_forward, pool_backward, pool_forward,

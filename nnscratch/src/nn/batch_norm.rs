@@ -59,6 +59,8 @@ pub struct BatchNorm1d<T: Float = f32> {
     pub bias: Option<Tensor<T>>,
     running: Option<Running<T>>,
     training: bool,
+    /// BatchNorm2d: inputs `[batch, C, H, W]`, statistics over the batch and positions.
+    images: bool,
 }
 
 impl<T: Float> BatchNorm1d<T> {
@@ -97,7 +99,27 @@ impl<T: Float> BatchNorm1d<T> {
             bias,
             running,
             training: true,
+            images: false,
         })
+    }
+
+    /// `BatchNorm2d(num_features)` with PyTorch's defaults: inputs `[batch, C, H, W]`,
+    /// each channel normalised over the batch and its `H·W` positions.
+    pub fn new_2d(num_features: usize) -> Result<Self> {
+        Ok(Self::new(num_features)?.for_images())
+    }
+
+    /// The same layer as a BatchNorm2d (see [`new_2d`](Self::new_2d)).
+    pub fn for_images(self) -> Self {
+        BatchNorm1d {
+            images: true,
+            ..self
+        }
+    }
+
+    /// Whether this is a BatchNorm2d.
+    pub fn is_2d(&self) -> bool {
+        self.images
     }
 
     /// A layer with the given parameters and running statistics (what a compiled
@@ -205,12 +227,20 @@ impl<T: Float> BatchNorm1d<T> {
         bias: Option<Tensor<T>>,
     ) -> Result<Tensor<T>> {
         let shape = x.shape();
-        if shape.len() != 2 || shape[1] != self.num_features || shape[0] == 0 {
+        let rank = if self.images { 4 } else { 2 };
+        if shape.len() != rank || shape[1] != self.num_features || shape[0] == 0 {
             return Err(Error::BadShape {
                 op: self.to_string(),
-                expected: format!("an input of shape [batch, {}]", self.num_features),
+                expected: if self.images {
+                    format!("an input of shape [batch, {}, H, W]", self.num_features)
+                } else {
+                    format!("an input of shape [batch, {}]", self.num_features)
+                },
                 found: shape,
             });
+        }
+        if self.images {
+            return self.run_2d(x, weight, bias);
         }
         let x_hat = match &self.running {
             Some(running) if !self.training => {
@@ -254,8 +284,69 @@ impl<T: Float> BatchNorm1d<T> {
         }
     }
 
+    /// BatchNorm2d on `[N, C, H, W]`: the same composition, the statistics over axes 0, 2
+    /// and 3, the per-channel tensors seen as `[C, 1, 1]` so that they broadcast.
+    fn run_2d(
+        &self,
+        x: &Tensor<T>,
+        weight: Option<Tensor<T>>,
+        bias: Option<Tensor<T>>,
+    ) -> Result<Tensor<T>> {
+        let shape = x.shape();
+        let c = self.num_features as isize;
+        let per_channel = |t: &Tensor<T>| t.reshape(&[c, 1, 1]);
+        let x_hat = match &self.running {
+            Some(running) if !self.training => {
+                let eps = T::of(self.eps);
+                let inv_std = running.var.data().mapv(|v| T::one() / (v + eps).sqrt());
+                let centered = x.try_sub(&per_channel(&running.mean)?)?;
+                let inv_std = Tensor::constant(inv_std).with_label("1/√(running_var + ε)");
+                centered.try_mul(&per_channel(&inv_std)?)?
+            }
+            running => {
+                let count = shape[0] * shape[2] * shape[3];
+                if count < 2 && self.training {
+                    return Err(Error::InvalidArgument {
+                        what: self.to_string(),
+                        expected:
+                            "more than one value per channel in training; use eval() otherwise"
+                                .into(),
+                        found: format!("a batch of shape {shape:?}"),
+                    });
+                }
+                let mean = x.mean_dims(&[0, 2, 3], true)?;
+                let centered = x.try_sub(&mean)?;
+                let var = centered.square().mean_dims(&[0, 2, 3], true)?;
+                let inv_std = var
+                    .try_add(&Tensor::scalar(T::of(self.eps)))?
+                    .powf(T::of(-0.5));
+                if let Some(running) = running
+                    && self.training
+                {
+                    let flat = |t: &Tensor<T>| {
+                        t.data()
+                            .iter()
+                            .copied()
+                            .collect::<ndarray::Array1<T>>()
+                            .into_dyn()
+                    };
+                    self.update(running, &flat(&mean), &flat(&var), count);
+                }
+                centered.try_mul(&inv_std)?
+            }
+        };
+        let scaled = match weight {
+            Some(w) => x_hat.try_mul(&per_channel(&w)?)?,
+            None => x_hat,
+        };
+        match bias {
+            Some(b) => scaled.try_add(&per_channel(&b)?),
+            None => Ok(scaled),
+        }
+    }
+
     /// The running statistics move `momentum` of the way to the batch's (the variance
-    /// unbiased, `σ²·B/(B - 1)`), as PyTorch's do.
+    /// unbiased, `σ²·n/(n - 1)` over the `n` values each channel had), as PyTorch's do.
     fn update(&self, running: &Running<T>, mean: &ArrayD<T>, var: &ArrayD<T>, batch: usize) {
         let m = T::of(self.momentum);
         let unbias = T::of(batch as f64 / (batch - 1) as f64);
@@ -341,7 +432,8 @@ impl<T: Float> fmt::Display for BatchNorm1d<T> {
         let py = |b: bool| if b { "True" } else { "False" };
         write!(
             f,
-            "BatchNorm1d({}, eps={:e}, momentum={}, affine={}, track_running_stats={})",
+            "BatchNorm{}d({}, eps={:e}, momentum={}, affine={}, track_running_stats={})",
+            if self.images { 2 } else { 1 },
             self.num_features,
             self.eps,
             self.momentum,

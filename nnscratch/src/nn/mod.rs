@@ -126,6 +126,19 @@ pub fn BatchNorm1d(num_features: usize) -> LayerSpec {
     }
 }
 
+/// Describes a BatchNorm2d layer for [`Sequential::new`] with PyTorch's defaults: inputs
+/// `[batch, num_features, H, W]`.
+#[allow(non_snake_case)]
+pub fn BatchNorm2d(num_features: usize) -> LayerSpec {
+    LayerSpec::BatchNorm2d {
+        num_features,
+        eps: NORM_EPS,
+        momentum: BATCH_NORM_MOMENTUM,
+        affine: true,
+        track_running_stats: true,
+    }
+}
+
 /// Describes a LayerNorm layer for [`Sequential::new`] with PyTorch's defaults:
 /// `eps = 1e-5`, `elementwise_affine`.
 ///

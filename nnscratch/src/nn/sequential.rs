@@ -77,6 +77,22 @@ pub enum LayerSpec {
         /// Whether there are running statistics (else batch statistics always).
         track_running_stats: bool,
     },
+    /// Batch normalisation of `[batch, C, H, W]` over the batch and positions, per
+    /// channel (a [`BatchNorm1d`](struct@BatchNorm1d) built with
+    /// [`new_2d`](BatchNorm1d::new_2d); PyTorch's defaults with
+    /// [`BatchNorm2d(c)`](fn@super::BatchNorm2d)).
+    BatchNorm2d {
+        /// The channels of the input.
+        num_features: usize,
+        /// Added to the variance.
+        eps: f64,
+        /// How far the running statistics move towards each batch's.
+        momentum: f64,
+        /// Whether there are `weight` and `bias`.
+        affine: bool,
+        /// Whether there are running statistics.
+        track_running_stats: bool,
+    },
     /// Layer normalisation over the features (see [`LayerNorm`](struct@LayerNorm);
     /// PyTorch's defaults with [`LayerNorm(n)`](fn@super::LayerNorm)).
     LayerNorm {
@@ -338,7 +354,7 @@ impl<T: Float> Layer<T> {
     pub(crate) fn input_width(&self) -> Option<usize> {
         match self {
             Layer::Linear(linear) => Some(linear.in_features()),
-            Layer::BatchNorm1d(layer) => Some(layer.num_features()),
+            Layer::BatchNorm1d(layer) if !layer.is_2d() => Some(layer.num_features()),
             Layer::LayerNorm(layer) => Some(layer.normalized_shape()),
             _ => None,
         }
@@ -548,6 +564,22 @@ impl LayerSpec {
                 affine,
                 track_running_stats,
             )?),
+            LayerSpec::BatchNorm2d {
+                num_features,
+                eps,
+                momentum,
+                affine,
+                track_running_stats,
+            } => Layer::BatchNorm1d(
+                BatchNorm1d::with_options(
+                    num_features,
+                    eps,
+                    momentum,
+                    affine,
+                    track_running_stats,
+                )?
+                .for_images(),
+            ),
             LayerSpec::LayerNorm {
                 normalized_shape,
                 eps,
