@@ -160,6 +160,17 @@
 //! `i.bias`; activations take an index but no parameters. Values are named `x`, `h0`,
 //! `h1`, … in the derived equations.
 //!
+//! **Images and signals**: `input: [1, 28, 28]` (channels, height, width; `[C, L]` for
+//! 1-D) declares each sample's shape; the batch stays a run-time size, and a batch is
+//! given as rows `[batch, C·H·W]` (each sample's values channel-first in row-major order,
+//! as PyTorch's `x.reshape(batch, -1)` of an NCHW batch). Then `Conv2d(8, 3)` (output
+//! channels and kernel, the input channels inferred) or in full `Conv2d(1, 8, 3, stride =
+//! 1, padding = 1, dilation = 1, groups = 1, bias = true)` with pairs `(3, 5)` allowed,
+//! `Conv1d(..)`, `MaxPool2d(2)`, `AvgPool2d(2, stride = 1)`, `BatchNorm2d`, and `Flatten`
+//! before the first `Linear`. Every size is computed and checked at compile time (PyTorch's
+//! floor rule); a kernel that does not fit, a missing `Flatten` or a channel mismatch is a
+//! compile error naming the sizes and the layer that made them.
+//!
 //! **Graph form**, for skip connections and fan-out: named values, `name = expression;`.
 //! Expressions are layer calls (`Linear(value, out)`, `Tanh(value)`,
 //! `LeakyReLU(value, slope)`, `Softplus(value, beta = 2.0)`, …), element-wise `a + b`,
@@ -260,11 +271,14 @@
 //! | `ELU` | `layers/elu.rs` | `elu.rs` | `elu.rs` | `sequential.rs` ([`nn::LayerSpec::ELU`]) |
 //! | `Identity` | `layers/identity.rs` | `identity.rs` | `identity.rs` | `sequential.rs` ([`nn::LayerSpec::Identity`]) |
 //! | `Softmax`, `LogSoftmax` | `layers/softmax.rs` | `softmax.rs` | `softmax.rs` | `sequential.rs` ([`nn::LayerSpec::Softmax`], [`nn::LayerSpec::LogSoftmax`]) |
-//! | `BatchNorm1d` | `layers/batch_norm.rs` | `batch_norm.rs` | composed: `reduce.rs`, `arith.rs`, `unary.rs` | `batch_norm.rs` ([`nn::BatchNorm1d`](struct@nn::BatchNorm1d)) |
+//! | `BatchNorm1d`, `BatchNorm2d` | `layers/batch_norm.rs` | `batch_norm.rs` | composed: `reduce.rs`, `arith.rs`, `unary.rs` | `batch_norm.rs` ([`nn::BatchNorm1d`](struct@nn::BatchNorm1d)) |
 //! | `LayerNorm` | `layers/layer_norm.rs` | `layer_norm.rs` | composed: `reduce.rs`, `arith.rs`, `unary.rs`, `linalg.rs` | `layer_norm.rs` ([`nn::LayerNorm`](struct@nn::LayerNorm)) |
 //! | `Dropout` | `layers/dropout.rs` | `dropout.rs` (and its mask generator) | `arith.rs` (times a constant mask) | `dropout.rs` ([`nn::Dropout`](struct@nn::Dropout)) |
 //! | `+`, `-`, `*`, `2.0 * a` | `layers/elementwise.rs` | `elementwise.rs` | `arith.rs` | [`nn::GraphModule`] |
 //! | `cat(a, b)` | `layers/cat.rs` | `elementwise.rs` | `cat.rs` | [`nn::GraphModule`] |
+//! | `Conv2d`, `Conv1d` | `layers/conv.rs` | `conv.rs` (+ `gemm.rs`) | `conv.rs` | `conv.rs` ([`nn::Conv2d`](struct@nn::Conv2d), [`nn::Conv1d`](struct@nn::Conv1d)) |
+//! | `MaxPool2d`, `AvgPool2d` | `layers/pool.rs` | `conv.rs` | `pool.rs` | `conv.rs` ([`nn::Pool2d`]) |
+//! | `Flatten` | `layers/flatten.rs` | `identity.rs` | `shape.rs` (`flatten`) | `sequential.rs` ([`nn::LayerSpec::Flatten`]) |
 //! | `MSELoss`, `L1Loss`, `SmoothL1Loss`, `HuberLoss`, `BCEWithLogitsLoss`, `CrossEntropyLoss`, `NLLLoss` | `layers/loss.rs` | `loss.rs` | `loss.rs` | [`compiled::Loss`] |
 //!
 //! A new layer kind is a file in each of these places plus registration: a row of
