@@ -299,3 +299,45 @@ fn cnns_match_pytorch_compiled_and_dynamic_f32() {
         worst.table()
     );
 }
+
+// ---------------------------------------------------------------- threads
+
+/// The samples of a batch are shared out among the workspace's threads: the results
+/// must be those of one thread (the weight gradient's per-thread shares are summed in
+/// another order, so to rounding).
+fn threads_agree<M: CompiledModel<f64>>(
+    new: fn(&mut rand::rngs::StdRng) -> M,
+    set_threads: fn(&mut M, usize),
+) {
+    let (x, values, classes) = batch::<f64, M>(3, 7);
+    let target = if M::LOSS.takes_classes() {
+        Target::Classes(&classes)
+    } else {
+        Target::Values(values.view())
+    };
+    let run = |threads: usize| {
+        let mut model = new(&mut rand::rngs::StdRng::seed_from_u64(1));
+        set_threads(&mut model, threads);
+        let output = model.forward(x.view()).unwrap().to_owned();
+        let loss = model.loss_backward(x.view(), target).unwrap();
+        let mut grads = Vec::new();
+        model.visit_parameters(&mut |p| grads.push(p.grad_view().unwrap().to_owned()));
+        (output, loss, grads)
+    };
+    let (one, two, three) = (run(1), run(2), run(3));
+    for other in [&two, &three] {
+        assert_eq!(one.0, other.0, "outputs");
+        assert!((one.1 - other.1).abs() < 1e-12);
+        for (a, b) in one.2.iter().zip(&other.2) {
+            assert!(nnscratch::check::relative_error(a, b) < 1e-12);
+        }
+    }
+}
+
+#[test]
+fn two_and_three_threads_compute_what_one_does() {
+    threads_agree(SmallCnn::<f64>::new, SmallCnn::set_threads);
+    threads_agree(GroupedCnn::<f64>::new, GroupedCnn::set_threads);
+    threads_agree(ResidualCnn::<f64>::new, ResidualCnn::set_threads);
+    threads_agree(Conv1dNet::<f64>::new, Conv1dNet::set_threads);
+}

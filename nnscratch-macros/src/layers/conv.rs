@@ -405,7 +405,7 @@ fn build(call: &mut Call<'_>, two_d: bool) -> Built {
     );
     let out_shape = output.map(|(ho, wo)| if two_d { vec![o, ho, wo] } else { vec![o, wo] });
     let ok = out_shape.is_some() && out.is_some() && in_channels.is_some();
-    let mut built = Built {
+    Built {
         layer: Box::new(Conv {
             geometry,
             two_d,
@@ -427,14 +427,7 @@ fn build(call: &mut Call<'_>, two_d: bool) -> Built {
         shown: Some(written),
         state: Vec::new(),
         scratch: Vec::new(),
-    };
-    built.scratch.push(call.scratch(
-        "cols",
-        Some(geometry.taps()),
-        geometry.positions(),
-        "the unfolded windows of one sample and group, `col(X)`, reused for each.",
-    ));
-    built
+    }
 }
 
 /// The geometry, as `kernels::Geometry` (kept here at compile time).
@@ -523,7 +516,7 @@ impl Layer for Conv {
     }
 
     fn forward(&self, site: &Site<'_>) -> TokenStream {
-        let (x, y, w, cols) = (site.x(0), site.out(), site.param(0), site.scratch(0));
+        let (x, y, w) = (site.x(0), site.out(), site.param(0));
         let b = if self.bias {
             let b = site.param(1);
             quote!(Some(#b.view()))
@@ -531,11 +524,11 @@ impl Layer for Conv {
             quote!(None)
         };
         let geometry = self.geometry.tokens();
-        quote!(kernels::conv_forward(#x.view(), #w.view().into_dyn(), #b, #geometry, #y.view_mut(), #cols.view_mut(), &mut ws.gemm);)
+        quote!(kernels::conv_forward(#x.view(), #w.view().into_dyn(), #b, #geometry, #y.view_mut(), &mut ws.gemm);)
     }
 
     fn backward(&self, site: &Site<'_>, grads: &mut Grads<'_>) {
-        let (x, dy, w, cols) = (site.x(0), site.dy(), site.param(0), site.scratch(0));
+        let (x, dy, w) = (site.x(0), site.dy(), site.param(0));
         let (prefix, dv) = (site.params().prefix.clone(), site.dy_name());
         let geometry = self.geometry.tokens();
         let (db, db_equation) = if self.bias {
@@ -549,7 +542,7 @@ impl Layer for Conv {
         };
         let (write, op) = grads.parameter_write(site);
         grads.emit(
-            quote!(kernels::conv_backward_params(#dy.view(), #x.view(), #geometry, grad.#w.view_mut().into_dyn(), #db, #write, #cols.view_mut(), &mut ws.gemm);),
+            quote!(kernels::conv_backward_params(#dy.view(), #x.view(), #geometry, grad.#w.view_mut().into_dyn(), #db, #write, &mut ws.gemm);),
             format!(
                 "d[{prefix}.weight] {op} Σ_batch {dv}·col({})ᵀ{}",
                 site.x_name(0),
@@ -559,7 +552,7 @@ impl Layer for Conv {
         if let Some(t) = grads.operand(site, 0) {
             let (dx, write) = (&t.dx, &t.write);
             grads.emit(
-                quote!(kernels::conv_backward_input(#dy.view(), #w.view().into_dyn(), #geometry, #dx.view_mut(), #write, #cols.view_mut(), &mut ws.gemm);),
+                quote!(kernels::conv_backward_input(#dy.view(), #w.view().into_dyn(), #geometry, #dx.view_mut(), #write, &mut ws.gemm);),
                 format!("{} col2im([{prefix}.weight]ᵀ·{dv})", t.lhs),
             );
         }

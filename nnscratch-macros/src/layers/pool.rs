@@ -172,7 +172,7 @@ impl Layer for Pool {
         let (x, y, max) = (site.x(0), site.out(), self.max);
         let geometry = self.geometry.tokens();
         let argmax = site.scratch(0);
-        quote!(kernels::pool_forward(#x.view(), #geometry, #max, #y.view_mut(), &mut #argmax);)
+        quote!(kernels::pool_forward(#x.view(), #geometry, #max, #y.view_mut(), &mut #argmax, &mut ws.gemm);)
     }
 
     fn backward(&self, site: &Site<'_>, grads: &mut Grads<'_>) {
@@ -195,7 +195,7 @@ impl Layer for Pool {
                 )
             };
             grads.emit(
-                quote!(kernels::pool_backward(#dy.view(), #geometry, #max, &#argmax, #dx.view_mut(), #write);),
+                quote!(kernels::pool_backward(#dy.view(), #geometry, #max, &#argmax, #dx.view_mut(), #write, &mut ws.gemm);),
                 equation,
             );
         }

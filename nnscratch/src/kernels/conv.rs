@@ -24,7 +24,7 @@
 use ndarray::{ArrayView1, ArrayView2, ArrayViewD, ArrayViewMut1, ArrayViewMut2};
 
 use super::Write;
-use super::gemm::{GemmWorkspace, MatRef, gemm};
+use super::gemm::{GemmWorkspace, MatRef, TaskScratch};
 use crate::Float;
 
 /// The geometry of a convolution or a pooling on one sample, fixed at compile time.
@@ -201,17 +201,71 @@ fn rows_mut<'a, T>(a: &'a mut ArrayViewMut2<'_, T>) -> &'a mut [T] {
         .unwrap_or_else(|| unreachable!("kernels get standard-layout arrays"))
 }
 
-/// `Y = W·col(X) + b` per sample and group (see the module docs).
+/// A buffer of `batch` rows that the parts of a parallel task write, each its own
+/// samples (see [`GemmWorkspace::parallel`]).
+struct SharedRows<T> {
+    ptr: *mut T,
+    width: usize,
+    batch: usize,
+}
+
+// SAFETY: the parts of a task take disjoint ranges of rows (`rows_of`), and the buffer
+// outlives the task (the caller holds its borrow until `parallel` returns).
+unsafe impl<T: Send> Sync for SharedRows<T> {}
+unsafe impl<T: Send> Send for SharedRows<T> {}
+
+impl<T> SharedRows<T> {
+    fn new(data: &mut [T], width: usize) -> Self {
+        SharedRows {
+            ptr: data.as_mut_ptr(),
+            width,
+            batch: data.len() / width.max(1),
+        }
+    }
+
+    /// The rows of part `part` of `parts`.
+    ///
+    /// # Safety
+    /// Each part may be taken once at a time, and only while the buffer is borrowed.
+    #[allow(clippy::mut_from_ref)]
+    unsafe fn part(&self, part: usize, parts: usize) -> &mut [T] {
+        let samples = samples_of(self.batch, part, parts);
+        // SAFETY: in bounds (a range of whole rows), disjoint from the other parts'.
+        unsafe {
+            std::slice::from_raw_parts_mut(
+                self.ptr.add(samples.start * self.width),
+                samples.len() * self.width,
+            )
+        }
+    }
+}
+
+/// The samples part `part` of `parts` works on: contiguous, as even as possible.
+fn samples_of(batch: usize, part: usize, parts: usize) -> std::ops::Range<usize> {
+    let per = batch.div_ceil(parts.max(1));
+    (part * per).min(batch)..((part + 1) * per).min(batch)
+}
+
+/// Room for `len` values in a task's buffer (it grows only the first time).
+fn room<T: Float>(buffer: &mut Vec<T>, len: usize) -> &mut [T] {
+    if buffer.len() < len {
+        buffer.resize(len, T::zero());
+    }
+    &mut buffer[..len]
+}
+
+/// `Y = W·col(X) + b` per sample and group (see the module docs). The samples are shared
+/// out among the workspace's threads.
 pub fn conv_forward<T: Float>(
     x: ArrayView2<'_, T>,
     weight: ArrayViewD<'_, T>,
     bias: Option<ArrayView1<'_, T>>,
     geometry: Geometry,
     mut y: ArrayViewMut2<'_, T>,
-    mut cols: ArrayViewMut2<'_, T>,
     workspace: &mut GemmWorkspace<T>,
 ) {
-    let (x, y, cols) = (rows(&x), rows_mut(&mut y), rows_mut(&mut cols));
+    let batch = x.nrows();
+    let (x, y) = (rows(&x), rows_mut(&mut y));
     let weight = weight
         .to_slice()
         .unwrap_or_else(|| unreachable!("parameters are standard-layout"));
@@ -223,29 +277,40 @@ pub fn conv_forward<T: Float>(
     let og = geometry.out_channels / geometry.groups;
     let x_width = geometry.in_channels * geometry.input.0 * geometry.input.1;
     let y_width = geometry.out_channels * positions;
-    for (x, y) in x.chunks_exact(x_width).zip(y.chunks_exact_mut(y_width)) {
-        for g in 0..geometry.groups {
-            geometry.im2col(x, g, cols);
-            let out = &mut y[g * og * positions..][..og * positions];
-            if let Some(bias) = bias {
-                for (o, channel) in out.chunks_exact_mut(positions).enumerate() {
-                    channel.fill(bias[g * og + o]);
+    let out = SharedRows::new(y, y_width);
+    workspace.parallel(batch, &|part, parts, scratch: &mut TaskScratch<T>| {
+        let samples = samples_of(batch, part, parts);
+        // SAFETY: each part takes its own samples' rows, once.
+        let y = unsafe { out.part(part, parts) };
+        let mut cols = std::mem::take(&mut scratch.buffers[0]);
+        let cols_part = room(&mut cols, taps * positions);
+        for (x, y) in x[samples.start * x_width..samples.end * x_width]
+            .chunks_exact(x_width)
+            .zip(y.chunks_exact_mut(y_width))
+        {
+            for g in 0..geometry.groups {
+                geometry.im2col(x, g, cols_part);
+                let out = &mut y[g * og * positions..][..og * positions];
+                if let Some(bias) = bias {
+                    for (o, channel) in out.chunks_exact_mut(positions).enumerate() {
+                        channel.fill(bias[g * og + o]);
+                    }
                 }
+                let w = MatRef::row_major(&weight[g * og * taps..][..og * taps], og, taps);
+                scratch.gemm(
+                    w,
+                    MatRef::row_major(cols_part, taps, positions),
+                    out,
+                    bias.is_some(),
+                );
             }
-            let w = MatRef::row_major(&weight[g * og * taps..][..og * taps], og, taps);
-            gemm(
-                w,
-                MatRef::row_major(cols, taps, positions),
-                out,
-                bias.is_some(),
-                workspace,
-            );
         }
-    }
+        scratch.buffers[0] = cols;
+    });
 }
 
-/// `dW = Σ_batch dY·col(X)ᵀ` and `db = Σ dY`, set or added (see [`Write`]).
-#[allow(clippy::too_many_arguments)]
+/// `dW = Σ_batch dY·col(X)ᵀ` and `db = Σ dY`, set or added (see [`Write`]). Each thread
+/// sums its samples' share of `dW`; the shares are added up at the end.
 pub fn conv_backward_params<T: Float>(
     dy: ArrayView2<'_, T>,
     x: ArrayView2<'_, T>,
@@ -253,10 +318,10 @@ pub fn conv_backward_params<T: Float>(
     mut dweight: ndarray::ArrayViewMutD<'_, T>,
     dbias: Option<ArrayViewMut1<'_, T>>,
     write: Write,
-    mut cols: ArrayViewMut2<'_, T>,
     workspace: &mut GemmWorkspace<T>,
 ) {
-    let (dy, x, cols) = (rows(&dy), rows(&x), rows_mut(&mut cols));
+    let batch = x.nrows();
+    let (dy, x) = (rows(&dy), rows(&x));
     let dweight = dweight
         .as_slice_mut()
         .unwrap_or_else(|| unreachable!("gradients are standard-layout"));
@@ -277,37 +342,67 @@ pub fn conv_backward_params<T: Float>(
             }
         }
     }
+    // Part 0 sums into the gradient itself; the others into their slice of `shares`,
+    // which this thread's scratch holds, added in after.
+    let len = dweight.len();
+    let parts = workspace.threads().min(batch).max(1);
+    let mut shares = std::mem::take(&mut workspace.scratch().buffers[1]);
+    let shares_part = room(&mut shares, (parts - 1) * len);
     if write == Write::Set {
         dweight.fill(T::zero());
     }
-    for (x, dy) in x.chunks_exact(x_width).zip(dy.chunks_exact(y_width)) {
-        for g in 0..geometry.groups {
-            geometry.im2col(x, g, cols);
-            let dy_g =
-                MatRef::row_major(&dy[g * og * positions..][..og * positions], og, positions);
-            let cols_t = MatRef::row_major(cols, taps, positions).t();
-            gemm(
-                dy_g,
-                cols_t,
-                &mut dweight[g * og * taps..][..og * taps],
-                true,
-                workspace,
-            );
+    let (mine, others) = (
+        SharedRows::new(dweight, len),
+        SharedRows::new(shares_part, len),
+    );
+    workspace.parallel(parts, &|part, parts, scratch: &mut TaskScratch<T>| {
+        let samples = samples_of(batch, part, parts);
+        // SAFETY: part 0 alone takes the gradient; part p > 0 takes row p - 1 of `shares`.
+        let dw = unsafe {
+            if part == 0 {
+                mine.part(0, 1)
+            } else {
+                let share = others.part(part - 1, others.batch);
+                share.fill(T::zero());
+                share
+            }
+        };
+        let mut cols = std::mem::take(&mut scratch.buffers[0]);
+        let cols_part = room(&mut cols, taps * positions);
+        for (x, dy) in x[samples.start * x_width..samples.end * x_width]
+            .chunks_exact(x_width)
+            .zip(dy[samples.start * y_width..samples.end * y_width].chunks_exact(y_width))
+        {
+            for g in 0..geometry.groups {
+                geometry.im2col(x, g, cols_part);
+                let dy_g =
+                    MatRef::row_major(&dy[g * og * positions..][..og * positions], og, positions);
+                let cols_t = MatRef::row_major(cols_part, taps, positions).t();
+                scratch.gemm(dy_g, cols_t, &mut dw[g * og * taps..][..og * taps], true);
+            }
+        }
+        scratch.buffers[0] = cols;
+    });
+    for share in shares_part.chunks_exact(len) {
+        for (d, &s) in dweight.iter_mut().zip(share) {
+            *d += s;
         }
     }
+    workspace.scratch().buffers[1] = shares;
 }
 
-/// `dX = col2im(Wᵀ·dY)`, set or added (see [`Write`]).
+/// `dX = col2im(Wᵀ·dY)`, set or added (see [`Write`]), the samples shared out among the
+/// workspace's threads.
 pub fn conv_backward_input<T: Float>(
     dy: ArrayView2<'_, T>,
     weight: ArrayViewD<'_, T>,
     geometry: Geometry,
     mut dx: ArrayViewMut2<'_, T>,
     write: Write,
-    mut cols: ArrayViewMut2<'_, T>,
     workspace: &mut GemmWorkspace<T>,
 ) {
-    let (dy, dx, cols) = (rows(&dy), rows_mut(&mut dx), rows_mut(&mut cols));
+    let batch = dy.nrows();
+    let (dy, dx) = (rows(&dy), rows_mut(&mut dx));
     let weight = weight
         .to_slice()
         .unwrap_or_else(|| unreachable!("parameters are standard-layout"));
@@ -315,20 +410,31 @@ pub fn conv_backward_input<T: Float>(
     let og = geometry.out_channels / geometry.groups;
     let x_width = geometry.in_channels * geometry.input.0 * geometry.input.1;
     let y_width = geometry.out_channels * positions;
-    if write == Write::Set {
-        dx.fill(T::zero());
-    }
-    for (dx, dy) in dx.chunks_exact_mut(x_width).zip(dy.chunks_exact(y_width)) {
-        for g in 0..geometry.groups {
-            let w_t = MatRef::row_major(&weight[g * og * taps..][..og * taps], og, taps).t();
-            let dy_g =
-                MatRef::row_major(&dy[g * og * positions..][..og * positions], og, positions);
-            gemm(w_t, dy_g, cols, false, workspace);
-            geometry.col2im(cols, g, dx);
+    let out = SharedRows::new(dx, x_width);
+    workspace.parallel(batch, &|part, parts, scratch: &mut TaskScratch<T>| {
+        let samples = samples_of(batch, part, parts);
+        // SAFETY: each part takes its own samples' rows, once.
+        let dx = unsafe { out.part(part, parts) };
+        if write == Write::Set {
+            dx.fill(T::zero());
         }
-    }
+        let mut cols = std::mem::take(&mut scratch.buffers[0]);
+        let cols_part = room(&mut cols, taps * positions);
+        for (dx, dy) in dx
+            .chunks_exact_mut(x_width)
+            .zip(dy[samples.start * y_width..samples.end * y_width].chunks_exact(y_width))
+        {
+            for g in 0..geometry.groups {
+                let w_t = MatRef::row_major(&weight[g * og * taps..][..og * taps], og, taps).t();
+                let dy_g =
+                    MatRef::row_major(&dy[g * og * positions..][..og * positions], og, positions);
+                scratch.gemm(w_t, dy_g, cols_part, false);
+                geometry.col2im(cols_part, g, dx);
+            }
+        }
+        scratch.buffers[0] = cols;
+    });
 }
-
 /// Max (`max = true`) or average pooling of each channel. Max pooling records each
 /// window's (first) maximum's position within its channel in `argmax` (one per output
 /// value), for backward; average pooling leaves it alone.
@@ -338,8 +444,36 @@ pub fn pool_forward<T: Float>(
     max: bool,
     mut y: ArrayViewMut2<'_, T>,
     argmax: &mut [u32],
+    workspace: &mut GemmWorkspace<T>,
 ) {
+    let batch = x.nrows();
     let (x, y) = (rows(&x), rows_mut(&mut y));
+    let (x_width, y_width) = (x.len() / batch.max(1), y.len() / batch.max(1));
+    let (out, positions) = (
+        SharedRows::new(y, y_width),
+        SharedIndices::new(argmax, y_width),
+    );
+    workspace.parallel(batch, &|part, parts, _: &mut TaskScratch<T>| {
+        let samples = samples_of(batch, part, parts);
+        // SAFETY: each part takes its own samples' rows, once.
+        let (y, argmax) = unsafe { (out.part(part, parts), positions.part(part, parts, max)) };
+        pool_forward_rows(
+            &x[samples.start * x_width..samples.end * x_width],
+            geometry,
+            max,
+            y,
+            argmax,
+        );
+    });
+}
+
+fn pool_forward_rows<T: Float>(
+    x: &[T],
+    geometry: Geometry,
+    max: bool,
+    y: &mut [T],
+    argmax: &mut [u32],
+) {
     let (h, w) = geometry.input;
     let (ho, wo) = geometry.output;
     let area = T::of((geometry.kernel.0 * geometry.kernel.1) as f64);
@@ -397,11 +531,32 @@ pub fn pool_backward<T: Float>(
     argmax: &[u32],
     mut dx: ArrayViewMut2<'_, T>,
     write: Write,
+    workspace: &mut GemmWorkspace<T>,
 ) {
+    let batch = dy.nrows();
     let (dy, dx) = (rows(&dy), rows_mut(&mut dx));
-    if write == Write::Set {
-        dx.fill(T::zero());
-    }
+    let (x_width, y_width) = (dx.len() / batch.max(1), dy.len() / batch.max(1));
+    let out = SharedRows::new(dx, x_width);
+    workspace.parallel(batch, &|part, parts, _: &mut TaskScratch<T>| {
+        let samples = samples_of(batch, part, parts);
+        // SAFETY: each part takes its own samples' rows, once.
+        let dx = unsafe { out.part(part, parts) };
+        if write == Write::Set {
+            dx.fill(T::zero());
+        }
+        let rows = samples.start * y_width..samples.end * y_width;
+        let argmax = if max { &argmax[rows.clone()] } else { &[][..] };
+        pool_backward_rows(&dy[rows], geometry, max, argmax, dx);
+    });
+}
+
+fn pool_backward_rows<T: Float>(
+    dy: &[T],
+    geometry: Geometry,
+    max: bool,
+    argmax: &[u32],
+    dx: &mut [T],
+) {
     let (h, w) = geometry.input;
     let (ho, wo) = geometry.output;
     if max {
@@ -429,6 +584,46 @@ pub fn pool_backward<T: Float>(
                     }
                 }
             }
+        }
+    }
+}
+
+/// Max pooling's argmax buffer, shared out by sample like [`SharedRows`].
+struct SharedIndices {
+    ptr: *mut u32,
+    width: usize,
+    batch: usize,
+}
+
+// SAFETY: as for `SharedRows`.
+unsafe impl Sync for SharedIndices {}
+unsafe impl Send for SharedIndices {}
+
+impl SharedIndices {
+    fn new(data: &mut [u32], width: usize) -> Self {
+        SharedIndices {
+            ptr: data.as_mut_ptr(),
+            width,
+            batch: data.len() / width.max(1),
+        }
+    }
+
+    /// The positions of part `part`'s samples (none for average pooling).
+    ///
+    /// # Safety
+    /// As for [`SharedRows::part`].
+    #[allow(clippy::mut_from_ref)]
+    unsafe fn part(&self, part: usize, parts: usize, max: bool) -> &mut [u32] {
+        if !max || self.width == 0 {
+            return &mut [];
+        }
+        let samples = samples_of(self.batch, part, parts);
+        // SAFETY: a range of whole rows, disjoint from the other parts'.
+        unsafe {
+            std::slice::from_raw_parts_mut(
+                self.ptr.add(samples.start * self.width),
+                samples.len() * self.width,
+            )
         }
     }
 }

@@ -77,7 +77,42 @@ pub struct GemmWorkspace<T: Float> {
     packed_a: Vec<T>,
     packed_b: Vec<T>,
     helpers: Vec<Helper<T>>,
+    /// This thread's buffers for [`GemmWorkspace::parallel`] tasks.
+    scratch: TaskScratch<T>,
 }
+
+/// The buffers one thread of a [`GemmWorkspace::parallel`] task may use: its own packing
+/// buffers (for [`TaskScratch::gemm`]) and two vectors, kept between calls so that a task
+/// allocates only the first time it needs more room.
+#[derive(Default)]
+pub struct TaskScratch<T> {
+    packed_a: Vec<T>,
+    packed_b: Vec<T>,
+    /// Free for the task's own use (resized as it needs; the capacity is kept).
+    pub buffers: [Vec<T>; 2],
+}
+
+impl<T: Float> TaskScratch<T> {
+    /// `C = A·B` (or `C += A·B`) on this thread alone, with this thread's buffers.
+    pub fn gemm(&mut self, a: MatRef<'_, T>, b: MatRef<'_, T>, c: &mut [T], accumulate: bool) {
+        if let Err(error) = check_gemm(&a, &b, c) {
+            panic!("{error}");
+        }
+        if a.rows == 0 || b.cols == 0 {
+            return;
+        }
+        if a.cols == 0 {
+            if !accumulate {
+                c.fill(T::zero());
+            }
+            return;
+        }
+        gemm_single(a, b, c, accumulate, &mut self.packed_a, &mut self.packed_b);
+    }
+}
+
+/// A task run on several threads at once: `task(part, parts, scratch)`.
+pub type Task<'t, T> = dyn Fn(usize, usize, &mut TaskScratch<T>) + Sync + 't;
 
 impl<T: Float> GemmWorkspace<T> {
     /// Empty buffers, one thread; the buffers grow on first use to at most `MC·KC` and
@@ -87,7 +122,47 @@ impl<T: Float> GemmWorkspace<T> {
             packed_a: Vec::new(),
             packed_b: Vec::new(),
             helpers: Vec::new(),
+            scratch: TaskScratch {
+                packed_a: Vec::new(),
+                packed_b: Vec::new(),
+                buffers: [Vec::new(), Vec::new()],
+            },
         }
+    }
+
+    /// Runs `task(part, parts, scratch)` for `part` in `0..parts`, `parts` the smaller of
+    /// `wanted` and the number of threads: part 0 on this thread, the others on the
+    /// helpers, each with its own [`TaskScratch`]. Returns when every part is done. The
+    /// parts must touch disjoint data (the caller splits its work so).
+    pub fn parallel(&mut self, wanted: usize, task: &Task<'_, T>) {
+        let parts = wanted.clamp(1, self.threads());
+        let GemmWorkspace {
+            helpers, scratch, ..
+        } = self;
+        if parts == 1 {
+            return task(0, 1, scratch);
+        }
+        // The helpers hold a pointer to `task` only until the guard below has waited for
+        // each of them, which it does even if this thread's part panics.
+        let guard = WaitForHelpers(&helpers[..parts - 1]);
+        // SAFETY: the lifetime is erased only for the helpers, which finish with the
+        // task before `guard` (and so this function) returns.
+        let erased: &'static Task<'static, T> = unsafe { std::mem::transmute(task) };
+        for (i, helper) in guard.0.iter().enumerate() {
+            helper.send(Work::Task {
+                task: erased as *const Task<'static, T>,
+                part: i + 1,
+                parts,
+            });
+        }
+        task(0, parts, scratch);
+        drop(guard);
+    }
+
+    /// Buffers of this thread for a task's own use, outside [`parallel`](Self::parallel)
+    /// (for example to gather the helpers' partial results).
+    pub fn scratch(&mut self) -> &mut TaskScratch<T> {
+        &mut self.scratch
     }
 
     /// Uses `threads` threads (at least 1) for large products: this one and
@@ -235,6 +310,7 @@ pub fn try_gemm<T: Float>(
         packed_a,
         packed_b,
         helpers,
+        ..
     } = workspace;
     if threads == 1 || a.rows * b.cols * a.cols < PARALLEL_WORK || a.rows < 2 * MR * threads {
         gemm_single(a, b, c, accumulate, packed_a, packed_b);
@@ -260,7 +336,7 @@ pub fn try_gemm<T: Float>(
         if t == 0 {
             mine = Some((band_a, band_c));
         } else {
-            guard.0[t - 1].send(Job::new(band_a, b, band_c, accumulate));
+            guard.0[t - 1].send(Work::Band(Job::new(band_a, b, band_c, accumulate)));
         }
         row += rows;
     }
@@ -375,8 +451,22 @@ impl<T: Float> Job<T> {
     }
 }
 
+/// What a helper is sent: a band of a matrix product, or a part of a task.
+enum Work<T> {
+    Band(Job<T>),
+    Task {
+        task: *const Task<'static, T>,
+        part: usize,
+        parts: usize,
+    },
+}
+
+// SAFETY: as for `Job`: the sender blocks until the helper is done with the pointers
+// (the task is `Sync`, so calling it from the helper is sound).
+unsafe impl<T: Send> Send for Work<T> {}
+
 struct Mailbox<T> {
-    job: Option<Job<T>>,
+    job: Option<Work<T>>,
     busy: bool,
     quit: bool,
     panicked: bool,
@@ -406,7 +496,11 @@ impl<T: Float> Helper<T> {
         });
         let theirs = std::sync::Arc::clone(&shared);
         let thread = std::thread::spawn(move || {
-            let (mut packed_a, mut packed_b) = (Vec::new(), Vec::new());
+            let mut scratch = TaskScratch {
+                packed_a: Vec::new(),
+                packed_b: Vec::new(),
+                buffers: [Vec::new(), Vec::new()],
+            };
             loop {
                 let job = {
                     let mut mailbox = lock(&theirs.mailbox);
@@ -423,7 +517,10 @@ impl<T: Float> Helper<T> {
                 };
                 // SAFETY: the sender waits in `Helper::wait` until `busy` is cleared below.
                 let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| unsafe {
-                    job.run(&mut packed_a, &mut packed_b)
+                    match job {
+                        Work::Band(job) => job.run(&mut scratch.packed_a, &mut scratch.packed_b),
+                        Work::Task { task, part, parts } => (*task)(part, parts, &mut scratch),
+                    }
                 }));
                 let mut mailbox = lock(&theirs.mailbox);
                 mailbox.busy = false;
@@ -437,7 +534,7 @@ impl<T: Float> Helper<T> {
         }
     }
 
-    fn send(&self, job: Job<T>) {
+    fn send(&self, job: Work<T>) {
         let mut mailbox = lock(&self.shared.mailbox);
         mailbox.job = Some(job);
         mailbox.busy = true;
