@@ -223,7 +223,7 @@ fn linear_rejects_a_wrong_input_width_with_its_own_name() {
         .to_string();
     assert_eq!(
         message,
-        "Linear(in_features=4, out_features=2, bias=True): expected an input of shape [4] or [batch, 4], found shape [5, 3]"
+        "Linear(in_features=4, out_features=2, bias=True): expected an input of shape [4], [batch, 4] or [..., 4] (any leading dimensions), found shape [5, 3]"
     );
 }
 
