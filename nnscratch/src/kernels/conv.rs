@@ -505,17 +505,24 @@ fn pool_forward_rows<T: Float>(
             let (r0, r1) = geometry.window_rows(i);
             for (j, (out, position)) in y_row.iter_mut().zip(position_row.iter_mut()).enumerate() {
                 let (c0, c1) = geometry.window_columns(j);
-                // The first maximum in scan order (a NaN wins), as PyTorch's CPU kernel.
-                let mut best = (T::neg_infinity(), r0 * w + c0);
+                // The first maximum in scan order (a NaN wins), as PyTorch's CPU kernel;
+                // written as selects, not branches: which value wins is data, and
+                // mispredicted branches were most of this kernel's time.
+                let (mut best, mut at, mut nan) = (T::neg_infinity(), (r0 * w + c0) as u32, false);
                 for r in r0..r1 {
-                    for (c, &value) in x[r * w + c0..r * w + c1].iter().enumerate() {
-                        if value > best.0 || value.is_nan() {
-                            best = (value, r * w + c0 + c);
-                        }
+                    let start = r * w + c0;
+                    for (c, &value) in x[start..r * w + c1].iter().enumerate() {
+                        let take = (value > best) | value.is_nan();
+                        // The position through a mask and the value through `max`, so
+                        // that both updates stay branch-free.
+                        let mask = (take as u32).wrapping_neg();
+                        at = (at & !mask) | ((start + c) as u32 & mask);
+                        best = best.max(value);
+                        nan |= value.is_nan();
                     }
                 }
-                *out = best.0;
-                *position = best.1 as u32;
+                *out = if nan { T::nan() } else { best };
+                *position = at;
             }
         }
     }
