@@ -837,6 +837,15 @@ impl<T: Float> Module<T> for Sequential<T> {
     fn named_parameters(&self) -> Vec<(String, Tensor<T>)> {
         let mut params = Vec::new();
         for (i, layer) in self.layers.iter().enumerate() {
+            // Linear layers (the common case, visited by every optimizer step) name
+            // their tensors directly, without the intermediate list.
+            if let Layer::Linear(linear) = layer {
+                params.push((format!("{i}.weight"), linear.weight.clone()));
+                if let Some(bias) = &linear.bias {
+                    params.push((format!("{i}.bias"), bias.clone()));
+                }
+                continue;
+            }
             for (name, tensor) in layer.named_parameters() {
                 params.push((format!("{i}.{name}"), tensor));
             }
