@@ -14,6 +14,7 @@ use common::{Encoded, WorstError};
 use ndarray::ArrayD;
 use nnscratch::Tensor;
 use nnscratch::nn::Module;
+use nnscratch::optim::Parameters;
 use serde::Deserialize;
 
 model! {
@@ -340,4 +341,63 @@ fn two_and_three_threads_compute_what_one_does() {
     threads_agree(GroupedCnn::<f64>::new, GroupedCnn::set_threads);
     threads_agree(ResidualCnn::<f64>::new, ResidualCnn::set_threads);
     threads_agree(Conv1dNet::<f64>::new, Conv1dNet::set_threads);
+}
+
+// ---------------------------------------------------------------- weights, pictures
+
+#[test]
+fn cnn_weights_move_between_sequential_and_compiled_through_safetensors() {
+    use nnscratch::nn::{Conv2d, Flatten, Linear, MaxPool2d, ReLU, Sequential};
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("cnn.safetensors");
+    let mut rng = rand::rngs::StdRng::seed_from_u64(21);
+    let mut sequential = Sequential::<f32>::new(
+        [
+            Conv2d(1, 4, 3).padding(1),
+            ReLU,
+            MaxPool2d(2),
+            Conv2d(4, 6, 3).padding(1),
+            ReLU,
+            MaxPool2d(2),
+            Flatten,
+            Linear(24, 3),
+        ],
+        &mut rng,
+    )
+    .unwrap();
+    nnscratch::io::save_safetensors(&mut sequential, &path).unwrap();
+    let mut compiled = SmallCnn::<f32>::new(&mut rng);
+    nnscratch::io::load_safetensors(&mut compiled, &path).unwrap();
+    assert_eq!(
+        compiled.parameter_shapes()[0],
+        ("0.weight".to_string(), vec![4, 1, 3, 3])
+    );
+    let (x, _, _) = batch::<f32, SmallCnn<f32>>(22, 4);
+    let images = Tensor::new(x.clone().into_dyn())
+        .reshape(&[4, 1, 8, 8])
+        .unwrap();
+    let dynamic = sequential.forward_no_grad(&images).unwrap().to_array();
+    let ours = compiled.forward(x.view()).unwrap().to_owned().into_dyn();
+    let error = nnscratch::check::relative_error(&ours, &dynamic);
+    assert!(error < 1e-5, "{error}");
+}
+
+#[test]
+fn a_cnn_draws_its_graph_and_explains_its_derivation() {
+    let graph = SmallCnn::<f32>::graph();
+    let dot = nnscratch::graph::to_dot(&graph);
+    assert!(dot.contains("Conv2d(1, 4, 3, padding = 1)"), "{dot}");
+    assert!(dot.contains("MaxPool2d(2)"), "{dot}");
+    assert!(dot.contains("col2im"), "the partials are drawn: {dot}");
+    nnscratch::graph::to_svg(&graph).unwrap();
+    let equations = SmallCnn::<f32>::BACKWARD_EQUATIONS;
+    assert!(equations.contains("→ [4, 8, 8] per sample"), "{equations}");
+    assert!(
+        equations.contains("sent to each window's argmax"),
+        "{equations}"
+    );
+    assert!(
+        equations.contains("col2im([3.weight]ᵀ·d_h3)"),
+        "{equations}"
+    );
 }
