@@ -8,11 +8,11 @@ mod common;
 
 use std::collections::BTreeMap;
 
-use common::{Encoded, WorstError};
+use common::{Encoded, WorstError, random_batch, target_for};
 use ndarray::{Array2, ArrayD};
 use nnscratch::compiled::{CompiledModel, Target};
 use nnscratch::{Float, check, model};
-use rand::{RngExt, SeedableRng};
+use rand::SeedableRng;
 use serde::Deserialize;
 
 model! {
@@ -280,35 +280,6 @@ model! {
     }
 }
 
-/// A random batch and target for a model.
-fn batch<T: Float, M: CompiledModel<T>>(
-    seed: u64,
-    rows: usize,
-) -> (Array2<T>, Array2<T>, Vec<usize>) {
-    let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
-    let x = Array2::from_shape_simple_fn((rows, M::INPUT_WIDTH), || {
-        T::of(rng.random_range(-2.0..2.0))
-    });
-    let values = Array2::from_shape_simple_fn((rows, M::OUTPUT_WIDTH), || {
-        T::of(rng.random_range(-1.0..1.0))
-    });
-    let classes = (0..rows)
-        .map(|_| rng.random_range(0..M::OUTPUT_WIDTH))
-        .collect();
-    (x, values, classes)
-}
-
-fn target<'a, T: Float, M: CompiledModel<T>>(
-    values: &'a Array2<T>,
-    classes: &'a [usize],
-) -> Target<'a, T> {
-    if M::LOSS.takes_classes() {
-        Target::Classes(classes)
-    } else {
-        Target::Values(values.view())
-    }
-}
-
 /// Compiled vs dynamic vs finite differences on a few random batches.
 fn check_model<T: Float, M: CompiledModel<T>>(
     new: fn(&mut rand::rngs::StdRng) -> M,
@@ -318,9 +289,9 @@ fn check_model<T: Float, M: CompiledModel<T>>(
     for seed in 0..3 {
         let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
         let mut model = new(&mut rng);
-        let (x, values, classes) = batch::<T, M>(seed + 10, 5);
+        let (x, values, classes) = random_batch::<T, M>(seed + 10, 5);
         let report =
-            check::gradients(&mut model, x.view(), target::<T, M>(&values, &classes)).unwrap();
+            check::gradients(&mut model, x.view(), target_for::<T, M>(&values, &classes)).unwrap();
         if seed == 0 {
             println!("{report}"); // shown with --nocapture
         }
@@ -665,7 +636,7 @@ fn the_batch_size_may_change_between_calls() {
     let mut net = Skip::<f64>::new(&mut rng);
     let twin = net.to_dynamic();
     for rows in [1, 7, 3] {
-        let (x, _, _) = batch::<f64, Skip<f64>>(rows as u64, rows);
+        let (x, _, _) = random_batch::<f64, Skip<f64>>(rows as u64, rows);
         let compiled = net.forward(x.view()).unwrap().to_owned().into_dyn();
         let dynamic =
             nnscratch::nn::Module::forward(&twin, &nnscratch::Tensor::new(x.into_dyn())).unwrap();

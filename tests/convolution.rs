@@ -4,13 +4,13 @@
 use ndarray::Array2;
 use nnscratch::compiled::{CompiledModel, Target};
 use nnscratch::{Float, check, model};
-use rand::{RngExt, SeedableRng};
+use rand::SeedableRng;
 
 mod common;
 
 use std::collections::BTreeMap;
 
-use common::{Encoded, WorstError};
+use common::{Encoded, WorstError, random_batch, target_for};
 use ndarray::ArrayD;
 use nnscratch::Tensor;
 use nnscratch::nn::Module;
@@ -90,23 +90,6 @@ model! {
     }
 }
 
-fn batch<T: Float, M: CompiledModel<T>>(
-    seed: u64,
-    rows: usize,
-) -> (Array2<T>, Array2<T>, Vec<usize>) {
-    let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
-    let x = Array2::from_shape_simple_fn((rows, M::INPUT_WIDTH), || {
-        T::of(rng.random_range(-2.0..2.0))
-    });
-    let values = Array2::from_shape_simple_fn((rows, M::OUTPUT_WIDTH), || {
-        T::of(rng.random_range(-1.0..1.0))
-    });
-    let classes = (0..rows)
-        .map(|_| rng.random_range(0..M::OUTPUT_WIDTH))
-        .collect();
-    (x, values, classes)
-}
-
 fn check_model<T: Float, M: CompiledModel<T>>(
     new: fn(&mut rand::rngs::StdRng) -> M,
     dynamic_tol: f64,
@@ -115,12 +98,8 @@ fn check_model<T: Float, M: CompiledModel<T>>(
     for seed in 0..2 {
         let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
         let mut model = new(&mut rng);
-        let (x, values, classes) = batch::<T, M>(seed + 10, 3);
-        let target = if M::LOSS.takes_classes() {
-            Target::Classes(&classes)
-        } else {
-            Target::Values(values.view())
-        };
+        let (x, values, classes) = random_batch::<T, M>(seed + 10, 3);
+        let target = target_for::<T, M>(&values, &classes);
         let report = check::gradients(&mut model, x.view(), target).unwrap();
         if seed == 0 {
             println!("{report}");
@@ -310,12 +289,8 @@ fn threads_agree<M: CompiledModel<f64>>(
     new: fn(&mut rand::rngs::StdRng) -> M,
     set_threads: fn(&mut M, usize),
 ) {
-    let (x, values, classes) = batch::<f64, M>(3, 7);
-    let target = if M::LOSS.takes_classes() {
-        Target::Classes(&classes)
-    } else {
-        Target::Values(values.view())
-    };
+    let (x, values, classes) = random_batch::<f64, M>(3, 7);
+    let target = target_for::<f64, M>(&values, &classes);
     let run = |threads: usize| {
         let mut model = new(&mut rand::rngs::StdRng::seed_from_u64(1));
         set_threads(&mut model, threads);
@@ -372,7 +347,7 @@ fn cnn_weights_move_between_sequential_and_compiled_through_safetensors() {
         compiled.parameter_shapes()[0],
         ("0.weight".to_string(), vec![4, 1, 3, 3])
     );
-    let (x, _, _) = batch::<f32, SmallCnn<f32>>(22, 4);
+    let (x, _, _) = random_batch::<f32, SmallCnn<f32>>(22, 4);
     let images = Tensor::new(x.clone().into_dyn())
         .reshape(&[4, 1, 8, 8])
         .unwrap();

@@ -6,13 +6,13 @@ use ndarray::Array2;
 use nnscratch::compiled::{CompiledModel, Target};
 use nnscratch::optim::{Optimizer, Sgd};
 use nnscratch::{Float, check, model};
-use rand::{RngExt, SeedableRng};
+use rand::SeedableRng;
 
 mod common;
 
 use std::collections::BTreeMap;
 
-use common::{Encoded, WorstError};
+use common::{Encoded, WorstError, random_batch, target_for};
 use ndarray::ArrayD;
 use nnscratch::nn::{
     BatchNorm1d as BatchNorm1dSpec, Dropout as DropoutSpec, GELU, LayerNorm as LayerNormSpec,
@@ -98,35 +98,6 @@ model! {
     }
 }
 
-/// A random batch and target for a model.
-fn batch<T: Float, M: CompiledModel<T>>(
-    seed: u64,
-    rows: usize,
-) -> (Array2<T>, Array2<T>, Vec<usize>) {
-    let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
-    let x = Array2::from_shape_simple_fn((rows, M::INPUT_WIDTH), || {
-        T::of(rng.random_range(-2.0..2.0))
-    });
-    let values = Array2::from_shape_simple_fn((rows, M::OUTPUT_WIDTH), || {
-        T::of(rng.random_range(-1.0..1.0))
-    });
-    let classes = (0..rows)
-        .map(|_| rng.random_range(0..M::OUTPUT_WIDTH))
-        .collect();
-    (x, values, classes)
-}
-
-fn target<'a, T: Float, M: CompiledModel<T>>(
-    values: &'a Array2<T>,
-    classes: &'a [usize],
-) -> Target<'a, T> {
-    if M::LOSS.takes_classes() {
-        Target::Classes(classes)
-    } else {
-        Target::Values(values.view())
-    }
-}
-
 /// Compiled vs dynamic vs finite differences, in training mode (after a few steps, so
 /// the running statistics are not their initial values) and in evaluation mode.
 ///
@@ -144,19 +115,20 @@ fn check_model<T: Float, M: CompiledModel<T>>(
         let mut model = new(&mut rng);
         let mut sgd = Sgd::new(0.05);
         for step in 0..3 {
-            let (x, values, classes) = batch::<T, M>(100 + step, 6);
+            let (x, values, classes) = random_batch::<T, M>(100 + step, 6);
             model.zero_grad();
             model
-                .loss_backward(x.view(), target::<T, M>(&values, &classes))
+                .loss_backward(x.view(), target_for::<T, M>(&values, &classes))
                 .unwrap();
             sgd.step(&mut model).unwrap();
         }
         for training in [true, false] {
             model.set_training(training);
-            let (x, values, classes) = batch::<T, M>(seed + 10, 5);
+            let (x, values, classes) = random_batch::<T, M>(seed + 10, 5);
             let before = model.buffer_shapes();
             let report =
-                check::gradients(&mut model, x.view(), target::<T, M>(&values, &classes)).unwrap();
+                check::gradients(&mut model, x.view(), target_for::<T, M>(&values, &classes))
+                    .unwrap();
             assert_eq!(model.buffer_shapes(), before);
             if seed == 0 {
                 println!("training = {training}\n{report}");
@@ -684,7 +656,7 @@ fn batch_norm_in_training_rejects_a_single_row_and_evaluation_accepts_it() {
 fn evaluation_leaves_running_statistics_alone_and_training_updates_them() {
     let mut rng = rand::rngs::StdRng::seed_from_u64(5);
     let mut net = BnMlp::<f64>::new(&mut rng);
-    let (x, _, classes) = batch::<f64, BnMlp<f64>>(6, 8);
+    let (x, _, classes) = random_batch::<f64, BnMlp<f64>>(6, 8);
     let before = net.buffer_shapes();
     let snapshot = |net: &mut BnMlp<f64>| {
         let mut out = Vec::new();
@@ -723,7 +695,7 @@ fn evaluation_leaves_running_statistics_alone_and_training_updates_them() {
 fn dropout_masks_follow_the_seed_and_the_mode() {
     let mut rng = rand::rngs::StdRng::seed_from_u64(6);
     let mut net = DropoutMlp::<f64>::new(&mut rng);
-    let (x, _, _) = batch::<f64, DropoutMlp<f64>>(7, 16);
+    let (x, _, _) = random_batch::<f64, DropoutMlp<f64>>(7, 16);
     net.manual_seed(11);
     let first = net.forward(x.view()).unwrap().to_owned();
     let second = net.forward(x.view()).unwrap().to_owned();
@@ -795,7 +767,7 @@ fn buffers_round_trip_through_safetensors_under_pytorch_names() {
     let path = dir.path().join("bn.safetensors");
     let mut rng = rand::rngs::StdRng::seed_from_u64(8);
     let mut net = BnMlp::<f32>::new(&mut rng);
-    let (x, _, classes) = batch::<f32, BnMlp<f32>>(9, 8);
+    let (x, _, classes) = random_batch::<f32, BnMlp<f32>>(9, 8);
     for _ in 0..2 {
         net.loss_backward(x.view(), &classes).unwrap();
     }

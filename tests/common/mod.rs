@@ -197,3 +197,35 @@ impl WorstError {
             .collect()
     }
 }
+
+/// A random batch `[rows, INPUT_WIDTH]` in `[-2, 2)`, value targets in `[-1, 1)` and class
+/// targets, for a compiled model.
+pub fn random_batch<T: Float, M: nnscratch::compiled::CompiledModel<T>>(
+    seed: u64,
+    rows: usize,
+) -> (ndarray::Array2<T>, ndarray::Array2<T>, Vec<usize>) {
+    use rand::{RngExt, SeedableRng};
+    let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
+    let x = ndarray::Array2::from_shape_simple_fn((rows, M::INPUT_WIDTH), || {
+        T::of(rng.random_range(-2.0..2.0))
+    });
+    let values = ndarray::Array2::from_shape_simple_fn((rows, M::OUTPUT_WIDTH), || {
+        T::of(rng.random_range(-1.0..1.0))
+    });
+    let classes = (0..rows)
+        .map(|_| rng.random_range(0..M::OUTPUT_WIDTH))
+        .collect();
+    (x, values, classes)
+}
+
+/// The target a model's loss takes, from [`random_batch`]'s two kinds.
+pub fn target_for<'a, T: Float, M: nnscratch::compiled::CompiledModel<T>>(
+    values: &'a ndarray::Array2<T>,
+    classes: &'a [usize],
+) -> nnscratch::compiled::Target<'a, T> {
+    if M::LOSS.takes_classes() {
+        nnscratch::compiled::Target::Classes(classes)
+    } else {
+        nnscratch::compiled::Target::Values(values.view())
+    }
+}

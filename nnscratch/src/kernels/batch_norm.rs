@@ -27,7 +27,7 @@
 
 use ndarray::{ArrayView1, ArrayView2, ArrayViewMut1, ArrayViewMut2};
 
-use super::Write;
+use super::{Write, rows, rows_mut, vector};
 use crate::Float;
 
 /// A BatchNorm layer's running statistics, PyTorch's buffers of the same names.
@@ -38,23 +38,6 @@ pub struct RunningStats<'a, T> {
     pub var: ArrayViewMut1<'a, T>,
     /// `num_batches_tracked`.
     pub num_batches_tracked: &'a mut u64,
-}
-
-fn slice<'a, T>(a: &ArrayView2<'a, T>) -> &'a [T] {
-    a.to_slice()
-        .unwrap_or_else(|| unreachable!("kernels get standard-layout arrays"))
-}
-
-fn slice_mut<'a, T>(a: &'a mut ArrayViewMut2<'_, T>) -> &'a mut [T] {
-    a.as_slice_mut()
-        .unwrap_or_else(|| unreachable!("kernels get standard-layout arrays"))
-}
-
-fn vector<'a, T>(a: &'a Option<ArrayView1<'_, T>>) -> Option<&'a [T]> {
-    a.as_ref().map(|a| {
-        a.as_slice()
-            .unwrap_or_else(|| unreachable!("contiguous parameters"))
-    })
 }
 
 /// The forward pass (see the module docs): writes `y`, `x̂` and `s` (row 0 of `stats`);
@@ -78,8 +61,8 @@ pub fn batch_norm_forward<T: Float>(
 ) {
     let (batch, width) = x.dim();
     let channels = width / spatial;
-    let (x, y, x_hat) = (slice(&x), slice_mut(&mut y), slice_mut(&mut x_hat));
-    let stats = slice_mut(&mut stats);
+    let (x, y, x_hat) = (rows(&x), rows_mut(&mut y), rows_mut(&mut x_hat));
+    let stats = rows_mut(&mut stats);
     let (inv_std, rest) = stats.split_at_mut(channels);
     let (mean, var) = rest.split_at_mut(channels);
     let eps = T::of(eps);
@@ -164,7 +147,7 @@ pub fn batch_norm_backward_params<T: Float>(
     dbias: Option<ArrayViewMut1<'_, T>>,
 ) {
     let width = dy.ncols();
-    let (dy, x_hat) = (slice(&dy), slice(&x_hat));
+    let (dy, x_hat) = (rows(&dy), rows(&x_hat));
     if let Some(mut dw) = dweight {
         let dw = dw
             .as_slice_mut()
@@ -202,7 +185,7 @@ pub fn norm_backward_params<T: Float>(
     dbias: Option<ArrayViewMut1<'_, T>>,
 ) {
     let features = dy.ncols();
-    let (dy, x_hat) = (slice(&dy), slice(&x_hat));
+    let (dy, x_hat) = (rows(&dy), rows(&x_hat));
     if let Some(mut dw) = dweight {
         let dw = dw
             .as_slice_mut()
@@ -243,8 +226,8 @@ pub fn batch_norm_backward_input<T: Float>(
 ) {
     let (batch, width) = dy.dim();
     let channels = width / spatial;
-    let (dy, x_hat, dx) = (slice(&dy), slice(&x_hat), slice_mut(&mut dx));
-    let stats = slice_mut(&mut stats);
+    let (dy, x_hat, dx) = (rows(&dy), rows(&x_hat), rows_mut(&mut dx));
+    let stats = rows_mut(&mut stats);
     let (inv_std, rest) = stats.split_at_mut(channels);
     let (sum_dy, sum_dy_h) = rest.split_at_mut(channels);
     let weight = vector(&weight);

@@ -23,8 +23,8 @@
 
 use ndarray::{ArrayView1, ArrayView2, ArrayViewD, ArrayViewMut1, ArrayViewMut2};
 
-use super::Write;
 use super::gemm::{GemmWorkspace, MatRef, TaskScratch};
+use super::{Write, rows, rows_mut};
 use crate::Float;
 
 /// The geometry of a convolution or a pooling on one sample, fixed at compile time.
@@ -189,16 +189,6 @@ impl Geometry {
             .min(self.input.1);
         (c0, c1.max(c0))
     }
-}
-
-fn rows<'a, T>(a: &ArrayView2<'a, T>) -> &'a [T] {
-    a.to_slice()
-        .unwrap_or_else(|| unreachable!("kernels get standard-layout arrays"))
-}
-
-fn rows_mut<'a, T>(a: &'a mut ArrayViewMut2<'_, T>) -> &'a mut [T] {
-    a.as_slice_mut()
-        .unwrap_or_else(|| unreachable!("kernels get standard-layout arrays"))
 }
 
 /// A buffer of `batch` rows that the parts of a parallel task write, each its own

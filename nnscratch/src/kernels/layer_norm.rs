@@ -19,25 +19,8 @@
 
 use ndarray::{ArrayView1, ArrayView2, ArrayViewMut2};
 
-use super::Write;
+use super::{Write, rows, rows_mut, vector};
 use crate::Float;
-
-fn slice<'a, T>(a: &ArrayView2<'a, T>) -> &'a [T] {
-    a.to_slice()
-        .unwrap_or_else(|| unreachable!("kernels get standard-layout arrays"))
-}
-
-fn slice_mut<'a, T>(a: &'a mut ArrayViewMut2<'_, T>) -> &'a mut [T] {
-    a.as_slice_mut()
-        .unwrap_or_else(|| unreachable!("kernels get standard-layout arrays"))
-}
-
-fn vector<'a, T>(a: &'a Option<ArrayView1<'_, T>>) -> Option<&'a [T]> {
-    a.as_ref().map(|a| {
-        a.as_slice()
-            .unwrap_or_else(|| unreachable!("contiguous parameters"))
-    })
-}
 
 /// Writes `y`, `x̂` and `s` (see the module docs).
 pub fn layer_norm_forward<T: Float>(
@@ -50,8 +33,8 @@ pub fn layer_norm_forward<T: Float>(
     mut inv_std: ArrayViewMut2<'_, T>,
 ) {
     let features = x.ncols();
-    let (x, y, x_hat) = (slice(&x), slice_mut(&mut y), slice_mut(&mut x_hat));
-    let inv_std = slice_mut(&mut inv_std);
+    let (x, y, x_hat) = (rows(&x), rows_mut(&mut y), rows_mut(&mut x_hat));
+    let inv_std = rows_mut(&mut inv_std);
     let (weight, bias) = (vector(&weight), vector(&bias));
     let (n, eps) = (T::of(features as f64), T::of(eps));
     for (((x_row, y_row), h_row), inv) in x
@@ -82,8 +65,8 @@ pub fn layer_norm_backward_input<T: Float>(
     write: Write,
 ) {
     let features = dy.ncols();
-    let (dy, x_hat, inv_std) = (slice(&dy), slice(&x_hat), slice(&inv_std));
-    let dx = slice_mut(&mut dx);
+    let (dy, x_hat, inv_std) = (rows(&dy), rows(&x_hat), rows(&inv_std));
+    let dx = rows_mut(&mut dx);
     let weight = vector(&weight);
     let n = T::of(features as f64);
     for (((dx_row, g_row), h_row), &inv) in dx

@@ -15,23 +15,13 @@
 use ndarray::{ArrayView1, ArrayView2, ArrayViewMut1, ArrayViewMut2};
 
 use super::gemm::{GemmWorkspace, MatRef, gemm};
-use super::{Write, axpy, dot};
+use super::{Write, axpy, dot, rows, rows_mut};
 use crate::Float;
 
 /// Whether an `m×k · k×n` product is worth packing for (measured with `bench`: below
 /// this the direct loops win, above it the blocked kernel does).
 fn use_gemm(m: usize, n: usize, k: usize) -> bool {
     m >= 4 && n >= 4 && m * n * k >= 1024
-}
-
-fn rows<'a, T>(a: &ArrayView2<'a, T>) -> &'a [T] {
-    a.to_slice()
-        .unwrap_or_else(|| unreachable!("kernels get standard-layout arrays"))
-}
-
-fn rows_mut<'a, T>(a: &'a mut ArrayViewMut2<'_, T>) -> &'a mut [T] {
-    a.as_slice_mut()
-        .unwrap_or_else(|| unreachable!("kernels get standard-layout arrays"))
 }
 
 /// `Y = X·Wᵀ + b`, or `Y = X·Wᵀ` for a layer without bias (`b = None`).

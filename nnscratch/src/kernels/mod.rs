@@ -83,6 +83,26 @@ use ndarray::{ArrayView2, ArrayViewMut2, Zip};
 
 use crate::Float;
 
+/// A standard-layout array's values, row after row (what generated code always passes).
+pub(crate) fn rows<'a, T>(a: &ArrayView2<'a, T>) -> &'a [T] {
+    a.to_slice()
+        .unwrap_or_else(|| unreachable!("kernels get standard-layout arrays"))
+}
+
+/// [`rows`], to write.
+pub(crate) fn rows_mut<'a, T>(a: &'a mut ArrayViewMut2<'_, T>) -> &'a mut [T] {
+    a.as_slice_mut()
+        .unwrap_or_else(|| unreachable!("kernels get standard-layout arrays"))
+}
+
+/// An optional parameter vector's values (`γ`, `β` of a normalisation layer).
+pub(crate) fn vector<'a, T>(a: &'a Option<ndarray::ArrayView1<'_, T>>) -> Option<&'a [T]> {
+    a.as_ref().map(|a| {
+        a.as_slice()
+            .unwrap_or_else(|| unreachable!("contiguous parameters"))
+    })
+}
+
 /// How a backward kernel stores a gradient into its output buffer.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Write {
