@@ -6,11 +6,8 @@
 
 mod common;
 
-use std::collections::BTreeMap;
-
-use common::{Encoded, WorstError, random_batch, target_for};
-use ndarray::{Array2, ArrayD};
-use nnscratch::compiled::{CompiledModel, Target};
+use common::{ModelCase, WorstError, check_gradients, compare_with_pytorch, random_batch};
+use ndarray::Array2;
 use nnscratch::{Float, check, model};
 use rand::SeedableRng;
 use serde::Deserialize;
@@ -280,43 +277,15 @@ model! {
     }
 }
 
-/// Compiled vs dynamic vs finite differences on a few random batches.
-fn check_model<T: Float, M: CompiledModel<T>>(
-    new: fn(&mut rand::rngs::StdRng) -> M,
-    dynamic_tol: f64,
-    fd_tol: Option<f64>,
-) {
-    for seed in 0..3 {
-        let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
-        let mut model = new(&mut rng);
-        let (x, values, classes) = random_batch::<T, M>(seed + 10, 5);
-        let report =
-            check::gradients(&mut model, x.view(), target_for::<T, M>(&values, &classes)).unwrap();
-        if seed == 0 {
-            println!("{report}"); // shown with --nocapture
-        }
-        assert!(
-            report.max_dynamic_error() <= dynamic_tol,
-            "compiled vs dynamic over {dynamic_tol:e}:\n{report}"
-        );
-        if let Some(fd_tol) = fd_tol {
-            assert!(
-                report.max_finite_difference_error() <= fd_tol,
-                "compiled vs finite differences over {fd_tol:e}:\n{report}"
-            );
-        }
-    }
-}
-
 macro_rules! gradient_checks {
     ($($model:ident => $f64_test:ident, $f32_test:ident;)*) => {$(
         #[test]
         fn $f64_test() {
-            check_model::<f64, $model<f64>>(|rng| $model::new(rng), 1e-12, Some(1e-6));
+            check_gradients::<f64, $model<f64>>(|rng| $model::new(rng), (3, 5), 1e-12, Some(1e-6));
         }
         #[test]
         fn $f32_test() {
-            check_model::<f32, $model<f32>>(|rng| $model::new(rng), 1e-5, None);
+            check_gradients::<f32, $model<f32>>(|rng| $model::new(rng), (3, 5), 1e-5, None);
         }
     )*};
 }
@@ -361,17 +330,6 @@ struct CompiledFixtures {
     models: Vec<ModelCase>,
 }
 
-#[derive(Deserialize)]
-struct ModelCase {
-    name: String,
-    state: BTreeMap<String, Encoded>,
-    x: Encoded,
-    output: Encoded,
-    target: serde_json::Value,
-    loss_value: f64,
-    grads: BTreeMap<String, Encoded>,
-}
-
 fn fixtures(dtype: &str) -> CompiledFixtures {
     let path = format!(
         "{}/../tests/fixtures/compiled_{dtype}.json",
@@ -379,67 +337,6 @@ fn fixtures(dtype: &str) -> CompiledFixtures {
     );
     let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
     serde_json::from_str(&text).unwrap_or_else(|e| panic!("{path}: {e}"))
-}
-
-/// Loads the fixture's weights by `state_dict` name, runs one `loss_backward`, and
-/// compares output, loss and every gradient with PyTorch's.
-fn compare_with_pytorch<T: Float, M: CompiledModel<T>>(
-    mut model: M,
-    case: &ModelCase,
-    worst: &mut WorstError,
-) {
-    let mut loaded = 0;
-    model.visit_parameters(&mut |p| {
-        let value: ArrayD<T> = case.state[p.name].array();
-        assert_eq!(p.shape, value.shape(), "{} {}", case.name, p.name);
-        p.value
-            .copy_from_slice(value.as_slice().expect("standard layout"));
-        loaded += 1;
-    });
-    assert_eq!(
-        loaded,
-        case.state.len(),
-        "{}: every PyTorch parameter has a compiled twin",
-        case.name
-    );
-    let x: Array2<T> = case.x.array().into_dimensionality().unwrap();
-    let output = model.forward(x.view()).unwrap().to_owned().into_dyn();
-    worst.check(
-        &format!("{} output", case.name),
-        &output,
-        &case.output.array(),
-    );
-    let values: Option<Encoded> = case
-        .target
-        .get("values")
-        .map(|v| serde_json::from_value(v.clone()).unwrap());
-    let values: Option<Array2<T>> = values.map(|v| v.array().into_dimensionality().unwrap());
-    let classes: Option<Vec<usize>> = case
-        .target
-        .get("classes")
-        .map(|v| serde_json::from_value(v.clone()).unwrap());
-    let target = match (&values, &classes) {
-        (Some(v), _) => Target::Values(v.view()),
-        (None, Some(c)) => Target::Classes(c),
-        _ => panic!("{}: fixture without target", case.name),
-    };
-    let loss = model.loss_backward(x.view(), target).unwrap();
-    worst.check(
-        &format!("{} loss", case.name),
-        &ndarray::arr0(loss).into_dyn(),
-        &ndarray::arr0(T::of(case.loss_value)).into_dyn(),
-    );
-    model.visit_parameters(&mut |p| {
-        let grad = p
-            .grad_view()
-            .expect("loss_backward filled the gradients")
-            .to_owned();
-        worst.check(
-            &format!("{} grad {}", case.name, p.name),
-            &grad,
-            &case.grads[p.name].array(),
-        );
-    });
 }
 
 fn compare_all<T: Float>() -> WorstError {
@@ -450,59 +347,75 @@ fn compare_all<T: Float>() -> WorstError {
     let mut rng = rand::rngs::StdRng::seed_from_u64(0);
     for case in &fixtures.models {
         match case.name.as_str() {
-            "TinyLinear" => compare_with_pytorch(TinyLinear::<T>::new(&mut rng), case, &mut worst),
-            "SineNet" => compare_with_pytorch(SineNet::<T>::new(&mut rng), case, &mut worst),
-            "ReluMlp" => compare_with_pytorch(ReluMlp::<T>::new(&mut rng), case, &mut worst),
+            "TinyLinear" => {
+                compare_with_pytorch(TinyLinear::<T>::new(&mut rng), case, false, &mut worst)
+            }
+            "SineNet" => compare_with_pytorch(SineNet::<T>::new(&mut rng), case, false, &mut worst),
+            "ReluMlp" => compare_with_pytorch(ReluMlp::<T>::new(&mut rng), case, false, &mut worst),
             "LeakyClassifier" => {
-                compare_with_pytorch(LeakyClassifier::<T>::new(&mut rng), case, &mut worst)
+                compare_with_pytorch(LeakyClassifier::<T>::new(&mut rng), case, false, &mut worst)
             }
-            "SteepLeaky" => compare_with_pytorch(SteepLeaky::<T>::new(&mut rng), case, &mut worst),
+            "SteepLeaky" => {
+                compare_with_pytorch(SteepLeaky::<T>::new(&mut rng), case, false, &mut worst)
+            }
             "DeepClassifier" => {
-                compare_with_pytorch(DeepClassifier::<T>::new(&mut rng), case, &mut worst)
+                compare_with_pytorch(DeepClassifier::<T>::new(&mut rng), case, false, &mut worst)
             }
-            "Skip" => compare_with_pytorch(Skip::<T>::new(&mut rng), case, &mut worst),
-            "UsedThrice" => compare_with_pytorch(UsedThrice::<T>::new(&mut rng), case, &mut worst),
-            "Gated" => compare_with_pytorch(Gated::<T>::new(&mut rng), case, &mut worst),
-            "Squared" => compare_with_pytorch(Squared::<T>::new(&mut rng), case, &mut worst),
+            "Skip" => compare_with_pytorch(Skip::<T>::new(&mut rng), case, false, &mut worst),
+            "UsedThrice" => {
+                compare_with_pytorch(UsedThrice::<T>::new(&mut rng), case, false, &mut worst)
+            }
+            "Gated" => compare_with_pytorch(Gated::<T>::new(&mut rng), case, false, &mut worst),
+            "Squared" => compare_with_pytorch(Squared::<T>::new(&mut rng), case, false, &mut worst),
             "SoftplusNet" => {
-                compare_with_pytorch(SoftplusNet::<T>::new(&mut rng), case, &mut worst)
+                compare_with_pytorch(SoftplusNet::<T>::new(&mut rng), case, false, &mut worst)
             }
             "SoftplusGraph" => {
-                compare_with_pytorch(SoftplusGraph::<T>::new(&mut rng), case, &mut worst)
+                compare_with_pytorch(SoftplusGraph::<T>::new(&mut rng), case, false, &mut worst)
             }
-            "ModernMlp" => compare_with_pytorch(ModernMlp::<T>::new(&mut rng), case, &mut worst),
+            "ModernMlp" => {
+                compare_with_pytorch(ModernMlp::<T>::new(&mut rng), case, false, &mut worst)
+            }
             "ModernGraph" => {
-                compare_with_pytorch(ModernGraph::<T>::new(&mut rng), case, &mut worst)
+                compare_with_pytorch(ModernGraph::<T>::new(&mut rng), case, false, &mut worst)
             }
             "LogSoftmaxNet" => {
-                compare_with_pytorch(LogSoftmaxNet::<T>::new(&mut rng), case, &mut worst)
+                compare_with_pytorch(LogSoftmaxNet::<T>::new(&mut rng), case, false, &mut worst)
             }
             "SoftmaxGate" => {
-                compare_with_pytorch(SoftmaxGate::<T>::new(&mut rng), case, &mut worst)
+                compare_with_pytorch(SoftmaxGate::<T>::new(&mut rng), case, false, &mut worst)
             }
-            "NoBiasMlp" => compare_with_pytorch(NoBiasMlp::<T>::new(&mut rng), case, &mut worst),
+            "NoBiasMlp" => {
+                compare_with_pytorch(NoBiasMlp::<T>::new(&mut rng), case, false, &mut worst)
+            }
             "NoBiasGraph" => {
-                compare_with_pytorch(NoBiasGraph::<T>::new(&mut rng), case, &mut worst)
+                compare_with_pytorch(NoBiasGraph::<T>::new(&mut rng), case, false, &mut worst)
             }
-            "L1Net" => compare_with_pytorch(L1Net::<T>::new(&mut rng), case, &mut worst),
+            "L1Net" => compare_with_pytorch(L1Net::<T>::new(&mut rng), case, false, &mut worst),
             "SmoothL1Sum" => {
-                compare_with_pytorch(SmoothL1Sum::<T>::new(&mut rng), case, &mut worst)
+                compare_with_pytorch(SmoothL1Sum::<T>::new(&mut rng), case, false, &mut worst)
             }
-            "HuberNet" => compare_with_pytorch(HuberNet::<T>::new(&mut rng), case, &mut worst),
-            "BceNet" => compare_with_pytorch(BceNet::<T>::new(&mut rng), case, &mut worst),
+            "HuberNet" => {
+                compare_with_pytorch(HuberNet::<T>::new(&mut rng), case, false, &mut worst)
+            }
+            "BceNet" => compare_with_pytorch(BceNet::<T>::new(&mut rng), case, false, &mut worst),
             "BceSumGraph" => {
-                compare_with_pytorch(BceSumGraph::<T>::new(&mut rng), case, &mut worst)
+                compare_with_pytorch(BceSumGraph::<T>::new(&mut rng), case, false, &mut worst)
             }
             "CrossEntropySum" => {
-                compare_with_pytorch(CrossEntropySum::<T>::new(&mut rng), case, &mut worst)
+                compare_with_pytorch(CrossEntropySum::<T>::new(&mut rng), case, false, &mut worst)
             }
             "NllSumGraph" => {
-                compare_with_pytorch(NllSumGraph::<T>::new(&mut rng), case, &mut worst)
+                compare_with_pytorch(NllSumGraph::<T>::new(&mut rng), case, false, &mut worst)
             }
-            "SubScale" => compare_with_pytorch(SubScale::<T>::new(&mut rng), case, &mut worst),
-            "CatNet" => compare_with_pytorch(CatNet::<T>::new(&mut rng), case, &mut worst),
-            "Shared" => compare_with_pytorch(Shared::<T>::new(&mut rng), case, &mut worst),
-            "SharedCat" => compare_with_pytorch(SharedCat::<T>::new(&mut rng), case, &mut worst),
+            "SubScale" => {
+                compare_with_pytorch(SubScale::<T>::new(&mut rng), case, false, &mut worst)
+            }
+            "CatNet" => compare_with_pytorch(CatNet::<T>::new(&mut rng), case, false, &mut worst),
+            "Shared" => compare_with_pytorch(Shared::<T>::new(&mut rng), case, false, &mut worst),
+            "SharedCat" => {
+                compare_with_pytorch(SharedCat::<T>::new(&mut rng), case, false, &mut worst)
+            }
             other => panic!("fixture model {other} is not declared in this test"),
         }
     }

@@ -1,17 +1,15 @@
 //! Convolutional networks in `model!`: compiled against the dynamic twin and finite
 //! differences, against PyTorch fixtures, and the compile-time shape rules.
 
-use ndarray::Array2;
-use nnscratch::compiled::{CompiledModel, Target};
-use nnscratch::{Float, check, model};
+use nnscratch::compiled::CompiledModel;
+use nnscratch::{Float, model};
 use rand::SeedableRng;
 
 mod common;
 
-use std::collections::BTreeMap;
-
-use common::{Encoded, WorstError, random_batch, target_for};
-use ndarray::ArrayD;
+use common::{
+    ModelCase, WorstError, check_gradients, compare_with_pytorch, random_batch, target_for,
+};
 use nnscratch::Tensor;
 use nnscratch::nn::Module;
 use nnscratch::optim::Parameters;
@@ -90,42 +88,15 @@ model! {
     }
 }
 
-fn check_model<T: Float, M: CompiledModel<T>>(
-    new: fn(&mut rand::rngs::StdRng) -> M,
-    dynamic_tol: f64,
-    fd_tol: Option<f64>,
-) {
-    for seed in 0..2 {
-        let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
-        let mut model = new(&mut rng);
-        let (x, values, classes) = random_batch::<T, M>(seed + 10, 3);
-        let target = target_for::<T, M>(&values, &classes);
-        let report = check::gradients(&mut model, x.view(), target).unwrap();
-        if seed == 0 {
-            println!("{report}");
-        }
-        assert!(
-            report.max_dynamic_error() <= dynamic_tol,
-            "compiled vs dynamic:\n{report}"
-        );
-        if let Some(fd_tol) = fd_tol {
-            assert!(
-                report.max_finite_difference_error() <= fd_tol,
-                "compiled vs finite differences:\n{report}"
-            );
-        }
-    }
-}
-
 macro_rules! gradient_checks {
     ($($model:ident => $f64_test:ident, $f32_test:ident;)*) => {$(
         #[test]
         fn $f64_test() {
-            check_model::<f64, $model<f64>>(|rng| $model::new(rng), 1e-10, Some(1e-5));
+            check_gradients::<f64, $model<f64>>(|rng| $model::new(rng), (2, 3), 1e-10, Some(1e-5));
         }
         #[test]
         fn $f32_test() {
-            check_model::<f32, $model<f32>>(|rng| $model::new(rng), 1e-4, None);
+            check_gradients::<f32, $model<f32>>(|rng| $model::new(rng), (2, 3), 1e-4, None);
         }
     )*};
 }
@@ -143,18 +114,7 @@ gradient_checks! {
 
 #[derive(Deserialize)]
 struct Fixtures {
-    cnns: Vec<CnnCase>,
-}
-
-#[derive(Deserialize)]
-struct CnnCase {
-    name: String,
-    state: BTreeMap<String, Encoded>,
-    x: Encoded,
-    output: Encoded,
-    target: serde_json::Value,
-    loss_value: f64,
-    grads: BTreeMap<String, Encoded>,
+    cnns: Vec<ModelCase>,
 }
 
 fn fixtures(dtype: &str) -> Fixtures {
@@ -166,77 +126,6 @@ fn fixtures(dtype: &str) -> Fixtures {
     serde_json::from_str(&text).unwrap_or_else(|e| panic!("{path}: {e}"))
 }
 
-/// Loads PyTorch's weights by `state_dict` name, then compares the output, the loss and
-/// every gradient, of the compiled model and of its dynamic twin.
-fn compare<T: Float, M: CompiledModel<T>>(mut model: M, case: &CnnCase, worst: &mut WorstError) {
-    let mut loaded = 0;
-    model.visit_parameters(&mut |p| {
-        let value: ArrayD<T> = case.state[p.name].array();
-        assert_eq!(p.shape, value.shape(), "{} {}", case.name, p.name);
-        p.value
-            .copy_from_slice(value.as_slice().expect("standard layout"));
-        loaded += 1;
-    });
-    assert_eq!(
-        loaded,
-        case.state.len(),
-        "{}: every PyTorch parameter has a compiled twin",
-        case.name
-    );
-    let x: Array2<T> = case.x.array().into_dimensionality().unwrap();
-    let output = model.forward(x.view()).unwrap().to_owned().into_dyn();
-    worst.check(
-        &format!("{} output", case.name),
-        &output,
-        &case.output.array(),
-    );
-    let values: Option<Array2<T>> = case.target.get("values").map(|v| {
-        serde_json::from_value::<Encoded>(v.clone())
-            .unwrap()
-            .array()
-            .into_dimensionality()
-            .unwrap()
-    });
-    let classes: Option<Vec<usize>> = case
-        .target
-        .get("classes")
-        .map(|v| serde_json::from_value(v.clone()).unwrap());
-    let target = match (&values, &classes) {
-        (Some(v), _) => Target::Values(v.view()),
-        (None, Some(c)) => Target::Classes(c),
-        _ => panic!("{}: no target", case.name),
-    };
-    let loss = model.loss_backward(x.view(), target).unwrap();
-    worst.check(
-        &format!("{} loss", case.name),
-        &ndarray::arr0(loss).into_dyn(),
-        &ndarray::arr0(T::of(case.loss_value)).into_dyn(),
-    );
-    model.visit_parameters(&mut |p| {
-        let grad = p.grad_view().expect("filled").to_owned();
-        worst.check(
-            &format!("{} grad {}", case.name, p.name),
-            &grad,
-            &case.grads[p.name].array(),
-        );
-    });
-    let twin = model.to_dynamic();
-    let twin_loss = twin.loss(&Tensor::new(x.into_dyn()), target).unwrap();
-    twin_loss.backward().unwrap();
-    worst.check(
-        &format!("{} dynamic loss", case.name),
-        &twin_loss.to_array(),
-        &ndarray::arr0(T::of(case.loss_value)).into_dyn(),
-    );
-    for (name, tensor) in twin.named_parameters() {
-        worst.check(
-            &format!("{} dynamic grad {name}", case.name),
-            &tensor.grad().unwrap(),
-            &case.grads[&name].array(),
-        );
-    }
-}
-
 fn compare_all<T: Float>() -> WorstError {
     let fixtures = fixtures(T::DTYPE);
     assert_eq!(fixtures.cnns.len(), 6);
@@ -244,12 +133,22 @@ fn compare_all<T: Float>() -> WorstError {
     let mut rng = rand::rngs::StdRng::seed_from_u64(0);
     for case in &fixtures.cnns {
         match case.name.as_str() {
-            "SmallCnn" => compare(SmallCnn::<T>::new(&mut rng), case, &mut worst),
-            "Conv1dNet" => compare(Conv1dNet::<T>::new(&mut rng), case, &mut worst),
-            "GroupedCnn" => compare(GroupedCnn::<T>::new(&mut rng), case, &mut worst),
-            "ResidualCnn" => compare(ResidualCnn::<T>::new(&mut rng), case, &mut worst),
-            "DilatedCnn" => compare(DilatedCnn::<T>::new(&mut rng), case, &mut worst),
-            "CatCnn" => compare(CatCnn::<T>::new(&mut rng), case, &mut worst),
+            "SmallCnn" => {
+                compare_with_pytorch(SmallCnn::<T>::new(&mut rng), case, true, &mut worst)
+            }
+            "Conv1dNet" => {
+                compare_with_pytorch(Conv1dNet::<T>::new(&mut rng), case, true, &mut worst)
+            }
+            "GroupedCnn" => {
+                compare_with_pytorch(GroupedCnn::<T>::new(&mut rng), case, true, &mut worst)
+            }
+            "ResidualCnn" => {
+                compare_with_pytorch(ResidualCnn::<T>::new(&mut rng), case, true, &mut worst)
+            }
+            "DilatedCnn" => {
+                compare_with_pytorch(DilatedCnn::<T>::new(&mut rng), case, true, &mut worst)
+            }
+            "CatCnn" => compare_with_pytorch(CatCnn::<T>::new(&mut rng), case, true, &mut worst),
             other => panic!("fixture model {other} is not declared in this test"),
         }
     }

@@ -229,3 +229,135 @@ pub fn target_for<'a, T: Float, M: nnscratch::compiled::CompiledModel<T>>(
         nnscratch::compiled::Target::Values(values.view())
     }
 }
+
+/// A compiled model's PyTorch fixture: its weights, a batch, the output, the loss and
+/// every gradient (`compiled_*.json`, written by `generate.py`).
+#[derive(Debug, Deserialize)]
+pub struct ModelCase {
+    pub name: String,
+    pub state: BTreeMap<String, Encoded>,
+    pub x: Encoded,
+    pub output: Encoded,
+    pub target: serde_json::Value,
+    pub loss_value: f64,
+    pub grads: BTreeMap<String, Encoded>,
+}
+
+/// Loads the fixture's weights by `state_dict` name, runs one `loss_backward`, and
+/// compares output, loss and every gradient with PyTorch's; with `twin`, the dynamic twin's
+/// loss and gradients too.
+pub fn compare_with_pytorch<T: Float, M: nnscratch::compiled::CompiledModel<T>>(
+    mut model: M,
+    case: &ModelCase,
+    twin: bool,
+    worst: &mut WorstError,
+) {
+    use nnscratch::compiled::Target;
+    use nnscratch::nn::Module;
+    let mut loaded = 0;
+    model.visit_parameters(&mut |p| {
+        let value: ArrayD<T> = case.state[p.name].array();
+        assert_eq!(p.shape, value.shape(), "{} {}", case.name, p.name);
+        p.value
+            .copy_from_slice(value.as_slice().expect("standard layout"));
+        loaded += 1;
+    });
+    assert_eq!(
+        loaded,
+        case.state.len(),
+        "{}: every PyTorch parameter has a compiled twin",
+        case.name
+    );
+    let x: ndarray::Array2<T> = case.x.array().into_dimensionality().unwrap();
+    let output = model.forward(x.view()).unwrap().to_owned().into_dyn();
+    worst.check(
+        &format!("{} output", case.name),
+        &output,
+        &case.output.array(),
+    );
+    let values: Option<ndarray::Array2<T>> = case.target.get("values").map(|v| {
+        let encoded: Encoded = serde_json::from_value(v.clone()).unwrap();
+        encoded.array().into_dimensionality().unwrap()
+    });
+    let classes: Option<Vec<usize>> = case
+        .target
+        .get("classes")
+        .map(|v| serde_json::from_value(v.clone()).unwrap());
+    let target = match (&values, &classes) {
+        (Some(v), _) => Target::Values(v.view()),
+        (None, Some(c)) => Target::Classes(c),
+        _ => panic!("{}: fixture without target", case.name),
+    };
+    let expected_loss = ndarray::arr0(T::of(case.loss_value)).into_dyn();
+    let loss = model.loss_backward(x.view(), target).unwrap();
+    worst.check(
+        &format!("{} loss", case.name),
+        &ndarray::arr0(loss).into_dyn(),
+        &expected_loss,
+    );
+    model.visit_parameters(&mut |p| {
+        let grad = p
+            .grad_view()
+            .expect("loss_backward filled the gradients")
+            .to_owned();
+        worst.check(
+            &format!("{} grad {}", case.name, p.name),
+            &grad,
+            &case.grads[p.name].array(),
+        );
+    });
+    if twin {
+        let twin = model.to_dynamic();
+        let twin_loss = twin
+            .loss(&nnscratch::Tensor::new(x.into_dyn()), target)
+            .unwrap();
+        twin_loss.backward().unwrap();
+        worst.check(
+            &format!("{} dynamic loss", case.name),
+            &twin_loss.to_array(),
+            &expected_loss,
+        );
+        for (name, tensor) in twin.named_parameters() {
+            worst.check(
+                &format!("{} dynamic grad {name}", case.name),
+                &tensor.grad().unwrap(),
+                &case.grads[&name].array(),
+            );
+        }
+    }
+}
+
+/// Compiled vs dynamic (to `dynamic_tol`) vs finite differences (to `fd_tol`) on `seeds`
+/// random batches of `rows` rows, each model freshly initialised.
+pub fn check_gradients<T: Float, M: nnscratch::compiled::CompiledModel<T>>(
+    new: fn(&mut rand::rngs::StdRng) -> M,
+    (seeds, rows): (u64, usize),
+    dynamic_tol: f64,
+    fd_tol: Option<f64>,
+) {
+    use rand::SeedableRng;
+    for seed in 0..seeds {
+        let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
+        let mut model = new(&mut rng);
+        let (x, values, classes) = random_batch::<T, M>(seed + 10, rows);
+        let report = nnscratch::check::gradients(
+            &mut model,
+            x.view(),
+            target_for::<T, M>(&values, &classes),
+        )
+        .unwrap();
+        if seed == 0 {
+            println!("{report}"); // shown with --nocapture
+        }
+        assert!(
+            report.max_dynamic_error() <= dynamic_tol,
+            "compiled vs dynamic over {dynamic_tol:e}:\n{report}"
+        );
+        if let Some(fd_tol) = fd_tol {
+            assert!(
+                report.max_finite_difference_error() <= fd_tol,
+                "compiled vs finite differences over {fd_tol:e}:\n{report}"
+            );
+        }
+    }
+}
