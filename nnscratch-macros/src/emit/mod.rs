@@ -143,6 +143,27 @@ pub fn model(input: &ModelInput, model: &Model) -> TokenStream {
                 pub gemm: ::nnscratch::kernels::GemmWorkspace<T>,
                 #(#buffer_fields)*
             }
+
+            impl<T: ::nnscratch::Float> Grad<T> {
+                /// Zero gradients of the parameters' shapes. (Its own function, not
+                /// inlined into `new`: one huge initialiser is slow for LLVM to compile.)
+                #[inline(never)]
+                pub fn zeros() -> Self {
+                    Grad { #(#grad_init)* filled: false }
+                }
+            }
+
+            impl<T: ::nnscratch::Float> Workspace<T> {
+                /// Empty buffers, sized by the first batch. (Not inlined, as above.)
+                #[inline(never)]
+                pub fn empty() -> Self {
+                    Workspace {
+                        input: ::nnscratch::ndarray::Array2::zeros((0, 0)),
+                        gemm: ::nnscratch::kernels::GemmWorkspace::new(),
+                        #(#buffer_init)*
+                    }
+                }
+            }
         }
 
         #(#cfgs)*
@@ -171,12 +192,8 @@ pub fn model(input: &ModelInput, model: &Model) -> TokenStream {
                 let mut model = Self {
                     #(#param_init)*
                     #(#state_init)*
-                    grad: #grad_ident { #(#grad_init)* filled: false },
-                    workspace: #workspace_ident {
-                        input: ::nnscratch::ndarray::Array2::zeros((0, 0)),
-                        gemm: ::nnscratch::kernels::GemmWorkspace::new(),
-                        #(#buffer_init)*
-                    },
+                    grad: #grad_ident::zeros(),
+                    workspace: #workspace_ident::empty(),
                 };
                 #seed_dropout
                 model
