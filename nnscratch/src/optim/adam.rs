@@ -15,8 +15,7 @@
 //! scales it.
 
 use super::{
-    LearningRate, Optimizer, Parameters, StateList, check_finite_gradients, check_hyper,
-    clip_coefficient,
+    Clipping, LearningRate, Optimizer, Parameters, StateList, check_finite_gradients, check_hyper,
 };
 use crate::{Float, Result};
 
@@ -31,8 +30,7 @@ pub struct Adam<T: Float = f32> {
     weight_decay: f64,
     decoupled: bool,
     amsgrad: bool,
-    max_norm: Option<f64>,
-    last_norm: Option<f64>,
+    clipping: Clipping,
     moments: StateList<Option<Moments<T>>>,
 }
 
@@ -58,8 +56,7 @@ impl<T: Float> Adam<T> {
             weight_decay: 0.0,
             decoupled: false,
             amsgrad: false,
-            max_norm: None,
-            last_norm: None,
+            clipping: Clipping::default(),
             moments: StateList::default(),
         }
     }
@@ -84,14 +81,14 @@ impl<T: Float> Adam<T> {
     /// most `max_norm`, as `torch.nn.utils.clip_grad_norm_(params, max_norm)` before
     /// `optimizer.step()`. The model's stored gradients are left as they are.
     pub fn clip_grad_norm(mut self, max_norm: f64) -> Self {
-        self.max_norm = Some(max_norm);
+        self.clipping.max_norm = Some(max_norm);
         self
     }
 
     /// The global gradient norm measured by the last step, when clipping is on (what
     /// `clip_grad_norm_` returns).
     pub fn last_grad_norm(&self) -> Option<f64> {
-        self.last_norm
+        self.clipping.last_norm
     }
 
     /// Decay rates of the first and second moment estimates.
@@ -145,15 +142,7 @@ impl<T: Float> Adam<T> {
             "a weight decay >= 0",
             self.weight_decay >= 0.0,
         )?;
-        if let Some(max_norm) = self.max_norm {
-            check_hyper(
-                "clip_grad_norm max_norm",
-                max_norm,
-                "max_norm > 0",
-                max_norm > 0.0,
-            )?;
-        }
-        Ok(())
+        self.clipping.check()
     }
 }
 
@@ -171,9 +160,7 @@ impl<T: Float> Optimizer<T> for Adam<T> {
         self.check()?;
         self.moments.check(model)?;
         check_finite_gradients(model)?;
-        let (clip, norm) = clip_coefficient(model, self.max_norm);
-        self.last_norm = norm;
-        let clip = T::of(clip);
+        let clip: T = self.clipping.coefficient(model);
         let (beta1, beta2) = self.betas;
         let (lr, eps, weight_decay) = (self.lr, T::of(self.eps), T::of(self.weight_decay));
         let (decoupled, amsgrad) = (self.decoupled, self.amsgrad);

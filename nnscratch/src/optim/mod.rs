@@ -372,24 +372,47 @@ pub trait LearningRate {
     fn set_lr(&mut self, lr: f64);
 }
 
-/// The factor `torch.nn.utils.clip_grad_norm_(params, max_norm)` multiplies every
-/// gradient by, `min(1, max_norm / (‖g‖₂ + 1e-6))` over all gradients together, and the
-/// norm `‖g‖₂` itself; `(1, None)` without clipping.
-pub(crate) fn clip_coefficient<T: Float>(
-    model: &mut (impl Parameters<T> + ?Sized),
-    max_norm: Option<f64>,
-) -> (f64, Option<f64>) {
-    let Some(max_norm) = max_norm else {
-        return (1.0, None);
-    };
-    let mut sum_of_squares = 0.0f64;
-    model.visit_parameters(&mut |p| {
-        if let Some(grad) = p.grad {
-            sum_of_squares += grad.iter().map(|g| g.as_f64() * g.as_f64()).sum::<f64>();
+/// Gradient-norm clipping, as `torch.nn.utils.clip_grad_norm_(params, max_norm)` before
+/// `optimizer.step()`: the one implementation every optimizer's `clip_grad_norm` uses.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct Clipping {
+    /// The largest global 2-norm allowed, if clipping is on.
+    pub(crate) max_norm: Option<f64>,
+    /// The norm the last step measured (what `clip_grad_norm_` returns).
+    pub(crate) last_norm: Option<f64>,
+}
+
+impl Clipping {
+    /// `max_norm > 0`, when set.
+    pub(crate) fn check(&self) -> Result<()> {
+        match self.max_norm {
+            Some(max_norm) => check_hyper(
+                "clip_grad_norm max_norm",
+                max_norm,
+                "max_norm > 0",
+                max_norm > 0.0,
+            ),
+            None => Ok(()),
         }
-    });
-    let norm = sum_of_squares.sqrt();
-    ((max_norm / (norm + 1e-6)).min(1.0), Some(norm))
+    }
+
+    /// The factor every gradient is multiplied by, `min(1, max_norm / (‖g‖₂ + 1e-6))`
+    /// over all gradients together (1 without clipping); records `‖g‖₂`.
+    pub(crate) fn coefficient<T: Float>(&mut self, model: &mut (impl Parameters<T> + ?Sized)) -> T {
+        let Some(max_norm) = self.max_norm else {
+            self.last_norm = None;
+            return T::one();
+        };
+        let mut sum_of_squares = 0.0f64;
+        model.visit_parameters(&mut |p| {
+            if let Some(grad) = p.grad {
+                sum_of_squares += grad.iter().map(|g| g.as_f64() * g.as_f64()).sum::<f64>();
+            }
+        });
+        let norm = sum_of_squares.sqrt();
+        self.last_norm = Some(norm);
+        T::of((max_norm / (norm + 1e-6)).min(1.0))
+    }
 }
 
 /// Checks a hyper-parameter is finite and in range.

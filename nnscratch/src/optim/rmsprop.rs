@@ -14,8 +14,7 @@
 //! `torch.nn.utils.clip_grad_norm_` scales it.
 
 use super::{
-    LearningRate, Optimizer, Parameters, StateList, check_finite_gradients, check_hyper,
-    clip_coefficient,
+    Clipping, LearningRate, Optimizer, Parameters, StateList, check_finite_gradients, check_hyper,
 };
 use crate::{Float, Result};
 
@@ -29,8 +28,7 @@ pub struct RMSprop<T: Float = f32> {
     weight_decay: f64,
     momentum: f64,
     centered: bool,
-    max_norm: Option<f64>,
-    last_norm: Option<f64>,
+    clipping: Clipping,
     state: StateList<Option<State<T>>>,
 }
 
@@ -51,8 +49,7 @@ impl<T: Float> RMSprop<T> {
             weight_decay: 0.0,
             momentum: 0.0,
             centered: false,
-            max_norm: None,
-            last_norm: None,
+            clipping: Clipping::default(),
             state: StateList::default(),
         }
     }
@@ -61,13 +58,13 @@ impl<T: Float> RMSprop<T> {
     /// before each step, as `torch.nn.utils.clip_grad_norm_(params, max_norm)` before
     /// `optimizer.step()` (the gradients themselves are left as they are).
     pub fn clip_grad_norm(mut self, max_norm: f64) -> Self {
-        self.max_norm = Some(max_norm);
+        self.clipping.max_norm = Some(max_norm);
         self
     }
 
     /// The global gradient norm measured by the last step, when clipping is on.
     pub fn last_grad_norm(&self) -> Option<f64> {
-        self.last_norm
+        self.clipping.last_norm
     }
 
     /// Smoothing constant of the running mean of squared gradients.
@@ -126,15 +123,7 @@ impl<T: Float> RMSprop<T> {
             "a momentum >= 0",
             self.momentum >= 0.0,
         )?;
-        if let Some(max_norm) = self.max_norm {
-            check_hyper(
-                "clip_grad_norm max_norm",
-                max_norm,
-                "max_norm > 0",
-                max_norm > 0.0,
-            )?;
-        }
-        Ok(())
+        self.clipping.check()
     }
 }
 
@@ -152,9 +141,7 @@ impl<T: Float> Optimizer<T> for RMSprop<T> {
         self.check()?;
         self.state.check(model)?;
         check_finite_gradients(model)?;
-        let (clip, norm) = clip_coefficient(model, self.max_norm);
-        self.last_norm = norm;
-        let clip = T::of(clip);
+        let clip: T = self.clipping.coefficient(model);
         let (lr, alpha, eps) = (T::of(self.lr), T::of(self.alpha), T::of(self.eps));
         let one_minus_alpha = T::of(1.0 - self.alpha);
         let (weight_decay, momentum) = (T::of(self.weight_decay), T::of(self.momentum));

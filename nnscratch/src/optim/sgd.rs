@@ -13,9 +13,7 @@
 //! With [`Sgd::clip_grad_norm`], `grad` is first scaled as `torch.nn.utils.clip_grad_norm_`
 //! scales it.
 
-use super::{
-    Optimizer, Parameters, StateList, check_finite_gradients, check_hyper, clip_coefficient,
-};
+use super::{Clipping, Optimizer, Parameters, StateList, check_finite_gradients, check_hyper};
 use crate::{Float, Result};
 
 /// `torch.optim.SGD`. Build with [`Sgd::new`] and the setters, which mirror PyTorch's
@@ -27,8 +25,7 @@ pub struct Sgd<T: Float = f32> {
     dampening: f64,
     nesterov: bool,
     weight_decay: f64,
-    max_norm: Option<f64>,
-    last_norm: Option<f64>,
+    clipping: Clipping,
     /// The momentum buffer of each parameter (`None` until its first update).
     buffers: StateList<Option<Vec<T>>>,
 }
@@ -42,8 +39,7 @@ impl<T: Float> Sgd<T> {
             dampening: 0.0,
             nesterov: false,
             weight_decay: 0.0,
-            max_norm: None,
-            last_norm: None,
+            clipping: Clipping::default(),
             buffers: StateList::default(),
         }
     }
@@ -52,14 +48,14 @@ impl<T: Float> Sgd<T> {
     /// before each step, as `torch.nn.utils.clip_grad_norm_(params, max_norm)` before
     /// `optimizer.step()` (the gradients themselves are left as they are).
     pub fn clip_grad_norm(mut self, max_norm: f64) -> Self {
-        self.max_norm = Some(max_norm);
+        self.clipping.max_norm = Some(max_norm);
         self
     }
 
     /// The global gradient norm measured by the last step, when clipping is on (what
     /// `clip_grad_norm_` returns).
     pub fn last_grad_norm(&self) -> Option<f64> {
-        self.last_norm
+        self.clipping.last_norm
     }
 
     /// Momentum factor (default 0).
@@ -111,14 +107,7 @@ impl<T: Float> Sgd<T> {
             "a weight decay >= 0",
             self.weight_decay >= 0.0,
         )?;
-        if let Some(max_norm) = self.max_norm {
-            check_hyper(
-                "clip_grad_norm max_norm",
-                max_norm,
-                "max_norm > 0",
-                max_norm > 0.0,
-            )?;
-        }
+        self.clipping.check()?;
         if self.nesterov {
             let ok = self.momentum > 0.0 && self.dampening == 0.0;
             check_hyper(
@@ -146,9 +135,7 @@ impl<T: Float> Optimizer<T> for Sgd<T> {
         self.check()?;
         self.buffers.check(model)?;
         check_finite_gradients(model)?;
-        let (clip, norm) = clip_coefficient(model, self.max_norm);
-        self.last_norm = norm;
-        let clip = T::of(clip);
+        let clip: T = self.clipping.coefficient(model);
         let (lr, momentum, weight_decay) = (
             T::of(self.lr),
             T::of(self.momentum),
