@@ -196,6 +196,15 @@ pub trait CompiledModel<T: Float>: Parameters<T> {
 
     /// The compiled graph with each edge's derived partial derivative.
     fn graph() -> Graph<T>;
+
+    /// Writes the model to `path` as ONNX, in evaluation mode, for onnxruntime, tract
+    /// and the other ONNX engines (see [`crate::onnx`]); atomically, as checkpoints are.
+    fn export_onnx(&self, path: impl AsRef<std::path::Path>) -> Result<()>
+    where
+        Self: Sized,
+    {
+        crate::onnx::save(&crate::onnx::from_compiled(self)?, path)
+    }
 }
 
 /// Checks a batch: `[batch >= 1, width]`.

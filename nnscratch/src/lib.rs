@@ -319,6 +319,7 @@ pub mod init;
 pub mod io;
 pub mod kernels;
 pub mod nn;
+pub mod onnx;
 pub mod optim;
 pub mod tensor;
 

@@ -154,7 +154,12 @@ impl<T: Float> BatchNorm1d<T> {
         Ok(layer)
     }
 
-    /// The number of features.
+    /// The value added to the variance (`eps`).
+    pub fn eps(&self) -> f64 {
+        self.eps
+    }
+
+    /// The number of features (channels for BatchNorm2d).
     pub fn num_features(&self) -> usize {
         self.num_features
     }

@@ -410,6 +410,16 @@ impl<T: Float> GraphModule<T> {
         ))
     }
 
+    /// The network's name.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// The index of the value [`finish`](GraphModule::finish) marked as the output.
+    pub fn output(&self) -> usize {
+        self.output
+    }
+
     /// The layers added with [`module`](GraphModule::module), with their prefixes.
     pub fn modules(&self) -> &[(String, Layer<T>)] {
         &self.modules

@@ -79,6 +79,11 @@ impl<T: Float> LayerNorm<T> {
         Ok(layer)
     }
 
+    /// The value added to the variance (`eps`).
+    pub fn eps(&self) -> f64 {
+        self.eps
+    }
+
     /// The size of the normalised (last) axis.
     pub fn normalized_shape(&self) -> usize {
         self.normalized_shape
