@@ -6,14 +6,16 @@
 //! convolutional network on the same 8x8 images instead.
 //!
 //!     cargo run --release --example digits -- [--model mlp|cnn] [--epochs 30] [--lr 1e-3]
-//!         [--batch-size 32] [--seed 0] [--save PATH] [--load PATH]
+//!         [--batch-size 32] [--seed 0] [--save PATH] [--load PATH] [--export-onnx PATH]
 
 #[path = "common/mod.rs"]
 mod common;
 
 use std::time::Instant;
 
-use common::{Args, confusion_matrix, predictions, print_confusion_matrix, progress_bar};
+use common::{
+    Args, confusion_matrix, export_onnx_if_asked, predictions, print_confusion_matrix, progress_bar,
+};
 use ndarray::Array2;
 use nnscratch::compiled::{CompiledModel, Target};
 use nnscratch::data::{self, Dataset, MiniBatches};
@@ -46,7 +48,7 @@ model! {
     }
 }
 
-const USAGE: &str = "usage: digits [--model mlp|cnn] [--epochs N] [--lr LR] [--batch-size B] [--seed S] [--save PATH] [--load PATH]";
+const USAGE: &str = "usage: digits [--model mlp|cnn] [--epochs N] [--lr LR] [--batch-size B] [--seed S] [--save PATH] [--load PATH] [--export-onnx PATH]";
 
 /// The train/test split is fixed, so results compare across runs and machines.
 const SPLIT_SEED: u64 = 42;
@@ -69,6 +71,7 @@ fn run() -> Result<(), String> {
             "seed",
             "save",
             "load",
+            "export-onnx",
         ],
     )?;
     let epochs: usize = args.get("epochs", 30)?;
@@ -175,5 +178,6 @@ fn fit<M: CompiledModel<f32>>(
         nnscratch::io::save_safetensors(&mut net, &path).map_err(|e| e.to_string())?;
         println!("saved weights to {path}");
     }
+    export_onnx_if_asked(&net, &args)?;
     Ok(())
 }

@@ -6,7 +6,7 @@
 //!
 //!     cargo run --release --example function_approximation -- [--epochs 3000] [--lr 1e-3]
 //!         [--optimizer sgd|adam] [--seed 0] [--batch-size 20] [--out-dir .]
-//!         [--save PATH] [--load PATH]
+//!         [--save PATH] [--load PATH] [--export-onnx PATH]
 
 #[path = "common/mod.rs"]
 mod common;
@@ -14,7 +14,7 @@ mod common;
 use std::path::PathBuf;
 use std::time::Instant;
 
-use common::{Args, progress_bar};
+use common::{Args, export_onnx_if_asked, progress_bar};
 use ndarray::Array2;
 use nnscratch::data::{self, MiniBatches};
 use nnscratch::model;
@@ -34,7 +34,7 @@ model! {
 }
 
 const USAGE: &str = "usage: function_approximation [--epochs N] [--lr LR] [--optimizer sgd|adam] \
-[--seed S] [--batch-size B] [--out-dir DIR] [--save PATH] [--load PATH]";
+[--seed S] [--batch-size B] [--out-dir DIR] [--save PATH] [--load PATH] [--export-onnx PATH]";
 
 fn f(x: f32) -> f32 {
     x.sin() + 0.3 * x.exp()
@@ -59,6 +59,7 @@ fn run() -> Result<(), String> {
             "out-dir",
             "save",
             "load",
+            "export-onnx",
         ],
     )?;
     let epochs: usize = args.get("epochs", 3000)?;
@@ -132,6 +133,7 @@ fn run() -> Result<(), String> {
         nnscratch::io::save_safetensors(&mut net, &path).map_err(|e| e.to_string())?;
         println!("saved weights to {path}");
     }
+    export_onnx_if_asked(&net, &args)?;
     Ok(())
 }
 

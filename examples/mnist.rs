@@ -7,7 +7,7 @@
 //!
 //!     cargo run --release --example mnist -- DIR [--epochs 3] [--lr 1e-3] [--batch-size 32]
 //!         [--seed 0] [--model mlp|bn] [--optimizer adam|adamw] [--schedule halving|cosine]
-//!         [--save PATH] [--load PATH]
+//!         [--save PATH] [--load PATH] [--export-onnx PATH]
 //!
 //! In this repository's development setup: `-- ../shared/data/mnist`.
 
@@ -16,7 +16,7 @@ mod common;
 
 use std::time::Instant;
 
-use common::{Args, predictions, progress_bar};
+use common::{Args, export_onnx_if_asked, predictions, progress_bar};
 use ndarray::Array2;
 use nnscratch::compiled::{CompiledModel, Target};
 use nnscratch::data::{self, Dataset, MiniBatches};
@@ -47,7 +47,7 @@ model! {
     }
 }
 
-const USAGE: &str = "usage: mnist DIR [--epochs N] [--lr LR] [--batch-size B] [--seed S] [--model mlp|bn] [--optimizer adam|adamw] [--schedule halving|cosine] [--save PATH] [--load PATH]
+const USAGE: &str = "usage: mnist DIR [--epochs N] [--lr LR] [--batch-size B] [--seed S] [--model mlp|bn] [--optimizer adam|adamw] [--schedule halving|cosine] [--save PATH] [--load PATH] [--export-onnx PATH]
 DIR holds train-images.idx3-ubyte, train-labels.idx1-ubyte, t10k-images.idx3-ubyte and
 t10k-labels.idx1-ubyte, plain or .gz (e.g. ../shared/data/mnist)";
 
@@ -92,6 +92,7 @@ fn run() -> Result<(), String> {
             "schedule",
             "save",
             "load",
+            "export-onnx",
         ],
     )?;
     let [dir] = args.positional.as_slice() else {
@@ -221,5 +222,6 @@ fn fit<M: CompiledModel<f32>>(
         nnscratch::io::save_safetensors(&mut net, &path).map_err(|e| e.to_string())?;
         println!("saved weights to {path}");
     }
+    export_onnx_if_asked(&net, &args)?;
     Ok(())
 }

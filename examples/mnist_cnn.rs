@@ -4,7 +4,7 @@
 //! time after each epoch. Reads the four IDX files (plain or .gz) from the directory given.
 //!
 //!     cargo run --release --example mnist_cnn -- DIR [--epochs 5] [--lr 2e-3]
-//!         [--batch-size 64] [--seed 0] [--threads 1] [--save PATH] [--load PATH]
+//!         [--batch-size 64] [--seed 0] [--threads 1] [--save PATH] [--load PATH] [--export-onnx PATH]
 //!
 //! In this repository's development setup: `-- ../shared/data/mnist`.
 
@@ -13,7 +13,7 @@ mod common;
 
 use std::time::Instant;
 
-use common::{Args, predictions, progress_bar};
+use common::{Args, export_onnx_if_asked, predictions, progress_bar};
 use ndarray::Array2;
 use nnscratch::data::{self, Dataset, MiniBatches};
 use nnscratch::model;
@@ -33,7 +33,7 @@ model! {
     }
 }
 
-const USAGE: &str = "usage: mnist_cnn DIR [--epochs N] [--lr LR] [--batch-size B] [--seed S] [--threads T] [--save PATH] [--load PATH]
+const USAGE: &str = "usage: mnist_cnn DIR [--epochs N] [--lr LR] [--batch-size B] [--seed S] [--threads T] [--save PATH] [--load PATH] [--export-onnx PATH]
 DIR holds train-images.idx3-ubyte, train-labels.idx1-ubyte, t10k-images.idx3-ubyte and
 t10k-labels.idx1-ubyte, plain or .gz (e.g. ../shared/data/mnist)";
 
@@ -76,6 +76,7 @@ fn run() -> Result<(), String> {
             "threads",
             "save",
             "load",
+            "export-onnx",
         ],
     )?;
     let [dir] = args.positional.as_slice() else {
@@ -138,5 +139,6 @@ fn run() -> Result<(), String> {
         nnscratch::io::save_safetensors(&mut net, &path).map_err(|e| e.to_string())?;
         println!("saved weights to {path}");
     }
+    export_onnx_if_asked(&net, &args)?;
     Ok(())
 }

@@ -111,3 +111,19 @@ pub fn print_confusion_matrix(matrix: &[Vec<usize>]) {
         println!();
     }
 }
+
+/// `--export-onnx PATH`: writes the trained model as ONNX, in evaluation mode, for
+/// onnxruntime, tract and the other ONNX engines.
+pub fn export_onnx_if_asked<T: nnscratch::Float, M: nnscratch::compiled::CompiledModel<T>>(
+    net: &M,
+    args: &Args,
+) -> Result<(), String> {
+    if let Some(path) = args.optional("export-onnx") {
+        net.export_onnx(&path).map_err(|e| e.to_string())?;
+        println!(
+            "exported the model to {path} (ONNX opset {})",
+            nnscratch::onnx::OPSET
+        );
+    }
+    Ok(())
+}
