@@ -222,6 +222,6 @@ fn fit<M: CompiledModel<f32>>(
         nnscratch::io::save_safetensors(&mut net, &path).map_err(|e| e.to_string())?;
         println!("saved weights to {path}");
     }
-    export_onnx_if_asked(&net, &args)?;
+    export_onnx_if_asked(&net, args)?;
     Ok(())
 }
