@@ -24,7 +24,7 @@ use nnscratch::{Float, Tensor, model};
 use rand::rngs::StdRng;
 use rand::{RngExt, SeedableRng};
 use tract_onnx::prelude::{
-    Datum, Framework, InferenceModelExt, IntoRunnable, IntoTValue, Tensor as TractTensor,
+    Framework, InferenceModelExt, IntoRunnable, IntoTValue, Tensor as TractTensor,
     TypedRunnableModel, tvec,
 };
 
@@ -202,50 +202,28 @@ fn random_rows<T: Float>(rng: &mut StdRng, rows: usize, width: usize) -> Array2<
     Array2::from_shape_fn((rows, width), |_| T::of(rng.random_range(-3.0..3.0)))
 }
 
-/// The ONNX file's bytes, run by tract (optimised, with the batch left symbolic).
-fn tract_model(bytes: &[u8]) -> Arc<TypedRunnableModel> {
-    tract_onnx::onnx()
-        .model_for_read(&mut &bytes[..])
-        .expect("tract reads the exported file")
-        .into_optimized()
-        .expect("tract optimises the exported graph")
-        .into_runnable()
-        .expect("tract plans the exported graph")
+/// One test model, exported: the ONNX model and the model's own forward pass in
+/// evaluation mode, for rows `[batch, width]`.
+struct Exported<T: Float> {
+    name: String,
+    proto: ModelProto,
+    sample_shape: Vec<usize>,
+    kinds: BTreeSet<&'static str>,
+    forward: Box<dyn FnMut(&Array2<T>) -> ArrayD<T>>,
 }
 
-fn run_tract<T: Float + Datum>(
-    model: &Arc<TypedRunnableModel>,
-    rows: &Array2<T>,
-    sample_shape: &[usize],
-) -> ArrayD<T> {
-    let mut shape = vec![rows.nrows()];
-    shape.extend_from_slice(sample_shape);
-    let data: Vec<T> = rows.iter().copied().collect();
-    let input = TractTensor::from_shape(&shape, &data).expect("an input tensor");
-    let outputs = model
-        .run(tvec!(input.into_tvalue()))
-        .expect("tract runs the graph");
-    let out = outputs[0]
-        .to_plain_array_view::<T>()
-        .expect("an output of the model's type");
-    ArrayD::from_shape_vec(IxDyn(out.shape()), out.iter().copied().collect()).unwrap()
+impl<T: Float> Exported<T> {
+    fn width(&self) -> usize {
+        self.sample_shape.iter().product()
+    }
 }
 
-/// Largest `|a - b| / max(1, |b|)` (`b` the model's own output).
-fn relative_error<T: Float>(a: &ArrayD<T>, b: &ArrayD<T>) -> f64 {
-    assert_eq!(a.shape(), b.shape(), "output shapes");
-    a.iter()
-        .zip(b.iter())
-        .map(|(x, y)| (x.as_f64() - y.as_f64()).abs() / y.as_f64().abs().max(1.0))
-        .fold(0.0, f64::max)
-}
-
-/// Checks the export of a compiled model in evaluation mode against tract, after a few
-/// training-mode passes that move BatchNorm's running statistics off their start.
-fn check_compiled<T, M>(mut model: M, classes: bool) -> (f64, BTreeSet<&'static str>)
+/// A compiled model after three training-mode passes (which move BatchNorm's running
+/// statistics off their start), in evaluation mode, exported.
+fn compiled<T, M>(mut model: M, classes: bool) -> Exported<T>
 where
-    T: Float + Datum,
-    M: CompiledModel<T>,
+    T: Float,
+    M: CompiledModel<T> + 'static,
 {
     let mut rng = StdRng::seed_from_u64(7);
     for _ in 0..3 {
@@ -261,88 +239,113 @@ where
     }
     model.set_training(false);
     let twin = model.to_dynamic();
-    let exported = onnx::from_compiled(&model).unwrap();
-    let kinds = twin
-        .values()
-        .iter()
-        .map(|(_, op, _)| onnx::op_kind(&twin, op))
-        .collect();
-    let sample_shape = twin.shape(0).unwrap().to_vec();
-    let runnable = tract_model(&onnx::to_bytes(&exported));
-    let mut worst: f64 = 0.0;
-    for batch in BATCHES {
-        let x = random_rows::<T>(&mut rng, batch, M::INPUT_WIDTH);
-        let ours = model.forward(x.view()).unwrap().to_owned().into_dyn();
-        let theirs = run_tract(&runnable, &x, &sample_shape);
-        worst = worst.max(relative_error(&theirs, &ours));
+    Exported {
+        name: M::NAME.to_string(),
+        proto: onnx::from_compiled(&model).unwrap(),
+        sample_shape: twin.shape(0).unwrap().to_vec(),
+        kinds: twin
+            .values()
+            .iter()
+            .map(|(_, op, _)| onnx::op_kind(&twin, op))
+            .collect(),
+        forward: Box::new(move |x| model.forward(x.view()).unwrap().to_owned().into_dyn()),
     }
-    assert!(
-        worst <= 1e-5,
-        "{}: tract differs from forward by {worst:e}",
-        M::NAME
-    );
-    println!(
-        "{:<16} {:<8} tract: largest relative error {worst:.1e}",
-        M::NAME,
-        T::DTYPE
-    );
-    (worst, kinds)
 }
 
-fn check_sequential<T: Float + Datum>(case: &SequentialCase) -> (f64, BTreeSet<&'static str>) {
+/// A `Sequential` after three training-mode passes, in evaluation mode, exported.
+fn sequential<T: Float>(case: SequentialCase) -> Exported<T> {
     let mut rng = StdRng::seed_from_u64(3);
     let mut net = Sequential::<T>::new(case.specs.iter().copied(), &mut rng).unwrap();
-    let width: usize = case.input_shape.iter().product();
-    let as_input = |rows: &Array2<T>| {
-        let mut shape = vec![rows.nrows()];
-        shape.extend_from_slice(&case.input_shape);
-        Tensor::new(rows.clone().into_shape_with_order(IxDyn(&shape)).unwrap())
+    let shape = case.input_shape.clone();
+    let as_input = move |rows: &Array2<T>| {
+        let mut full = vec![rows.nrows()];
+        full.extend_from_slice(&shape);
+        Tensor::new(rows.clone().into_shape_with_order(IxDyn(&full)).unwrap())
     };
+    let width: usize = case.input_shape.iter().product();
     for _ in 0..3 {
         net.forward(&as_input(&random_rows(&mut rng, 6, width)))
             .unwrap();
     }
     net.eval();
-    let exported = onnx::from_sequential(&net, case.name, &case.input_shape).unwrap();
-    let runnable = tract_model(&onnx::to_bytes(&exported));
-    let mut worst: f64 = 0.0;
-    for batch in BATCHES {
-        let x = random_rows::<T>(&mut rng, batch, width);
-        let ours = net.forward_no_grad(&as_input(&x)).unwrap().to_array();
-        let theirs = run_tract(&runnable, &x, &case.input_shape);
-        worst = worst.max(relative_error(&theirs, &ours));
+    Exported {
+        name: case.name.to_string(),
+        proto: onnx::from_sequential(&net, case.name, &case.input_shape).unwrap(),
+        sample_shape: case.input_shape,
+        kinds: net.layers().iter().map(onnx::kind).collect(),
+        forward: Box::new(move |x| net.forward_no_grad(&as_input(x)).unwrap().to_array()),
     }
-    assert!(
-        worst <= 1e-5,
-        "{}: tract differs from forward by {worst:e}",
-        case.name
-    );
-    println!(
-        "{:<16} {:<8} tract: largest relative error {worst:.1e}",
-        case.name,
-        T::DTYPE
-    );
-    let kinds = net.layers().iter().map(onnx::kind).collect();
-    (worst, kinds)
 }
 
-fn check_all<T: Float + Datum>() -> BTreeSet<&'static str> {
+/// Every test model, both forms of `model!` and `Sequential`, exported.
+fn exported_models<T: Float>() -> Vec<Exported<T>> {
     let mut rng = StdRng::seed_from_u64(1);
-    let mut kinds = BTreeSet::new();
-    kinds.extend(check_compiled(EveryOperator::<T>::new(&mut rng), true).1);
-    kinds.extend(check_compiled(NormMlp::<T>::new(&mut rng), false).1);
-    kinds.extend(check_compiled(ExportCnn::<T>::new(&mut rng), true).1);
-    kinds.extend(check_compiled(BranchCnn::<T>::new(&mut rng), false).1);
-    kinds.extend(check_compiled(ExportConv1d::<T>::new(&mut rng), true).1);
-    for case in sequential_cases() {
-        kinds.extend(check_sequential::<T>(&case).1);
-    }
-    kinds
+    let mut models = vec![
+        compiled(EveryOperator::<T>::new(&mut rng), true),
+        compiled(NormMlp::<T>::new(&mut rng), false),
+        compiled(ExportCnn::<T>::new(&mut rng), true),
+        compiled(BranchCnn::<T>::new(&mut rng), false),
+        compiled(ExportConv1d::<T>::new(&mut rng), true),
+    ];
+    models.extend(sequential_cases().into_iter().map(sequential));
+    models
+}
+
+/// The ONNX file's bytes, run by tract (optimised, with the batch left symbolic).
+fn tract_model(bytes: &[u8]) -> Arc<TypedRunnableModel> {
+    tract_onnx::onnx()
+        .model_for_read(&mut &bytes[..])
+        .expect("tract reads the exported file")
+        .into_optimized()
+        .expect("tract optimises the exported graph")
+        .into_runnable()
+        .expect("tract plans the exported graph")
+}
+
+fn run_tract(model: &Arc<TypedRunnableModel>, rows: &Array2<f32>, sample: &[usize]) -> ArrayD<f32> {
+    let mut shape = vec![rows.nrows()];
+    shape.extend_from_slice(sample);
+    let data: Vec<f32> = rows.iter().copied().collect();
+    let input = TractTensor::from_shape(&shape, &data).expect("an input tensor");
+    let outputs = model
+        .run(tvec!(input.into_tvalue()))
+        .expect("tract runs the graph");
+    let out = outputs[0]
+        .to_plain_array_view::<f32>()
+        .expect("a float output");
+    ArrayD::from_shape_vec(IxDyn(out.shape()), out.iter().copied().collect()).unwrap()
+}
+
+/// Largest `|a - b| / max(1, |b|)` (`b` the model's own output).
+fn relative_error<T: Float>(a: &ArrayD<T>, b: &ArrayD<T>) -> f64 {
+    assert_eq!(a.shape(), b.shape(), "output shapes");
+    a.iter()
+        .zip(b.iter())
+        .map(|(x, y)| (x.as_f64() - y.as_f64()).abs() / y.as_f64().abs().max(1.0))
+        .fold(0.0, f64::max)
 }
 
 #[test]
 fn tract_runs_every_export_like_forward() {
-    check_all::<f32>();
+    let mut rng = StdRng::seed_from_u64(11);
+    for mut model in exported_models::<f32>() {
+        let runnable = tract_model(&onnx::to_bytes(&model.proto));
+        let mut worst: f64 = 0.0;
+        for batch in BATCHES {
+            let x = random_rows::<f32>(&mut rng, batch, model.width());
+            let theirs = run_tract(&runnable, &x, &model.sample_shape);
+            worst = worst.max(relative_error(&theirs, &(model.forward)(&x)));
+        }
+        println!(
+            "{:<16} tract: largest relative error {worst:.1e}",
+            model.name
+        );
+        assert!(
+            worst <= 1e-5,
+            "{}: tract differs from forward by {worst:e}",
+            model.name
+        );
+    }
 }
 
 /// tract runs `float` graphs only (its `Sigmoid`, `Gemm` and others have no `double`
@@ -350,28 +353,14 @@ fn tract_runs_every_export_like_forward() {
 /// `double` elements, and numerically by onnxruntime (`onnxruntime_outputs_match`).
 #[test]
 fn f64_exports_are_the_f32_graphs_in_double() {
-    fn exports<T: Float>() -> Vec<ModelProto> {
-        let mut rng = StdRng::seed_from_u64(1);
-        let mut models = vec![
-            onnx::from_compiled(&EveryOperator::<T>::new(&mut rng)).unwrap(),
-            onnx::from_compiled(&NormMlp::<T>::new(&mut rng)).unwrap(),
-            onnx::from_compiled(&ExportCnn::<T>::new(&mut rng)).unwrap(),
-            onnx::from_compiled(&BranchCnn::<T>::new(&mut rng)).unwrap(),
-            onnx::from_compiled(&ExportConv1d::<T>::new(&mut rng)).unwrap(),
-        ];
-        for case in sequential_cases() {
-            let net = Sequential::<T>::new(case.specs.iter().copied(), &mut rng).unwrap();
-            models.push(onnx::from_sequential(&net, case.name, &case.input_shape).unwrap());
-        }
-        models
-    }
     use onnx::proto::tensor_proto::DataType;
-    for (single, double) in exports::<f32>().iter().zip(exports::<f64>()) {
-        let (g32, g64) = (
-            single.graph.as_ref().unwrap(),
-            double.graph.as_ref().unwrap(),
-        );
-        assert_eq!(g32.node, g64.node, "{:?}: the same nodes", g32.name);
+    for (single, double) in exported_models::<f32>()
+        .iter()
+        .zip(exported_models::<f64>())
+    {
+        let g32 = single.proto.graph.as_ref().unwrap();
+        let g64 = double.proto.graph.as_ref().unwrap();
+        assert_eq!(g32.node, g64.node, "{}: the same nodes", single.name);
         assert_eq!(g32.initializer.len(), g64.initializer.len());
         for (a, b) in g32.initializer.iter().zip(&g64.initializer) {
             assert_eq!((&a.name, &a.dims), (&b.name, &b.dims));
@@ -404,26 +393,10 @@ fn the_message_types_were_generated_from_the_committed_proto() {
 
 #[test]
 fn every_layer_kind_is_exported_and_checked() {
-    let mut rng = StdRng::seed_from_u64(1);
-    let mut seen = BTreeSet::new();
-    let twins = [
-        EveryOperator::<f32>::new(&mut rng).to_dynamic(),
-        NormMlp::<f32>::new(&mut rng).to_dynamic(),
-        ExportCnn::<f32>::new(&mut rng).to_dynamic(),
-        BranchCnn::<f32>::new(&mut rng).to_dynamic(),
-        ExportConv1d::<f32>::new(&mut rng).to_dynamic(),
-    ];
-    for twin in &twins {
-        seen.extend(
-            twin.values()
-                .iter()
-                .map(|(_, op, _)| onnx::op_kind(twin, op)),
-        );
-    }
-    for case in sequential_cases() {
-        let net = Sequential::<f32>::new(case.specs.iter().copied(), &mut rng).unwrap();
-        seen.extend(net.layers().iter().map(onnx::kind));
-    }
+    let seen: BTreeSet<&str> = exported_models::<f32>()
+        .iter()
+        .flat_map(|m| m.kinds.iter().copied())
+        .collect();
     let missing: Vec<&str> = onnx::LAYER_KINDS
         .iter()
         .copied()
@@ -439,6 +412,130 @@ fn every_layer_kind_is_exported_and_checked() {
         .filter(|k| *k != "Input" && !onnx::LAYER_KINDS.contains(k))
         .collect();
     assert!(unknown.is_empty(), "LAYER_KINDS does not list {unknown:?}");
+}
+
+// ------------------------------------------------------------- onnxruntime fixtures
+
+const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../tests/fixtures/onnx");
+
+/// The batch each model's file is run on by onnxruntime (5 rows).
+fn fixture_input<T: Float>(index: usize, width: usize) -> Array2<T> {
+    random_rows(&mut StdRng::seed_from_u64(100 + index as u64), 5, width)
+}
+
+/// Writes `tests/fixtures/onnx/{name}_{dtype}.onnx` and `cases_{dtype}.json` (the input
+/// batches) for `tests/fixtures/generate.py onnx`, which runs onnx.checker and
+/// onnxruntime on them. Ignored: it rewrites committed fixtures; run it by hand after
+/// changing the exporter or the models, then the script:
+///
+/// ```text
+/// cargo test -p nnscratch --test onnx_export -- --ignored write_onnx_fixtures
+/// /path/to/venv/bin/python tests/fixtures/generate.py onnx
+/// ```
+#[test]
+#[ignore = "rewrites committed fixtures; run by hand, then tests/fixtures/generate.py onnx"]
+fn write_onnx_fixtures() {
+    fn write<T: Float>() {
+        let mut cases = Vec::new();
+        for (i, model) in exported_models::<T>().iter().enumerate() {
+            let file = format!("{}_{}.onnx", model.name, T::DTYPE);
+            onnx::save(&model.proto, format!("{FIXTURES}/{file}")).unwrap();
+            let input = fixture_input::<T>(i, model.width());
+            let rows: Vec<Vec<f64>> = input
+                .rows()
+                .into_iter()
+                .map(|r| r.iter().map(|v| v.as_f64()).collect())
+                .collect();
+            cases.push(serde_json::json!({
+                "name": model.name,
+                "file": file,
+                "sample_shape": model.sample_shape,
+                "input": rows,
+            }));
+        }
+        let doc = serde_json::json!({ "dtype": T::DTYPE, "cases": cases });
+        let text = serde_json::to_string(&doc).unwrap() + "\n";
+        nnscratch::io::write_atomic(
+            format!("{FIXTURES}/cases_{}.json", T::DTYPE),
+            text.as_bytes(),
+        )
+        .unwrap();
+    }
+    std::fs::create_dir_all(FIXTURES).unwrap();
+    write::<f32>();
+    write::<f64>();
+}
+
+#[derive(serde::Deserialize)]
+struct OrtFixtures {
+    onnxruntime: String,
+    onnx: String,
+    results: Vec<OrtResult>,
+}
+
+#[derive(serde::Deserialize)]
+struct OrtResult {
+    name: String,
+    file: String,
+    /// `onnx.checker.check_model(..., full_check=True)` passed (the script stops if not).
+    checker: bool,
+    /// onnxruntime's output on the case's input, or `None` where it has no kernel.
+    output: Option<Vec<Vec<f64>>>,
+    error: Option<String>,
+}
+
+/// The committed files are what the exporter writes today, the checker accepted every
+/// one, and onnxruntime's outputs on them match the models' own forward passes (f32:
+/// relative error <= 1e-5; f64 <= 1e-9, BatchNorm's `epsilon` being a float attribute).
+#[test]
+fn onnxruntime_outputs_match() {
+    fn check<T: Float>(tolerance: f64) {
+        let path = format!("{FIXTURES}/onnxruntime_{}.json", T::DTYPE);
+        let text = std::fs::read_to_string(&path).expect("the onnxruntime fixture");
+        let fixtures: OrtFixtures = serde_json::from_str(&text).unwrap();
+        let models = exported_models::<T>();
+        assert_eq!(fixtures.results.len(), models.len(), "one result per model");
+        for (i, (mut model, result)) in models.into_iter().zip(&fixtures.results).enumerate() {
+            assert_eq!(model.name, result.name);
+            let committed = std::fs::read(format!("{FIXTURES}/{}", result.file)).unwrap();
+            assert!(
+                committed == onnx::to_bytes(&model.proto),
+                "{} differs from today's export: rerun write_onnx_fixtures and generate.py onnx",
+                result.file
+            );
+            assert!(result.checker, "{}: onnx.checker", result.file);
+            let Some(output) = &result.output else {
+                assert_eq!(
+                    T::DTYPE,
+                    "float64",
+                    "{}: every f32 model must run",
+                    result.file
+                );
+                println!(
+                    "{:<16} {} onnxruntime has no kernel: {}",
+                    model.name,
+                    T::DTYPE,
+                    result.error.as_deref().unwrap_or("?")
+                );
+                continue;
+            };
+            let input = fixture_input::<T>(i, model.width());
+            let ours = (model.forward)(&input);
+            let flat: Vec<T> = output.iter().flatten().map(|&v| T::of(v)).collect();
+            let theirs = ArrayD::from_shape_vec(IxDyn(ours.shape()), flat).unwrap();
+            let worst = relative_error(&theirs, &ours);
+            println!(
+                "{:<16} {} onnxruntime {}: largest relative error {worst:.1e}",
+                model.name,
+                T::DTYPE,
+                fixtures.onnxruntime
+            );
+            assert!(worst <= tolerance, "{}: {worst:e}", result.file);
+        }
+        assert!(!fixtures.onnx.is_empty());
+    }
+    check::<f32>(1e-5);
+    check::<f64>(1e-9);
 }
 
 #[test]
