@@ -202,6 +202,9 @@ fn random_rows<T: Float>(rng: &mut StdRng, rows: usize, width: usize) -> Array2<
     Array2::from_shape_fn((rows, width), |_| T::of(rng.random_range(-3.0..3.0)))
 }
 
+/// A model's forward pass in evaluation mode, rows `[batch, width]` in.
+type Forward<T> = Box<dyn FnMut(&Array2<T>) -> ArrayD<T>>;
+
 /// One test model, exported: the ONNX model and the model's own forward pass in
 /// evaluation mode, for rows `[batch, width]`.
 struct Exported<T: Float> {
@@ -209,7 +212,7 @@ struct Exported<T: Float> {
     proto: ModelProto,
     sample_shape: Vec<usize>,
     kinds: BTreeSet<&'static str>,
-    forward: Box<dyn FnMut(&Array2<T>) -> ArrayD<T>>,
+    forward: Forward<T>,
 }
 
 impl<T: Float> Exported<T> {
