@@ -631,3 +631,86 @@ fn a_bad_path_is_an_error_naming_it_and_leaves_nothing() {
     let left: Vec<_> = std::fs::read_dir(dir.path()).unwrap().collect();
     assert_eq!(left.len(), 1, "only model.onnx, no temporary file");
 }
+
+// ------------------------------------------------------------- the README's commands
+
+model! {
+    /// The digits example's MLP (examples/digits.rs), for the README's tract program.
+    pub struct DigitNet {
+        input: 64,
+        Linear(128), ReLU,
+        Linear(64), ReLU,
+        Linear(10),
+        loss: CrossEntropyLoss,
+    }
+}
+
+/// The README's tract program, its body copied verbatim (the test below checks that):
+/// it reads `digits.onnx` from the working directory.
+fn readme_tract_program() -> tract_onnx::prelude::TractResult<()> {
+    use tract_onnx::prelude::*;
+    // README tract program: begin
+    let model = tract_onnx::onnx()
+        .model_for_path("digits.onnx")?
+        .into_optimized()?
+        .into_runnable()?;
+    let images = Tensor::from_shape(&[3, 64], &[0.5f32; 3 * 64])?;
+    let logits = model.run(tvec!(images.into_tvalue()))?;
+    println!("{:?}", logits[0].to_plain_array_view::<f32>()?);
+    Ok(())
+    // README tract program: end
+}
+
+/// The lines between `// {marker}: begin` and `// {marker}: end` of this file.
+fn marked_lines(source: &str, marker: &str) -> String {
+    let begin = format!("// {marker}: begin");
+    let end = format!("// {marker}: end");
+    let lines: Vec<&str> = source
+        .lines()
+        .skip_while(|l| l.trim() != begin)
+        .skip(1)
+        .take_while(|l| l.trim() != end)
+        .collect();
+    lines.join("\n") + "\n"
+}
+
+#[test]
+fn the_readme_tract_program_runs_as_written() {
+    let readme = include_str!("../README.md");
+    let body = marked_lines(include_str!("onnx_export.rs"), "README tract program");
+    assert!(
+        readme.contains(&format!("fn main() -> TractResult<()> {{\n{body}}}\n")),
+        "the README's tract program is not the one tested here:\n{body}"
+    );
+    // Under `cargo test` the working directory is the package's (nnscratch/).
+    let net = DigitNet::<f32>::new(&mut StdRng::seed_from_u64(0));
+    net.export_onnx("digits.onnx").unwrap();
+    let ran = readme_tract_program();
+    std::fs::remove_file("digits.onnx").unwrap();
+    ran.unwrap();
+}
+
+/// The README's shell and Python commands are the ones `generate.py onnx` ran.
+#[test]
+fn the_readme_commands_are_the_ones_the_fixture_script_ran() {
+    let readme = include_str!("../README.md");
+    let text = std::fs::read_to_string(format!("{FIXTURES}/readme_snippets.json")).unwrap();
+    let doc: serde_json::Value = serde_json::from_str(&text).unwrap();
+    let blocks = doc["blocks"].as_array().unwrap();
+    assert_eq!(blocks.len(), 3, "one shell and two Python blocks");
+    for block in blocks {
+        let fenced = format!(
+            "```{}\n{}```",
+            block["language"].as_str().unwrap(),
+            block["code"].as_str().unwrap()
+        );
+        assert!(
+            readme.contains(&fenced),
+            "the README no longer has this block; rerun tests/fixtures/generate.py onnx:\n{fenced}"
+        );
+    }
+    let difference = doc["torch_vs_onnxruntime_max_abs_difference"]
+        .as_f64()
+        .unwrap();
+    assert!(difference < 1e-4, "{difference}");
+}
