@@ -8,6 +8,9 @@
 //! * the **[`model!`] compiler** (`nnscratch-macros`), which derives the backward pass of
 //!   a network at compile time and emits straight-line Rust for it.
 //!
+//! Weights leave as safetensors with PyTorch's names ([`io`]), whole networks as ONNX
+//! for onnxruntime, tract and the other ONNX engines ([`onnx`]).
+//!
 //! This page is a tutorial; every example on it is compiled and run by `cargo test`.
 //!
 //! ## 1. One tensor, one derivative
@@ -284,7 +287,10 @@
 //! A new layer kind is a file in each of these places plus registration: a row of
 //! `KINDS` in `layers/mod.rs`, the `mod`/`pub use` lines, and its variants in
 //! [`nn::LayerSpec`], [`nn::Layer`] and [`nn::GraphOp`] (what `Sequential` and
-//! `to_dynamic()` build). A layer with state besides parameters declares it in its
+//! `to_dynamic()` build), and its ONNX mapping in [`onnx`] (the exporter's matches have
+//! no catch-all arm, so a new variant does not compile without one; add its name to
+//! [`onnx::LAYER_KINDS`] and a model using it to `tests/onnx_export.rs`, whose
+//! `every_layer_kind_is_exported_and_checked` fails otherwise). A layer with state besides parameters declares it in its
 //! `layers/` file too: buffers saved with the weights (BatchNorm's running statistics),
 //! a dropout generator, and workspace buffers kept from forward for backward.
 //!
