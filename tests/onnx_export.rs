@@ -714,3 +714,38 @@ fn the_readme_commands_are_the_ones_the_fixture_script_ran() {
         .unwrap();
     assert!(difference < 1e-4, "{difference}");
 }
+
+#[test]
+fn a_sequential_with_the_wrong_input_shape_is_an_error_saying_what_fits() {
+    let mut rng = StdRng::seed_from_u64(1);
+    let mlp = Sequential::<f32>::new([Linear(5, 8), ReLU, Linear(8, 2)], &mut rng).unwrap();
+    let err = onnx::from_sequential(&mlp, "Mlp", &[7])
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("layer 0") && err.contains("5 features") && err.contains("[7]"),
+        "{err}"
+    );
+    let err = onnx::from_sequential(&mlp, "Mlp", &[])
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("input shape"), "{err}");
+
+    let cnn = Sequential::<f32>::new([Conv2d(3, 4, 3), Flatten, Linear(16, 2)], &mut rng).unwrap();
+    let err = onnx::from_sequential(&cnn, "Cnn", &[1, 4, 4])
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("C = 3") && err.contains("[1, 4, 4]"), "{err}");
+    let err = onnx::from_sequential(&cnn, "Cnn", &[3, 2, 2])
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("layer 0"), "{err}");
+    let err = onnx::from_sequential(&cnn, "Cnn", &[3, 5, 5])
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("layer 2") && err.contains("16 features"),
+        "{err}"
+    );
+    assert!(onnx::from_sequential(&cnn, "Cnn", &[3, 4, 4]).is_ok());
+}

@@ -167,11 +167,19 @@ pub fn from_sequential<T: Float>(
     name: &str,
     input_shape: &[usize],
 ) -> Result<ModelProto> {
+    if input_shape.is_empty() || input_shape.contains(&0) {
+        return Err(Error::InvalidArgument {
+            what: format!("ONNX export of {name}: the input shape per sample"),
+            expected: "one or more sizes, none 0 (`[features]`, `[C, L]` or `[C, H, W]`)".into(),
+            found: format!("{input_shape:?}"),
+        });
+    }
     let mut b = Builder::<T>::new();
     let input = b.value_info("input", input_shape);
     let mut current = "input".to_string();
     let mut shape = input_shape.to_vec();
     for (i, layer) in model.layers().iter().enumerate() {
+        check_input(name, i, layer, &shape)?;
         let out = b.fresh(&format!("{i}.{}", kind(layer)));
         current = b.layer(layer, &i.to_string(), &current, &shape, &out);
         shape = match layer {
@@ -194,6 +202,41 @@ pub fn from_sequential<T: Float>(
     let output_name = b.graph_output(&current, "output");
     let output = b.value_info(&output_name, &shape);
     Ok(b.finish(name, input, output))
+}
+
+/// Whether layer `index` of a `Sequential` reads values of shape `shape` per sample
+/// (widths and channels; `Layer::output_shape` checks ranks and window sizes).
+fn check_input<T: Float>(
+    name: &str,
+    index: usize,
+    layer: &Layer<T>,
+    shape: &[usize],
+) -> Result<()> {
+    let needed = match layer {
+        Layer::Conv2d(conv) => Some((conv.in_channels(), shape.len() == 3, "[C, H, W]")),
+        Layer::Conv1d(conv) => Some((conv.in_channels(), shape.len() == 2, "[C, L]")),
+        Layer::BatchNorm1d(bn) if bn.is_2d() => {
+            Some((bn.num_features(), shape.len() == 3, "[C, H, W]"))
+        }
+        _ => None,
+    };
+    let problem = match (needed, layer.input_width()) {
+        (Some((channels, rank_ok, form)), _) if !rank_ok || shape[0] != channels => {
+            Some(format!("values {form} with C = {channels}"))
+        }
+        (_, Some(width)) if shape.last() != Some(&width) => {
+            Some(format!("values whose last axis has {width} features"))
+        }
+        _ => None,
+    };
+    match problem {
+        Some(expected) => Err(Error::InvalidArgument {
+            what: format!("ONNX export of {name}, layer {index} ({layer})"),
+            expected: format!("{expected} per sample"),
+            found: format!("shape {shape:?}"),
+        }),
+        None => Ok(()),
+    }
 }
 
 /// The ONNX model as protobuf bytes, what a `.onnx` file holds.
