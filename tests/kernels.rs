@@ -1,53 +1,106 @@
 //! The compiled path's kernels against references: the packed GEMM against the naive
-//! triple loop (every transpose combination, edge sizes, accumulation), and the fast f32
-//! `tanh` against `f64::tanh` (at most 2 ulp).
+//! triple loop (every transpose combination, edge sizes, accumulation), on each
+//! micro-kernel path this CPU can run (AVX-512, AVX2+FMA, portable: the ones it cannot
+//! are named in the output), and the fast f32 `tanh` against `f64::tanh` (at most 2 ulp).
 
-use nnscratch::kernels::{GemmWorkspace, MatRef, gemm, gemm_naive, tanh_f32};
+use nnscratch::Float;
+use nnscratch::kernels::{GemmWorkspace, KernelPath, MatRef, gemm, gemm_naive, tanh_f32};
 use rand::{RngExt, SeedableRng};
 
 fn random(n: usize, rng: &mut rand::rngs::StdRng) -> Vec<f64> {
     (0..n).map(|_| rng.random_range(-1.0..1.0)).collect()
 }
 
+/// The paths this CPU can run (each test runs on all of them), printing the others.
+fn paths() -> Vec<KernelPath> {
+    let (available, missing): (Vec<_>, Vec<_>) =
+        KernelPath::ALL.into_iter().partition(|p| p.is_available());
+    if !missing.is_empty() {
+        println!("this CPU cannot run the GEMM paths {missing:?}: not tested here");
+    }
+    available
+}
+
+fn workspace_on<T: Float>(path: KernelPath) -> GemmWorkspace<T> {
+    let mut workspace = GemmWorkspace::new();
+    workspace.set_kernel_path(path).unwrap();
+    assert_eq!(workspace.kernel_path(), path);
+    workspace
+}
+
 #[test]
 fn gemm_matches_the_naive_product_for_every_layout_and_edge_size() {
+    for path in paths() {
+        every_layout_and_edge_size(path);
+    }
+}
+
+fn every_layout_and_edge_size(path: KernelPath) {
+    every_layout_and_edge_size_in::<f64>(path, 1e-12);
+    // f32 against the naive product of the same (rounded) numbers in f64.
+    every_layout_and_edge_size_in::<f32>(path, 2e-6);
+}
+
+/// A `rows × cols` matrix stored row-major, or (`t`) its transpose's storage seen
+/// transposed.
+fn view<U: Copy>(data: &[U], rows: usize, cols: usize, t: bool) -> MatRef<'_, U> {
+    if t {
+        MatRef::row_major(data, cols, rows).t()
+    } else {
+        MatRef::row_major(data, rows, cols)
+    }
+}
+
+fn every_layout_and_edge_size_in<T: Float>(path: KernelPath, tolerance: f64) {
     let mut rng = rand::rngs::StdRng::seed_from_u64(0);
-    let mut workspace = GemmWorkspace::new();
-    // Sizes straddle the micro-kernel (6×16) and blocking (96, 256) boundaries.
+    let mut workspace = workspace_on::<T>(path);
+    // Sizes straddle the micro-kernels (6×16, 6×8, 12×32, 12×16) and the blocking (MC 96
+    // and 144, KC 256) boundaries.
     for &(m, n, k) in &[
         (1, 1, 1),
         (5, 17, 3),
         (6, 16, 256),
         (7, 33, 257),
+        (12, 32, 256),
+        (13, 31, 9),
         (97, 15, 300),
         (128, 10, 128),
         (13, 64, 520),
+        (145, 65, 300),
     ] {
         for (a_t, b_t) in [(false, false), (true, false), (false, true), (true, true)] {
             for accumulate in [false, true] {
-                let (a_data, b_data) = (random(m * k, &mut rng), random(k * n, &mut rng));
-                let a = if a_t {
-                    MatRef::row_major(&a_data, k, m).t()
-                } else {
-                    MatRef::row_major(&a_data, m, k)
-                };
-                let b = if b_t {
-                    MatRef::row_major(&b_data, n, k).t()
-                } else {
-                    MatRef::row_major(&b_data, k, n)
-                };
-                let start = random(m * n, &mut rng);
-                let (mut fast, mut slow) = (start.clone(), start);
-                gemm(a, b, &mut fast, accumulate, &mut workspace);
-                gemm_naive(a, b, &mut slow, accumulate);
+                let rounded = |v: Vec<f64>| -> Vec<T> { v.into_iter().map(T::of).collect() };
+                let (a_data, b_data) = (
+                    rounded(random(m * k, &mut rng)),
+                    rounded(random(k * n, &mut rng)),
+                );
+                let wide = |v: &[T]| -> Vec<f64> { v.iter().map(|x| x.as_f64()).collect() };
+                let (a_wide, b_wide) = (wide(&a_data), wide(&b_data));
+                let start = rounded(random(m * n, &mut rng));
+                let (mut fast, mut slow) = (start.clone(), wide(&start));
+                gemm(
+                    view(&a_data, m, k, a_t),
+                    view(&b_data, k, n, b_t),
+                    &mut fast,
+                    accumulate,
+                    &mut workspace,
+                );
+                gemm_naive(
+                    view(&a_wide, m, k, a_t),
+                    view(&b_wide, k, n, b_t),
+                    &mut slow,
+                    accumulate,
+                );
                 let worst = fast
                     .iter()
                     .zip(&slow)
-                    .map(|(x, y)| (x - y).abs())
+                    .map(|(x, y)| (x.as_f64() - y).abs())
                     .fold(0.0, f64::max);
                 assert!(
-                    worst < 1e-12 * k as f64,
-                    "{m}x{n}x{k} a_t={a_t} b_t={b_t} acc={accumulate}: {worst:e}"
+                    worst < tolerance * k as f64,
+                    "{path:?} {} {m}x{n}x{k} a_t={a_t} b_t={b_t} acc={accumulate}: {worst:e}",
+                    T::DTYPE
                 );
             }
         }
@@ -56,9 +109,15 @@ fn gemm_matches_the_naive_product_for_every_layout_and_edge_size() {
 
 #[test]
 fn gemm_split_across_threads_matches_the_naive_product() {
+    for path in paths() {
+        split_across_threads(path);
+    }
+}
+
+fn split_across_threads(path: KernelPath) {
     let mut rng = rand::rngs::StdRng::seed_from_u64(2);
     for threads in [2, 3] {
-        let mut workspace = GemmWorkspace::new();
+        let mut workspace = workspace_on(path);
         workspace.set_threads(threads);
         assert_eq!(workspace.threads(), threads);
         // Large enough to be split (over 2^20 multiply-adds), with ragged bands.
@@ -78,7 +137,7 @@ fn gemm_split_across_threads_matches_the_naive_product() {
                     .fold(0.0, f64::max);
                 assert!(
                     worst < 1e-12 * k as f64,
-                    "{threads} threads {m}x{n}x{k}: {worst:e}"
+                    "{path:?} {threads} threads {m}x{n}x{k}: {worst:e}"
                 );
             }
         }
@@ -87,6 +146,33 @@ fn gemm_split_across_threads_matches_the_naive_product() {
 
 #[test]
 fn gemm_in_f32_agrees_with_f64_to_single_precision() {
+    for path in paths() {
+        f32_agrees_with_f64(path);
+    }
+}
+
+#[test]
+fn a_path_the_cpu_lacks_is_refused_and_the_default_is_available() {
+    assert!(KernelPath::default_for_this_cpu().is_available());
+    assert_eq!(
+        GemmWorkspace::<f32>::new().kernel_path(),
+        KernelPath::default_for_this_cpu()
+    );
+    for path in KernelPath::ALL {
+        let mut workspace = GemmWorkspace::<f64>::new();
+        let before = workspace.kernel_path();
+        match workspace.set_kernel_path(path) {
+            Ok(()) => assert!(path.is_available()),
+            Err(e) => {
+                assert!(!path.is_available());
+                assert!(e.to_string().contains(&format!("{path:?}")), "{e}");
+                assert_eq!(workspace.kernel_path(), before);
+            }
+        }
+    }
+}
+
+fn f32_agrees_with_f64(path: KernelPath) {
     let mut rng = rand::rngs::StdRng::seed_from_u64(1);
     let (m, n, k) = (64, 48, 200);
     let (a64, b64) = (random(m * k, &mut rng), random(k * n, &mut rng));
@@ -100,7 +186,7 @@ fn gemm_in_f32_agrees_with_f64_to_single_precision() {
         MatRef::row_major(&b32, k, n),
         &mut c32,
         false,
-        &mut GemmWorkspace::new(),
+        &mut workspace_on(path),
     );
     let a64r: Vec<f64> = a32.iter().map(|&v| f64::from(v)).collect();
     let b64r: Vec<f64> = b32.iter().map(|&v| f64::from(v)).collect();
@@ -116,7 +202,7 @@ fn gemm_in_f32_agrees_with_f64_to_single_precision() {
         .zip(&c64)
         .map(|(&x, &y)| (f64::from(x) - y).abs())
         .fold(0.0, f64::max);
-    assert!(worst < 2e-5, "{worst:e}");
+    assert!(worst < 2e-5, "{path:?}: {worst:e}");
 }
 
 /// Distance in units in the last place between an f32 result and the exact value.

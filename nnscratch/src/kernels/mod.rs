@@ -61,7 +61,9 @@ pub use elementwise::{
 pub use elu::{elu_backward, elu_forward};
 pub(crate) use gelu::gelu;
 pub use gelu::{gelu_backward, gelu_forward};
-pub use gemm::{GemmWorkspace, MatRef, Task, TaskScratch, check_gemm, gemm, gemm_naive, try_gemm};
+pub use gemm::{
+    GemmWorkspace, KernelPath, MatRef, Task, TaskScratch, check_gemm, gemm, gemm_naive, try_gemm,
+};
 pub use identity::{identity_backward, identity_forward};
 pub use layer_norm::{layer_norm_backward_input, layer_norm_forward};
 pub use leaky_relu::{leaky_relu_backward, leaky_relu_forward};
