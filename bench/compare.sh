@@ -1,15 +1,18 @@
 #!/usr/bin/env bash
-# Runs nnscratch (compiled and dynamic) and PyTorch eager on the same workloads,
-# interleaved A B A B ... so that noise on this shared machine hits all of them alike,
-# and prints the medians and the ratios to PyTorch.
+# Runs nnscratch (compiled and dynamic) and its peers — PyTorch eager, JAX (`jit` of the
+# whole step) and numpy (hand-written backprop) — on the same workloads, interleaved
+# A B C ... A B C so that noise on this shared machine hits all of them alike, and prints
+# the medians, each nnscratch engine's speed-up over the fastest peer, and for w3 the
+# GFLOP/s as a fraction of the machine's sgemm peak (PyTorch, 2048x2048, same threads).
 #
 #   bench/compare.sh [ROUNDS] [THREADS...]      e.g.  bench/compare.sh 5 1 2
 #
-# WORKLOADS="w3 w4" limits the run to some workloads (default: all). The dynamic engine
-# runs w4 (a CNN, its convolutions written as plain loops) for 3 steps a round only.
+# WORKLOADS="w3 w4" limits the run to some workloads (default: all); PEERS="pytorch jax"
+# to some peers (default: pytorch jax numpy). The dynamic engine runs w4 (a CNN, its
+# convolutions written as plain loops) for 3 steps a round only.
 #
-# PyTorch is optional: set PYTHON to an interpreter that has torch (default: python3).
-# Without it the PyTorch column is left empty.
+# The peers are optional: set PYTHON to an interpreter that has torch, jax and numpy
+# (default: python3). A peer whose library is missing is left out (bench/peers.py says so).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 rounds="${1:-5}"
@@ -18,13 +21,19 @@ threads_list=("${@:-1}")
 [ "${#threads_list[@]}" -eq 0 ] && threads_list=(1)
 python="${PYTHON:-python3}"
 read -r -a workloads <<<"${WORKLOADS:-w1 w2 w3 w4 seed-fit}"
+read -r -a wanted_peers <<<"${PEERS:-pytorch jax numpy}"
 
 cargo build --release --quiet --example bench
 bench=target/release/examples/bench
 
-have_torch=1
-"$python" bench/peers.py --workload w1 --steps 2 --json >/dev/null 2>&1 || have_torch=0
-[ "$have_torch" = 1 ] || echo "(PyTorch not found by $python: comparing nnscratch engines only)" >&2
+peers=()
+for peer in "${wanted_peers[@]}"; do
+  if "$python" bench/peers.py --peer "$peer" --workload w1 --steps 2 --json >/dev/null 2>&1; then
+    peers+=("$peer")
+  else
+    echo "(peer $peer not available to $python: left out)" >&2
+  fi
+done
 
 results="$(mktemp)"
 for threads in "${threads_list[@]}"; do
@@ -34,12 +43,13 @@ for threads in "${threads_list[@]}"; do
       dynamic_steps=()
       [ "$workload" = w4 ] && dynamic_steps=(--steps 3)
       "$bench" --workload "$workload" --engine dynamic --threads "$threads" "${dynamic_steps[@]}" --json >>"$results"
-      if [ "$have_torch" = 1 ]; then
-        "$python" bench/peers.py --workload "$workload" --threads "$threads" --json >>"$results"
-      fi
+      for peer in "${peers[@]}"; do
+        # status 3: this peer has no such workload (numpy and w4)
+        "$python" bench/peers.py --peer "$peer" --workload "$workload" --threads "$threads" --json >>"$results" 2>/dev/null || [ $? = 3 ]
+      done
     done
   done
-  if [ "$have_torch" = 1 ]; then
+  if printf '%s\n' "${peers[@]}" | grep -qx pytorch; then
     "$python" bench/peers.py --sgemm-peak --threads "$threads" --json >>"$results"
   fi
 done
@@ -52,25 +62,34 @@ runs = {}
 for r in rows:
     if "workload" in r:
         runs.setdefault((r["threads"], r["workload"], r["engine"]), []).append(r)
-print(f"{'threads':>7} {'workload':<9} {'engine':<9} {'median µs/step':>15} {'vs pytorch':>11} {'allocs/step':>12} {'GFLOP/s':>8}  runs")
+engines = ["compiled", "dynamic", "pytorch", "jax", "numpy"]
+peer_names = ["pytorch", "jax", "numpy"]
+median = lambda rs, key: statistics.median(r[key] for r in rs)
+print(f"{'threads':>7} {'workload':<9} {'engine':<9} {'median µs/step':>15} {'vs fastest peer':>16} "
+      f"{'allocs/step':>12} {'GFLOP/s':>8} {'of peak':>8}  runs")
 for threads in sorted({k[0] for k in runs}):
     for workload in ["w1", "w2", "w3", "w4", "seed-fit"]:
-        torch_runs = runs.get((threads, workload, "pytorch"))
-        torch_us = statistics.median(r["us_per_step"] for r in torch_runs) if torch_runs else None
-        for engine in ["compiled", "dynamic", "pytorch"]:
+        peer_us = {p: median(runs[(threads, workload, p)], "us_per_step")
+                   for p in peer_names if (threads, workload, p) in runs}
+        fastest = min(peer_us.items(), key=lambda kv: kv[1]) if peer_us else None
+        for engine in engines:
             rs = runs.get((threads, workload, engine))
             if not rs:
                 continue
-            us = statistics.median(r["us_per_step"] for r in rs)
-            ratio = f"{torch_us / us:.1f}x" if torch_us else "-"
+            us = median(rs, "us_per_step")
+            ratio = f"{fastest[1] / us:.2f}x {fastest[0]}" if fastest else "-"
             allocs = rs[0]["allocs_per_step"]
             allocs = "-" if allocs is None else f"{allocs:.3g}"
             g = [r["gflops"] for r in rs if r.get("gflops")]
-            g = f"{statistics.median(g):.1f}" if g else "-"
+            gflops = statistics.median(g) if g else None
+            peak = peaks.get(threads)
+            of_peak = f"{100 * gflops / peak:.0f}%" if gflops and peak else "-"
+            g = f"{gflops:.1f}" if gflops else "-"
             extra = ""
             if workload == "seed-fit":
-                extra = f"  (whole run {statistics.median(r['total_seconds'] for r in rs):.3f} s)"
-            print(f"{threads:>7} {workload:<9} {engine:<9} {us:>15.2f} {ratio:>11} {allocs:>12} {g:>8}  {len(rs)}{extra}")
+                extra = f"  (whole run {median(rs, 'total_seconds'):.3f} s)"
+            print(f"{threads:>7} {workload:<9} {engine:<9} {us:>15.2f} {ratio:>16} {allocs:>12} "
+                  f"{g:>8} {of_peak:>8}  {len(rs)}{extra}")
 for threads, peak in sorted(peaks.items()):
     print(f"sgemm peak (PyTorch, 2048x2048, {threads} thread(s)): {peak:.1f} GFLOP/s")
 PY
