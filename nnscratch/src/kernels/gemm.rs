@@ -893,7 +893,10 @@ mod avx512 {
 
 /// Packs `B[pc..pc+kc, ..]` into NR-wide column panels, each `kc × NR` row-major,
 /// zero-padded past the last column. Contiguous rows or columns are copied as slices.
-#[inline(always)]
+// Not inlined into the AVX-512 function: with its features LLVM vectorises the strided
+// stores of a transposed operand into scatter instructions, which cost more than the
+// scalar stores (`perf annotate` on w3: 60% of the time outside the micro-kernel).
+#[inline(never)]
 fn pack_b<T: Float, const NR: usize>(
     b: MatRef<'_, T>,
     pc: usize,
@@ -941,7 +944,7 @@ fn pack_b<T: Float, const NR: usize>(
 /// Packs `A[ic..ic+mc, pc..pc+kc]` into MR-tall row panels, each stored column by
 /// column (`kc × MR`), zero-padded past the last row. Contiguous rows or columns are
 /// read as slices.
-#[inline(always)]
+#[inline(never)]
 fn pack_a<T: Float, const MR: usize>(
     a: MatRef<'_, T>,
     ic: usize,
