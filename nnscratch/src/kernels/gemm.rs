@@ -924,8 +924,36 @@ fn pack_b<T: Float, const NR: usize>(
                 }
             }
         } else if b.row_stride == 1 {
-            // Column-major B (a transposed row-major matrix, such as Wᵀ): read columns.
-            for j in 0..cols {
+            // Column-major B (a transposed row-major matrix, such as Wᵀ): read columns,
+            // 8×8 tiles at a time with AVX where the CPU has it (f32).
+            let mut done = 0;
+            #[cfg(target_arch = "x86_64")]
+            if std::any::TypeId::of::<T>() == std::any::TypeId::of::<f32>()
+                && std::arch::is_x86_feature_detected!("avx")
+            {
+                let full = cols / 8 * 8;
+                let start = col0 * b.col_stride + pc;
+                let needed = (full.max(1) - 1) * b.col_stride + kc;
+                if full > 0 && b.data.len() >= start + needed {
+                    // SAFETY: T is f32 (checked), so the casts change no layout; the CPU
+                    // has AVX (checked); the source holds columns col0..col0+full of
+                    // rows pc..pc+kc (checked just above) and the panel kc rows of NR.
+                    unsafe {
+                        let data: &[f32] = &*(b.data as *const [T] as *const [f32]);
+                        let panel: &mut [f32] = &mut *(panel as *mut [T] as *mut [f32]);
+                        transpose::columns_to_rows(
+                            &data[start..],
+                            b.col_stride,
+                            full,
+                            kc,
+                            panel,
+                            NR,
+                        );
+                    }
+                    done = full;
+                }
+            }
+            for j in done..cols {
                 let start = (col0 + j) * b.col_stride + pc;
                 for (p, &v) in b.data[start..start + kc].iter().enumerate() {
                     panel[p * NR + j] = v;
@@ -938,6 +966,96 @@ fn pack_b<T: Float, const NR: usize>(
                 }
             }
         }
+    }
+}
+
+/// 8×8 transposes with AVX, for packing a transposed operand.
+#[cfg(target_arch = "x86_64")]
+mod transpose {
+    use std::arch::x86_64::{
+        __m256, _mm256_loadu_ps, _mm256_permute2f128_ps, _mm256_shuffle_ps, _mm256_storeu_ps,
+        _mm256_unpackhi_ps, _mm256_unpacklo_ps,
+    };
+
+    /// `out[p·stride_out + j] = src[j·stride_in + p]` for `j < cols` (a multiple of 8)
+    /// and `p < kc`: columns of a column-major B become rows of its packed panel, or
+    /// rows of a row-major A columns of its panel.
+    ///
+    /// # Safety
+    /// The CPU has AVX; `src` holds `(cols - 1)·stride_in + kc` elements and `out`
+    /// `kc·stride_out`, with `cols <= stride_out`.
+    #[target_feature(enable = "avx")]
+    pub(super) unsafe fn columns_to_rows(
+        src: &[f32],
+        stride_in: usize,
+        cols: usize,
+        kc: usize,
+        out: &mut [f32],
+        stride_out: usize,
+    ) {
+        let full_p = kc / 8 * 8;
+        for j0 in (0..cols).step_by(8) {
+            for p0 in (0..full_p).step_by(8) {
+                // SAFETY: rows j0..j0+8 of the tile, 8 values each from p0, lie inside
+                // `src`, and rows p0..p0+8 of 8 values from j0 inside `out` (the
+                // function's contract).
+                unsafe {
+                    let row =
+                        |q: usize| _mm256_loadu_ps(src.as_ptr().add((j0 + q) * stride_in + p0));
+                    let t = transpose8([
+                        row(0),
+                        row(1),
+                        row(2),
+                        row(3),
+                        row(4),
+                        row(5),
+                        row(6),
+                        row(7),
+                    ]);
+                    for (r, v) in t.into_iter().enumerate() {
+                        _mm256_storeu_ps(out.as_mut_ptr().add((p0 + r) * stride_out + j0), v);
+                    }
+                }
+            }
+            for p in full_p..kc {
+                for j in j0..j0 + 8 {
+                    out[p * stride_out + j] = src[j * stride_in + p];
+                }
+            }
+        }
+    }
+
+    /// The transpose of 8 rows of 8: row `r` of the result holds element `r` of each row.
+    #[inline]
+    #[target_feature(enable = "avx")]
+    fn transpose8(r: [__m256; 8]) -> [__m256; 8] {
+        // Interleave pairs of rows, then pairs of pairs, then swap 128-bit halves.
+        let t0 = _mm256_unpacklo_ps(r[0], r[1]);
+        let t1 = _mm256_unpackhi_ps(r[0], r[1]);
+        let t2 = _mm256_unpacklo_ps(r[2], r[3]);
+        let t3 = _mm256_unpackhi_ps(r[2], r[3]);
+        let t4 = _mm256_unpacklo_ps(r[4], r[5]);
+        let t5 = _mm256_unpackhi_ps(r[4], r[5]);
+        let t6 = _mm256_unpacklo_ps(r[6], r[7]);
+        let t7 = _mm256_unpackhi_ps(r[6], r[7]);
+        let u0 = _mm256_shuffle_ps::<0x44>(t0, t2);
+        let u1 = _mm256_shuffle_ps::<0xEE>(t0, t2);
+        let u2 = _mm256_shuffle_ps::<0x44>(t1, t3);
+        let u3 = _mm256_shuffle_ps::<0xEE>(t1, t3);
+        let u4 = _mm256_shuffle_ps::<0x44>(t4, t6);
+        let u5 = _mm256_shuffle_ps::<0xEE>(t4, t6);
+        let u6 = _mm256_shuffle_ps::<0x44>(t5, t7);
+        let u7 = _mm256_shuffle_ps::<0xEE>(t5, t7);
+        [
+            _mm256_permute2f128_ps::<0x20>(u0, u4),
+            _mm256_permute2f128_ps::<0x20>(u1, u5),
+            _mm256_permute2f128_ps::<0x20>(u2, u6),
+            _mm256_permute2f128_ps::<0x20>(u3, u7),
+            _mm256_permute2f128_ps::<0x31>(u0, u4),
+            _mm256_permute2f128_ps::<0x31>(u1, u5),
+            _mm256_permute2f128_ps::<0x31>(u2, u6),
+            _mm256_permute2f128_ps::<0x31>(u3, u7),
+        ]
     }
 }
 
@@ -974,8 +1092,36 @@ fn pack_a<T: Float, const MR: usize>(
                 }
             }
         } else if a.col_stride == 1 {
-            // Row-major A: read each row once.
-            for i in 0..rows {
+            // Row-major A: read each row once, 8 rows at a time with AVX where the CPU
+            // has it (f32; the AVX-512 path's 12-row panels).
+            let mut done = 0;
+            #[cfg(target_arch = "x86_64")]
+            if std::any::TypeId::of::<T>() == std::any::TypeId::of::<f32>()
+                && std::arch::is_x86_feature_detected!("avx")
+            {
+                let full = rows / 8 * 8;
+                let start = row0 * a.row_stride + pc;
+                let needed = (full.max(1) - 1) * a.row_stride + kc;
+                if full > 0 && a.data.len() >= start + needed {
+                    // SAFETY: as in `pack_b`: T is f32, the CPU has AVX, the source
+                    // holds rows row0..row0+full of columns pc..pc+kc (checked), and
+                    // the panel kc columns of MR >= 8.
+                    unsafe {
+                        let data: &[f32] = &*(a.data as *const [T] as *const [f32]);
+                        let panel: &mut [f32] = &mut *(panel as *mut [T] as *mut [f32]);
+                        transpose::columns_to_rows(
+                            &data[start..],
+                            a.row_stride,
+                            full,
+                            kc,
+                            panel,
+                            MR,
+                        );
+                    }
+                    done = full;
+                }
+            }
+            for i in done..rows {
                 let start = (row0 + i) * a.row_stride + pc;
                 for (p, &v) in a.data[start..start + kc].iter().enumerate() {
                     panel[p * MR + i] = v;
