@@ -4,7 +4,9 @@
 //! are named in the output), and the fast f32 `tanh` against `f64::tanh` (at most 2 ulp).
 
 use nnscratch::Float;
-use nnscratch::kernels::{GemmWorkspace, KernelPath, MatRef, gemm, gemm_naive, tanh_f32};
+use nnscratch::kernels::{
+    GemmWorkspace, KernelPath, MatRef, gemm, gemm_naive, tanh_f32, tanh_f32_on,
+};
 use rand::{RngExt, SeedableRng};
 
 fn random(n: usize, rng: &mut rand::rngs::StdRng) -> Vec<f64> {
@@ -258,6 +260,16 @@ fn fast_tanh_is_within_two_ulp_everywhere() {
     let mut nan = [0.0f32];
     tanh_f32(&[f32::NAN], &mut nan);
     assert!(nan[0].is_nan());
+    // Every path this CPU has computes the same bits (no FMA contraction in any).
+    for path in paths() {
+        let mut on_path = vec![0.0; inputs.len()];
+        tanh_f32_on(path, &inputs, &mut on_path).unwrap();
+        let same = on_path
+            .iter()
+            .zip(&outputs)
+            .all(|(a, b)| a.to_bits() == b.to_bits());
+        assert!(same, "{path:?} differs from the default path");
+    }
 }
 
 /// The compiled Softplus kernels against the dynamic op (whose derivative is derived

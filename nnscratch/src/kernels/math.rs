@@ -11,8 +11,9 @@
 //! ```
 //!
 //! Both branches are computed and one is selected, with no data-dependent branch, so the
-//! loop vectorises (SSE2 by default, AVX2 when the CPU has it). The accuracy is tested
-//! against `f64::tanh` over the whole useful range (`tests/kernels.rs`).
+//! loop vectorises (SSE2 by default, AVX2 or AVX-512 when the CPU has them). The
+//! accuracy is tested against `f64::tanh` over the whole useful range, on every path the
+//! CPU can run (`tests/kernels.rs`).
 
 // The coefficients are Cephes' (`expf.c`, `tanhf.c`), written as published.
 #![allow(clippy::excessive_precision)]
@@ -58,6 +59,7 @@ fn tanh_one(x: f32) -> f32 {
     if a >= 0.625 { large } else { small }
 }
 
+#[inline(always)]
 fn tanh_portable(x: &[f32], y: &mut [f32]) {
     for (y, &x) in y.iter_mut().zip(x) {
         *y = tanh_one(x);
@@ -71,8 +73,41 @@ fn tanh_avx2(x: &[f32], y: &mut [f32]) {
     tanh_portable(x, y);
 }
 
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f")]
+fn tanh_avx512(x: &[f32], y: &mut [f32]) {
+    // The same code again, 16-wide.
+    tanh_portable(x, y);
+}
+
+/// [`tanh_f32`] on the given path (for tests: every path gives the same bits); an `Err`
+/// if this CPU cannot run it.
+pub fn tanh_f32_on(path: super::KernelPath, x: &[f32], y: &mut [f32]) -> crate::Result<()> {
+    if !path.is_available() {
+        return Err(crate::Error::InvalidArgument {
+            what: "tanh_f32_on".into(),
+            expected: "a kernel path this CPU supports".into(),
+            found: format!("{path:?}"),
+        });
+    }
+    match path {
+        // SAFETY (both): the CPU supports the path's instructions, checked above.
+        #[cfg(target_arch = "x86_64")]
+        super::KernelPath::Avx512 => unsafe { tanh_avx512(x, y) },
+        #[cfg(target_arch = "x86_64")]
+        super::KernelPath::Avx2Fma => unsafe { tanh_avx2(x, y) },
+        _ => tanh_portable(x, y),
+    }
+    Ok(())
+}
+
 /// `y = tanh(x)` element by element (slices of equal length), within 2 ulp.
 pub fn tanh_f32(x: &[f32], y: &mut [f32]) {
+    #[cfg(target_arch = "x86_64")]
+    if std::arch::is_x86_feature_detected!("avx512f") {
+        // SAFETY: the CPU supports AVX-512F, checked just above.
+        return unsafe { tanh_avx512(x, y) };
+    }
     #[cfg(target_arch = "x86_64")]
     if std::arch::is_x86_feature_detected!("avx2") {
         // SAFETY: the CPU supports AVX2, checked just above.

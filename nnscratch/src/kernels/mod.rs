@@ -72,7 +72,7 @@ pub use loss::{
     Reduction, ValueLoss, cross_entropy, cross_entropy_backward, mse_loss, mse_loss_backward,
     nll_loss, nll_loss_backward, value_loss, value_loss_backward,
 };
-pub use math::tanh_f32;
+pub use math::{tanh_f32, tanh_f32_on};
 pub use relu::{relu_backward, relu_forward};
 pub use sigmoid::{sigmoid_backward, sigmoid_forward};
 pub use silu::{silu_backward, silu_forward};
