@@ -604,6 +604,28 @@ struct Mailbox<T> {
 struct Shared<T> {
     mailbox: std::sync::Mutex<Mailbox<T>>,
     changed: std::sync::Condvar,
+    /// Mirrors of `mailbox.job.is_some()` and `mailbox.busy`, read without the lock while
+    /// spinning (see [`spin_until`]); the mailbox under its lock stays the truth.
+    pending: std::sync::atomic::AtomicBool,
+    busy: std::sync::atomic::AtomicBool,
+}
+
+/// How long a thread spins, watching for work or for a helper to finish, before it
+/// sleeps on the condition variable: waking a sleeping thread costs tens of
+/// microseconds, more than a w3 step's gaps between products.
+const SPIN: std::time::Duration = std::time::Duration::from_micros(200);
+
+/// Spins until `ready()` or until [`SPIN`] has passed.
+fn spin_until(ready: impl Fn() -> bool) {
+    let started = std::time::Instant::now();
+    let mut spins = 0u32;
+    while !ready() {
+        std::hint::spin_loop();
+        spins = spins.wrapping_add(1);
+        if spins % 64 == 0 && started.elapsed() > SPIN {
+            return;
+        }
+    }
 }
 
 /// A thread that multiplies the bands it is sent, with packing buffers of its own.
@@ -622,11 +644,14 @@ impl<T: Float> Helper<T> {
                 panicked: false,
             }),
             changed: std::sync::Condvar::new(),
+            pending: std::sync::atomic::AtomicBool::new(false),
+            busy: std::sync::atomic::AtomicBool::new(false),
         });
         let theirs = std::sync::Arc::clone(&shared);
         let thread = std::thread::spawn(move || {
             let mut scratch = TaskScratch::new(KernelPath::default_for_this_cpu());
             loop {
+                spin_until(|| theirs.pending.load(std::sync::atomic::Ordering::Acquire));
                 let job = {
                     let mut mailbox = lock(&theirs.mailbox);
                     while mailbox.job.is_none() && !mailbox.quit {
@@ -635,6 +660,9 @@ impl<T: Float> Helper<T> {
                             .wait(mailbox)
                             .unwrap_or_else(std::sync::PoisonError::into_inner);
                     }
+                    theirs
+                        .pending
+                        .store(false, std::sync::atomic::Ordering::Release);
                     match mailbox.job.take() {
                         Some(job) => job,
                         None => return, // quit
@@ -658,6 +686,9 @@ impl<T: Float> Helper<T> {
                 let mut mailbox = lock(&theirs.mailbox);
                 mailbox.busy = false;
                 mailbox.panicked |= outcome.is_err();
+                theirs
+                    .busy
+                    .store(false, std::sync::atomic::Ordering::Release);
                 theirs.changed.notify_all();
             }
         });
@@ -671,12 +702,16 @@ impl<T: Float> Helper<T> {
         let mut mailbox = lock(&self.shared.mailbox);
         mailbox.job = Some(job);
         mailbox.busy = true;
+        let release = std::sync::atomic::Ordering::Release;
+        self.shared.busy.store(true, release);
+        self.shared.pending.store(true, release);
         self.shared.changed.notify_all();
     }
 
     /// Blocks until the helper has finished its band; returns whether it panicked (and
     /// clears that, so one failure does not poison every later product).
     fn wait(&self) -> bool {
+        spin_until(|| !self.shared.busy.load(std::sync::atomic::Ordering::Acquire));
         let mut mailbox = lock(&self.shared.mailbox);
         while mailbox.busy {
             mailbox = self
