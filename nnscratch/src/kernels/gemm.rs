@@ -622,7 +622,7 @@ fn spin_until(ready: impl Fn() -> bool) {
     while !ready() {
         std::hint::spin_loop();
         spins = spins.wrapping_add(1);
-        if spins % 64 == 0 && started.elapsed() > SPIN {
+        if spins.is_multiple_of(64) && started.elapsed() > SPIN {
             return;
         }
     }
