@@ -792,6 +792,8 @@ fn gemm_blocked<
 ) {
     let (m, n, k) = (a.rows, b.cols, a.cols);
     let n_panels = n.div_ceil(NR);
+    // One block for every micro-kernel call (each overwrites it).
+    let mut acc = [[T::zero(); NR]; MR];
     for pc in (0..k).step_by(KC) {
         let kc = KC.min(k - pc);
         pack_b::<T, NR>(b, pc, kc, n_panels, packed_b);
@@ -805,11 +807,41 @@ fn gemm_blocked<
                 let b_panel = &packed_b[jp * kc * NR..(jp + 1) * kc * NR];
                 for ip in 0..m_panels {
                     let a_panel = &packed_a[ip * kc * MR..(ip + 1) * kc * MR];
-                    let mut acc = [[T::zero(); NR]; MR];
-                    micro_kernel::<T, MR, NR, SIMD>(kc, a_panel, b_panel, &mut acc);
                     let (row0, col0) = (ic + ip * MR, jp * NR);
                     let rows = MR.min(m - row0);
                     let cols = NR.min(n - col0);
+                    #[cfg(target_arch = "x86_64")]
+                    if SIMD == AVX512
+                        && MR == 12
+                        && NR == 32
+                        && rows == MR
+                        && cols == NR
+                        && std::any::TypeId::of::<T>() == std::any::TypeId::of::<f32>()
+                    {
+                        // A whole tile: the AVX-512 kernel adds or stores its block
+                        // straight into C (no block in memory, no copy loop).
+                        let start = row0 * n + col0;
+                        let tile = &mut c[start..start + (MR - 1) * n + NR];
+                        assert!(a_panel.len() >= kc * 12 && b_panel.len() >= kc * 32);
+                        // SAFETY: T is f32 (checked), so the casts change no layout; the
+                        // tile holds rows 0..12 of 32 values at stride n (sliced just
+                        // above); the panels hold kc·12 and kc·32 values (asserted); and
+                        // SIMD == AVX512 only in code compiled for, and called on, CPUs
+                        // with AVX-512F.
+                        unsafe {
+                            let tile = &mut *(tile as *mut [T] as *mut [f32]);
+                            avx512::kernel_12x32_into(
+                                kc,
+                                a_panel.as_ptr().cast(),
+                                b_panel.as_ptr().cast(),
+                                tile,
+                                n,
+                                add,
+                            );
+                        }
+                        continue;
+                    }
+                    micro_kernel::<T, MR, NR, SIMD>(kc, a_panel, b_panel, &mut acc);
                     for (i, acc_row) in acc.iter().enumerate().take(rows) {
                         let out = &mut c[(row0 + i) * n + col0..(row0 + i) * n + col0 + cols];
                         // Element loops, not copy_from_slice: a memcpy call per 16 values
@@ -835,8 +867,7 @@ const PORTABLE: u8 = 0;
 const AVX2_FMA: u8 = 1;
 const AVX512: u8 = 2;
 
-/// `acc = A_panel · B_panel`: `kc` rank-1 updates of the MR×NR block (`acc` starts at
-/// zero).
+/// `acc = A_panel · B_panel`: `kc` rank-1 updates of the MR×NR block (overwritten).
 #[inline(always)]
 fn micro_kernel<T: Float, const MR: usize, const NR: usize, const SIMD: u8>(
     kc: usize,
@@ -860,6 +891,7 @@ fn micro_kernel<T: Float, const MR: usize, const NR: usize, const SIMD: u8>(
         }
         return;
     }
+    *acc = [[T::zero(); NR]; MR];
     for (a_col, b_row) in a.chunks_exact(MR).zip(b.chunks_exact(NR)).take(kc) {
         let a_col: &[T; MR] = a_col
             .try_into()
@@ -884,21 +916,18 @@ fn micro_kernel<T: Float, const MR: usize, const NR: usize, const SIMD: u8>(
 #[cfg(target_arch = "x86_64")]
 mod avx512 {
     use std::arch::x86_64::{
-        __m512, _mm512_fmadd_ps, _mm512_loadu_ps, _mm512_set1_ps, _mm512_setzero_ps,
+        __m512, _mm512_add_ps, _mm512_fmadd_ps, _mm512_loadu_ps, _mm512_set1_ps, _mm512_setzero_ps,
         _mm512_storeu_ps,
     };
 
-    /// `acc = A·B` for packed panels: `a` holds `kc` columns of 12, `b` `kc` rows of 32.
+    /// `A·B` for packed panels, in 24 registers: `a` holds `kc` columns of 12, `b` `kc`
+    /// rows of 32.
     ///
     /// # Safety
     /// The CPU has AVX-512F; `a` and `b` point to `kc·12` and `kc·32` readable floats.
+    #[inline]
     #[target_feature(enable = "avx512f")]
-    pub(super) unsafe fn kernel_12x32(
-        kc: usize,
-        a: *const f32,
-        b: *const f32,
-        acc: &mut [[f32; 32]; 12],
-    ) {
+    unsafe fn block(kc: usize, a: *const f32, b: *const f32) -> [[__m512; 2]; 12] {
         let mut c: [[__m512; 2]; 12] = [[_mm512_setzero_ps(); 2]; 12];
         for p in 0..kc {
             // SAFETY: p < kc, within the panels (the function's contract).
@@ -916,11 +945,59 @@ mod avx512 {
                 row[1] = _mm512_fmadd_ps(ai, b1, row[1]);
             }
         }
+        c
+    }
+
+    /// `acc = A·B` for packed panels (see [`block`]).
+    ///
+    /// # Safety
+    /// As [`block`].
+    #[target_feature(enable = "avx512f")]
+    pub(super) unsafe fn kernel_12x32(
+        kc: usize,
+        a: *const f32,
+        b: *const f32,
+        acc: &mut [[f32; 32]; 12],
+    ) {
+        // SAFETY: the function's contract is `block`'s.
+        let c = unsafe { block(kc, a, b) };
         for (out, row) in acc.iter_mut().zip(&c) {
             // SAFETY: each row of acc holds 32 floats.
             unsafe {
                 _mm512_storeu_ps(out.as_mut_ptr(), row[0]);
                 _mm512_storeu_ps(out.as_mut_ptr().add(16), row[1]);
+            }
+        }
+    }
+
+    /// `C (+)= A·B` for one whole 12×32 tile of C, rows `ldc` apart in `c`.
+    ///
+    /// # Safety
+    /// As [`block`], and `c` holds `11·ldc + 32` floats.
+    #[target_feature(enable = "avx512f")]
+    pub(super) unsafe fn kernel_12x32_into(
+        kc: usize,
+        a: *const f32,
+        b: *const f32,
+        c: &mut [f32],
+        ldc: usize,
+        add: bool,
+    ) {
+        debug_assert!(c.len() > 11 * ldc + 31);
+        // SAFETY: the panels are as `block` needs (the function's contract).
+        let acc = unsafe { block(kc, a, b) };
+        for (i, row) in acc.iter().enumerate() {
+            // SAFETY: row i of the tile is c[i·ldc .. i·ldc + 32], inside `c`.
+            unsafe {
+                let out = c.as_mut_ptr().add(i * ldc);
+                if add {
+                    _mm512_storeu_ps(out, _mm512_add_ps(_mm512_loadu_ps(out), row[0]));
+                    let out = out.add(16);
+                    _mm512_storeu_ps(out, _mm512_add_ps(_mm512_loadu_ps(out), row[1]));
+                } else {
+                    _mm512_storeu_ps(out, row[0]);
+                    _mm512_storeu_ps(out.add(16), row[1]);
+                }
             }
         }
     }
