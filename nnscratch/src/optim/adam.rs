@@ -14,9 +14,7 @@
 //! [`Adam::clip_grad_norm`], `g` is first scaled as `torch.nn.utils.clip_grad_norm_`
 //! scales it.
 
-use super::{
-    Clipping, LearningRate, Optimizer, Parameters, StateList, check_finite_gradients, check_hyper,
-};
+use super::{Clipping, LearningRate, Optimizer, Parameters, StateList, check_hyper};
 use crate::{Float, Result};
 
 /// `torch.optim.Adam`, or `torch.optim.AdamW` when built with [`Adam::adamw`]. Build with
@@ -158,8 +156,7 @@ impl<T: Float> LearningRate for Adam<T> {
 impl<T: Float> Optimizer<T> for Adam<T> {
     fn step(&mut self, model: &mut (impl Parameters<T> + ?Sized)) -> Result<()> {
         self.check()?;
-        self.moments.check(model)?;
-        check_finite_gradients(model)?;
+        self.moments.check_step(model)?;
         let clip: T = self.clipping.coefficient(model);
         let (beta1, beta2) = self.betas;
         let (lr, eps, weight_decay) = (self.lr, T::of(self.eps), T::of(self.weight_decay));

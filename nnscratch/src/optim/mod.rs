@@ -290,33 +290,57 @@ pub(crate) struct StateList<S> {
 }
 
 impl<S> StateList<S> {
-    /// Checks (before any update) that `model` has the parameters this state was built
-    /// for: same count, names and shapes. An empty state accepts any model.
-    pub(crate) fn check<T: Float>(&self, model: &mut (impl Parameters<T> + ?Sized)) -> Result<()> {
-        if self.entries.is_empty() {
-            return Ok(());
-        }
+    /// Checks, before any update and in one pass over the parameters, that `model` has
+    /// the parameters this state was built for (same count, names and shapes; an empty
+    /// state accepts any model) and that every gradient is finite: a NaN or an infinity
+    /// would be written into the weights and every later step would compute garbage.
+    /// A refused step leaves every weight as it was; the error names the parameter (and
+    /// the first bad element).
+    pub(crate) fn check_step<T: Float>(
+        &self,
+        model: &mut (impl Parameters<T> + ?Sized),
+    ) -> Result<()> {
         // Compared while visiting, so that a good step allocates nothing.
+        let check_names = !self.entries.is_empty();
         let mut index = 0;
         let mut agrees = true;
+        let mut bad: Option<(String, usize, T)> = None;
         model.visit_parameters(&mut |p| {
-            agrees &= matches!(self.entries.get(index),
-                Some((name, shape, _)) if name == p.name && shape.as_slice() == p.shape);
+            if check_names {
+                agrees &= matches!(self.entries.get(index),
+                    Some((name, shape, _)) if name == p.name && shape.as_slice() == p.shape);
+            }
             index += 1;
+            let Some(grad) = p.grad else { return };
+            // A branch-free pass first (it vectorises); the position only on failure.
+            if bad.is_some() || grad.iter().fold(true, |ok, g| ok & g.is_finite()) {
+                return;
+            }
+            if let Some((i, &g)) = grad.iter().enumerate().find(|(_, g)| !g.is_finite()) {
+                bad = Some((p.name.to_string(), i, g));
+            }
         });
-        if agrees && index == self.entries.len() {
-            return Ok(());
+        if check_names && !(agrees && index == self.entries.len()) {
+            let known: Vec<_> = self
+                .entries
+                .iter()
+                .map(|(n, s, _)| (n.clone(), s.clone()))
+                .collect();
+            return Err(Error::InvalidArgument {
+                what: "optimizer step".into(),
+                expected: format!("the parameters this optimizer was used with: {known:?}"),
+                found: format!("{:?}", model.parameter_shapes()),
+            });
         }
-        let known: Vec<_> = self
-            .entries
-            .iter()
-            .map(|(n, s, _)| (n.clone(), s.clone()))
-            .collect();
-        Err(Error::InvalidArgument {
-            what: "optimizer step".into(),
-            expected: format!("the parameters this optimizer was used with: {known:?}"),
-            found: format!("{:?}", model.parameter_shapes()),
-        })
+        match bad {
+            None => Ok(()),
+            Some((name, index, value)) => Err(Error::NotFinite {
+                what: format!(
+                    "gradient of `{name}` (element {index} in row-major order); no parameter was updated"
+                ),
+                value: value.to_string(),
+            }),
+        }
     }
 
     /// The state of parameter `index`, created by `init` on first use.
@@ -332,35 +356,6 @@ impl<S> StateList<S> {
                 .push((name.to_string(), shape.to_vec(), init()));
         }
         &mut self.entries[index].2
-    }
-}
-
-/// Refuses a step whose gradients hold a NaN or an infinity: applying it would write
-/// them into the weights, and every later step would compute garbage. Runs before any
-/// update, so a refused step leaves every weight as it was; the error names the
-/// parameter and the first bad element.
-pub(crate) fn check_finite_gradients<T: Float>(
-    model: &mut (impl Parameters<T> + ?Sized),
-) -> Result<()> {
-    let mut bad: Option<(String, usize, T)> = None;
-    model.visit_parameters(&mut |p| {
-        let Some(grad) = p.grad else { return };
-        // A branch-free pass first (it vectorises); the position only on failure.
-        if bad.is_some() || grad.iter().fold(true, |ok, g| ok & g.is_finite()) {
-            return;
-        }
-        if let Some((i, &g)) = grad.iter().enumerate().find(|(_, g)| !g.is_finite()) {
-            bad = Some((p.name.to_string(), i, g));
-        }
-    });
-    match bad {
-        None => Ok(()),
-        Some((name, index, value)) => Err(Error::NotFinite {
-            what: format!(
-                "gradient of `{name}` (element {index} in row-major order); no parameter was updated"
-            ),
-            value: value.to_string(),
-        }),
     }
 }
 

@@ -13,9 +13,7 @@
 //! not centered. With [`RMSprop::clip_grad_norm`], `grad` is first scaled as
 //! `torch.nn.utils.clip_grad_norm_` scales it.
 
-use super::{
-    Clipping, LearningRate, Optimizer, Parameters, StateList, check_finite_gradients, check_hyper,
-};
+use super::{Clipping, LearningRate, Optimizer, Parameters, StateList, check_hyper};
 use crate::{Float, Result};
 
 /// `torch.optim.RMSprop`. Build with [`RMSprop::new`] and the setters, which mirror
@@ -139,8 +137,7 @@ impl<T: Float> LearningRate for RMSprop<T> {
 impl<T: Float> Optimizer<T> for RMSprop<T> {
     fn step(&mut self, model: &mut (impl Parameters<T> + ?Sized)) -> Result<()> {
         self.check()?;
-        self.state.check(model)?;
-        check_finite_gradients(model)?;
+        self.state.check_step(model)?;
         let clip: T = self.clipping.coefficient(model);
         let (lr, alpha, eps) = (T::of(self.lr), T::of(self.alpha), T::of(self.eps));
         let one_minus_alpha = T::of(1.0 - self.alpha);

@@ -13,7 +13,7 @@
 //! With [`Sgd::clip_grad_norm`], `grad` is first scaled as `torch.nn.utils.clip_grad_norm_`
 //! scales it.
 
-use super::{Clipping, Optimizer, Parameters, StateList, check_finite_gradients, check_hyper};
+use super::{Clipping, Optimizer, Parameters, StateList, check_hyper};
 use crate::{Float, Result};
 
 /// `torch.optim.SGD`. Build with [`Sgd::new`] and the setters, which mirror PyTorch's
@@ -133,8 +133,7 @@ impl<T: Float> super::LearningRate for Sgd<T> {
 impl<T: Float> Optimizer<T> for Sgd<T> {
     fn step(&mut self, model: &mut (impl Parameters<T> + ?Sized)) -> Result<()> {
         self.check()?;
-        self.buffers.check(model)?;
-        check_finite_gradients(model)?;
+        self.buffers.check_step(model)?;
         let clip: T = self.clipping.coefficient(model);
         let (lr, momentum, weight_decay) = (
             T::of(self.lr),
