@@ -301,6 +301,18 @@ pub fn check_batch_norm_batch(model: &str, layer: &str, rows: usize) -> Result<(
     Ok(())
 }
 
+/// A parameter's initial value, or a panic with the error (memory for it could not be
+/// allocated: `model!` has already limited every layer's size). What a generated `new`
+/// calls for each tensor.
+#[track_caller]
+#[inline(never)]
+pub fn initialised<A>(value: Result<A>) -> A {
+    match value {
+        Ok(value) => value,
+        Err(error) => panic!("{error}"),
+    }
+}
+
 /// Returns the loss, or an error if it is NaN or infinite (diverged training, bad input).
 pub fn check_loss<T: Float>(model: &str, loss: T) -> Result<T> {
     if !loss.is_finite() {

@@ -250,7 +250,7 @@ pub fn model(input: &ModelInput, model: &Model) -> TokenStream {
             /// Sizes every buffer for `batch` rows (allocates only when it changes).
             fn prepare(&mut self, batch: usize) -> ::nnscratch::Result<()> {
                 let ws = &mut self.workspace;
-                #(#buffer_resize)*
+                #buffer_resize
                 Ok(())
             }
 
@@ -337,8 +337,10 @@ pub fn model(input: &ModelInput, model: &Model) -> TokenStream {
 }
 
 /// The workspace's buffer fields, their empty initial values, and their resizing.
-fn workspace(model: &Model, name: &str) -> (Vec<TokenStream>, Vec<TokenStream>, Vec<TokenStream>) {
-    let (mut fields, mut init, mut resize) = (Vec::new(), Vec::new(), Vec::new());
+fn workspace(model: &Model, name: &str) -> (Vec<TokenStream>, Vec<TokenStream>, TokenStream) {
+    let (mut fields, mut init) = (Vec::new(), Vec::new());
+    // (field, columns) of the buffers sized by the batch, and of the index buffers.
+    let (mut rows_of, mut indices_of) = (Vec::new(), Vec::new());
     for &node in &model.order {
         let value = &model.graph[node];
         if value.is_input() {
@@ -361,9 +363,7 @@ fn workspace(model: &Model, name: &str) -> (Vec<TokenStream>, Vec<TokenStream>, 
         for (ident, doc) in buffers {
             fields.push(quote! { #[doc = #doc] pub #ident: ::nnscratch::ndarray::Array2<T>, });
             init.push(quote! { #ident: ::nnscratch::ndarray::Array2::zeros((0, #width)), });
-            resize.push(
-                quote! { ::nnscratch::compiled::resize(#name, &mut ws.#ident, batch, #width)?; },
-            );
+            rows_of.push(quote! { (&mut ws.#ident, #width) });
         }
         for scratch in &value.scratch {
             let (ident, cols) = (&scratch.field, scratch.cols);
@@ -372,14 +372,14 @@ fn workspace(model: &Model, name: &str) -> (Vec<TokenStream>, Vec<TokenStream>, 
                 fields.push(quote! { #[doc = #doc] pub #ident: ::std::vec::Vec<u32>, });
                 init.push(quote! { #ident: ::std::vec::Vec::new(), });
                 // Grows once per new batch size, like the buffers above.
-                resize.push(quote! { ::nnscratch::compiled::resize_indices(#name, &mut ws.#ident, batch * #cols)?; });
+                indices_of.push(quote! { (&mut ws.#ident, #cols) });
                 continue;
             }
             fields.push(quote! { #[doc = #doc] pub #ident: ::nnscratch::ndarray::Array2<T>, });
             match scratch.rows {
                 None => {
                     init.push(quote! { #ident: ::nnscratch::ndarray::Array2::zeros((0, #cols)), });
-                    resize.push(quote! { ::nnscratch::compiled::resize(#name, &mut ws.#ident, batch, #cols)?; });
+                    rows_of.push(quote! { (&mut ws.#ident, #cols) });
                 }
                 Some(rows) => {
                     init.push(
@@ -388,6 +388,23 @@ fn workspace(model: &Model, name: &str) -> (Vec<TokenStream>, Vec<TokenStream>, 
                 }
             }
         }
+    }
+    // Loops over tables of the buffers rather than a call (and an error path) per
+    // buffer: the same work in a fraction of the code for deep models.
+    let mut resize = TokenStream::new();
+    if !rows_of.is_empty() {
+        resize.extend(quote! {
+            for (buffer, cols) in [#(#rows_of),*] {
+                ::nnscratch::compiled::resize(#name, buffer, batch, cols)?;
+            }
+        });
+    }
+    if !indices_of.is_empty() {
+        resize.extend(quote! {
+            for (buffer, cols) in [#(#indices_of),*] {
+                ::nnscratch::compiled::resize_indices(#name, buffer, batch * cols)?;
+            }
+        });
     }
     (fields, init, resize)
 }

@@ -85,7 +85,9 @@ pub fn init(model: &Model) -> Vec<TokenStream> {
     tensors(model)
         .map(|(_, t)| {
             let (field, init) = (&t.field, &t.init);
-            quote!(#field: #init.unwrap_or_else(|e| panic!("{e}")),)
+            // One shared function rather than a closure per tensor: a closure is a type
+            // of its own, so 1000 tensors made 1000 instances for LLVM to compile.
+            quote!(#field: ::nnscratch::compiled::initialised(#init),)
         })
         .collect()
 }
