@@ -1196,11 +1196,23 @@ fn pack_a<T: Float, const MR: usize>(
             panel.fill(T::zero());
         }
         if a.row_stride == 1 {
-            // Column-major A (such as dYᵀ): each packed column is a slice of a column.
+            // Column-major A (such as dYᵀ): each packed column is a slice of a column,
+            // copied as one fixed-size block when the panel is full (LLVM otherwise
+            // calls memcpy for every 12 values).
             for (p, column) in panel.chunks_exact_mut(MR).enumerate() {
                 let start = (pc + p) * a.col_stride + row0;
-                for (slot, &v) in column.iter_mut().zip(&a.data[start..start + rows]) {
-                    *slot = v;
+                let source = &a.data[start..start + rows];
+                match (
+                    <&mut [T; MR]>::try_from(column),
+                    <&[T; MR]>::try_from(source),
+                ) {
+                    (Ok(column), Ok(source)) => *column = *source,
+                    (Ok(column), Err(_)) => {
+                        for (slot, &v) in column.iter_mut().zip(source) {
+                            *slot = v;
+                        }
+                    }
+                    (Err(_), _) => unreachable!("chunks of MR"),
                 }
             }
         } else if a.col_stride == 1 {
