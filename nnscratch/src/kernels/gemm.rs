@@ -1038,33 +1038,15 @@ fn pack_b<T: Float, const NR: usize>(
         } else if b.row_stride == 1 {
             // Column-major B (a transposed row-major matrix, such as Wᵀ): read columns,
             // 8×8 tiles at a time with AVX where the CPU has it (f32).
-            let mut done = 0;
-            #[cfg(target_arch = "x86_64")]
-            if std::any::TypeId::of::<T>() == std::any::TypeId::of::<f32>()
-                && std::arch::is_x86_feature_detected!("avx")
-            {
-                let full = cols / 8 * 8;
-                let start = col0 * b.col_stride + pc;
-                let needed = (full.max(1) - 1) * b.col_stride + kc;
-                if full > 0 && b.data.len() >= start + needed {
-                    // SAFETY: T is f32 (checked), so the casts change no layout; the CPU
-                    // has AVX (checked); the source holds columns col0..col0+full of
-                    // rows pc..pc+kc (checked just above) and the panel kc rows of NR.
-                    unsafe {
-                        let data: &[f32] = &*(b.data as *const [T] as *const [f32]);
-                        let panel: &mut [f32] = &mut *(panel as *mut [T] as *mut [f32]);
-                        transpose::columns_to_rows(
-                            &data[start..],
-                            b.col_stride,
-                            full,
-                            kc,
-                            panel,
-                            NR,
-                        );
-                    }
-                    done = full;
-                }
-            }
+            let done = transposed_lines(
+                b.data,
+                col0 * b.col_stride + pc,
+                b.col_stride,
+                cols,
+                kc,
+                panel,
+                NR,
+            );
             for j in done..cols {
                 let start = (col0 + j) * b.col_stride + pc;
                 for (p, &v) in b.data[start..start + kc].iter().enumerate() {
@@ -1079,6 +1061,41 @@ fn pack_b<T: Float, const NR: usize>(
             }
         }
     }
+}
+
+/// Packs the first `lines / 8 · 8` of `lines` source lines (each `kc` contiguous values,
+/// `stride` apart from `data[start]`) across a panel (`panel[p·panel_stride + line]`)
+/// with AVX 8×8 transposes, where they apply (f32 on a CPU with AVX); returns how many
+/// lines it packed (0 where they do not apply), the caller packing the rest.
+fn transposed_lines<T: Float>(
+    data: &[T],
+    start: usize,
+    stride: usize,
+    lines: usize,
+    kc: usize,
+    panel: &mut [T],
+    panel_stride: usize,
+) -> usize {
+    #[cfg(target_arch = "x86_64")]
+    if std::any::TypeId::of::<T>() == std::any::TypeId::of::<f32>()
+        && std::arch::is_x86_feature_detected!("avx")
+    {
+        let full = lines / 8 * 8;
+        let needed = (full.max(1) - 1) * stride + kc;
+        if full > 0 && data.len() >= start + needed && panel.len() >= kc * panel_stride {
+            // SAFETY: T is f32 (checked), so the casts change no layout; the CPU has AVX
+            // (checked); the source holds lines 0..full of kc values from `start`
+            // (checked just above), the panel kc rows of panel_stride >= full values.
+            unsafe {
+                let data: &[f32] = &*(data as *const [T] as *const [f32]);
+                let panel: &mut [f32] = &mut *(panel as *mut [T] as *mut [f32]);
+                transpose::columns_to_rows(&data[start..], stride, full, kc, panel, panel_stride);
+            }
+            return full;
+        }
+    }
+    let _ = (data, start, stride, lines, kc, panel, panel_stride);
+    0
 }
 
 /// 8×8 transposes with AVX, for packing a transposed operand.
@@ -1218,33 +1235,15 @@ fn pack_a<T: Float, const MR: usize>(
         } else if a.col_stride == 1 {
             // Row-major A: read each row once, 8 rows at a time with AVX where the CPU
             // has it (f32; the AVX-512 path's 12-row panels).
-            let mut done = 0;
-            #[cfg(target_arch = "x86_64")]
-            if std::any::TypeId::of::<T>() == std::any::TypeId::of::<f32>()
-                && std::arch::is_x86_feature_detected!("avx")
-            {
-                let full = rows / 8 * 8;
-                let start = row0 * a.row_stride + pc;
-                let needed = (full.max(1) - 1) * a.row_stride + kc;
-                if full > 0 && a.data.len() >= start + needed {
-                    // SAFETY: as in `pack_b`: T is f32, the CPU has AVX, the source
-                    // holds rows row0..row0+full of columns pc..pc+kc (checked), and
-                    // the panel kc columns of MR >= 8.
-                    unsafe {
-                        let data: &[f32] = &*(a.data as *const [T] as *const [f32]);
-                        let panel: &mut [f32] = &mut *(panel as *mut [T] as *mut [f32]);
-                        transpose::columns_to_rows(
-                            &data[start..],
-                            a.row_stride,
-                            full,
-                            kc,
-                            panel,
-                            MR,
-                        );
-                    }
-                    done = full;
-                }
-            }
+            let done = transposed_lines(
+                a.data,
+                row0 * a.row_stride + pc,
+                a.row_stride,
+                rows,
+                kc,
+                panel,
+                MR,
+            );
             for i in done..rows {
                 let start = (row0 + i) * a.row_stride + pc;
                 for (p, &v) in a.data[start..start + kc].iter().enumerate() {

@@ -338,6 +338,15 @@ pub const LAYER_KINDS: &[&str] = &[
     "Cat",
 ];
 
+/// A convolution's geometry, one entry per spatial axis.
+struct Geometry<'a> {
+    kernel: &'a [usize],
+    stride: &'a [usize],
+    padding: &'a [usize],
+    dilation: &'a [usize],
+    groups: usize,
+}
+
 /// An element-wise layer, whichever container it came from.
 #[derive(Clone, Copy)]
 enum Activation<T> {
@@ -658,43 +667,26 @@ impl<T: Float> Builder<T> {
             Layer::LayerNorm(ln) => self.layer_norm(ln, prefix, x, out),
             Layer::Dropout(_) => x.to_string(),
             Layer::Conv2d(conv) => {
-                let w = self.tensor(&format!("{prefix}.weight"), &conv.weight);
-                let mut inputs = vec![x, w.as_str()];
-                let b = conv
-                    .bias
-                    .as_ref()
-                    .map(|b| self.tensor(&format!("{prefix}.bias"), b));
-                inputs.extend(b.as_deref());
                 let (k, o) = (conv.kernel_size, &conv.options);
-                let attributes = vec![
-                    ints("kernel_shape", &[k.0, k.1]),
-                    ints("strides", &[o.stride.0, o.stride.1]),
-                    ints(
-                        "pads",
-                        &[o.padding.0, o.padding.1, o.padding.0, o.padding.1],
-                    ),
-                    ints("dilations", &[o.dilation.0, o.dilation.1]),
-                    int("group", o.groups as i64),
-                ];
-                self.node("Conv", &inputs, out, attributes)
+                let geometry = Geometry {
+                    kernel: &[k.0, k.1],
+                    stride: &[o.stride.0, o.stride.1],
+                    padding: &[o.padding.0, o.padding.1],
+                    dilation: &[o.dilation.0, o.dilation.1],
+                    groups: o.groups,
+                };
+                self.conv(x, out, prefix, (&conv.weight, conv.bias.as_ref()), geometry)
             }
             Layer::Conv1d(conv) => {
-                let w = self.tensor(&format!("{prefix}.weight"), &conv.weight);
-                let mut inputs = vec![x, w.as_str()];
-                let b = conv
-                    .bias
-                    .as_ref()
-                    .map(|b| self.tensor(&format!("{prefix}.bias"), b));
-                inputs.extend(b.as_deref());
                 let o = &conv.options;
-                let attributes = vec![
-                    ints("kernel_shape", &[conv.kernel_size]),
-                    ints("strides", &[o.stride]),
-                    ints("pads", &[o.padding, o.padding]),
-                    ints("dilations", &[o.dilation]),
-                    int("group", o.groups as i64),
-                ];
-                self.node("Conv", &inputs, out, attributes)
+                let geometry = Geometry {
+                    kernel: &[conv.kernel_size],
+                    stride: &[o.stride],
+                    padding: &[o.padding],
+                    dilation: &[o.dilation],
+                    groups: o.groups,
+                };
+                self.conv(x, out, prefix, (&conv.weight, conv.bias.as_ref()), geometry)
             }
             Layer::Pool2d(pool) => {
                 let (k, s, p) = (pool.kernel_size, pool.stride, pool.padding);
@@ -713,6 +705,32 @@ impl<T: Float> Builder<T> {
             }
             Layer::Flatten => self.node("Flatten", &[x], out, vec![int("axis", 1)]),
         }
+    }
+
+    /// `out = Conv(x)` with the layer's weight and optional bias (under their
+    /// `state_dict` names) and its geometry, one entry per spatial axis.
+    fn conv(
+        &mut self,
+        x: &str,
+        out: &str,
+        prefix: &str,
+        (weight, bias): (&crate::Tensor<T>, Option<&crate::Tensor<T>>),
+        g: Geometry<'_>,
+    ) -> String {
+        let w = self.tensor(&format!("{prefix}.weight"), weight);
+        let b = bias.map(|b| self.tensor(&format!("{prefix}.bias"), b));
+        let mut inputs = vec![x, w.as_str()];
+        inputs.extend(b.as_deref());
+        // ONNX pads every axis's start, then every axis's end.
+        let pads: Vec<usize> = g.padding.iter().chain(g.padding).copied().collect();
+        let attributes = vec![
+            ints("kernel_shape", g.kernel),
+            ints("strides", g.stride),
+            ints("pads", &pads),
+            ints("dilations", g.dilation),
+            int("group", g.groups as i64),
+        ];
+        self.node("Conv", &inputs, out, attributes)
     }
 
     /// `weight` and `bias`, or ones and zeros for a layer without them.
