@@ -150,11 +150,10 @@ pub struct GemmWorkspace<T: Float> {
 /// The buffers one thread of a [`GemmWorkspace::parallel`] task may use: its own packing
 /// buffers (for [`TaskScratch::gemm`]) and two vectors, kept between calls so that a task
 /// allocates only the first time it needs more room.
-#[derive(Default)]
 pub struct TaskScratch<T> {
     packed_a: Vec<T>,
     packed_b: Vec<T>,
-    path: Option<KernelPath>,
+    path: KernelPath,
     /// Free for the task's own use (resized as it needs; the capacity is kept).
     pub buffers: [Vec<T>; 2],
 }
@@ -174,7 +173,7 @@ impl<T: Float> TaskScratch<T> {
             }
             return;
         }
-        let path = self.path.unwrap_or_else(KernelPath::default_for_this_cpu);
+        let path = self.path;
         gemm_single(
             path,
             a,
@@ -190,9 +189,16 @@ impl<T: Float> TaskScratch<T> {
         TaskScratch {
             packed_a: Vec::new(),
             packed_b: Vec::new(),
-            path: Some(path),
+            path,
             buffers: [Vec::new(), Vec::new()],
         }
+    }
+}
+
+impl<T: Float> Default for TaskScratch<T> {
+    /// Empty buffers, products on this CPU's default path.
+    fn default() -> Self {
+        TaskScratch::new(KernelPath::default_for_this_cpu())
     }
 }
 
@@ -282,7 +288,7 @@ impl<T: Float> GemmWorkspace<T> {
             });
         }
         self.path = path;
-        self.scratch.path = Some(path);
+        self.scratch.path = path;
         Ok(())
     }
 }
@@ -299,7 +305,7 @@ impl<T: Float> Clone for GemmWorkspace<T> {
         let mut copy = GemmWorkspace::new();
         copy.set_threads(self.threads());
         copy.path = self.path;
-        copy.scratch.path = Some(self.path);
+        copy.scratch.path = self.path;
         copy
     }
 }
@@ -678,7 +684,7 @@ impl<T: Float> Helper<T> {
                             parts,
                             path,
                         } => {
-                            scratch.path = Some(path);
+                            scratch.path = path;
                             (*task)(part, parts, &mut scratch)
                         }
                     }
