@@ -396,11 +396,10 @@ fn seed_fit(options: &Options) -> Result<Record, String> {
 
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
-    // The dynamic engine's matrix products go through ndarray's matrixmultiply, which
-    // reads its thread count from this variable once, at its first product.
+    // The dynamic engine's matrix products: this many threads (compiled models are set
+    // per model, below).
     if let Ok(options) = parse(&args) {
-        // SAFETY: set before any other thread exists.
-        unsafe { std::env::set_var("MATMUL_NUM_THREADS", options.threads.to_string()) };
+        nnscratch::tensor::set_num_threads(options.threads);
     }
     let result = parse(&args).and_then(|options| run(&options).map(|record| (options, record)));
     match result {

@@ -331,3 +331,72 @@ fn softplus_kernels_agree_with_the_dynamic_op() {
     assert!(y32.iter().all(|v| v.is_finite() && *v >= 0.0));
     assert!((y32[(0, 2)] - 2f32.ln()).abs() < 1e-7);
 }
+
+#[test]
+fn a_view_is_read_in_place_when_its_elements_fill_memory() {
+    let a = ndarray::Array2::from_shape_fn((3, 5), |(i, j)| (i * 5 + j) as f64);
+    let row_major = MatRef::of_view(&a.view()).expect("row-major");
+    assert_eq!((row_major.row_stride, row_major.col_stride), (5, 1));
+    let transposed = a.t();
+    let t = MatRef::of_view(&transposed).expect("a transpose");
+    assert_eq!((t.rows, t.cols, t.row_stride, t.col_stride), (5, 3, 1, 5));
+    let column_major = a.t().as_standard_layout().into_owned().reversed_axes();
+    let f = MatRef::of_view(&column_major.view()).expect("column-major");
+    assert_eq!((f.row_stride, f.col_stride), (1, 3));
+    for matrix in [row_major, f] {
+        for i in 0..3 {
+            for j in 0..5 {
+                assert_eq!(
+                    matrix.data[i * matrix.row_stride + j * matrix.col_stride],
+                    a[[i, j]]
+                );
+            }
+        }
+    }
+    // Gaps (every other column) or reversed axes: not one slice, so not read in place.
+    let every_other = a.slice(ndarray::s![.., ..;2]);
+    assert!(MatRef::of_view(&every_other).is_none());
+    let reversed = a.slice(ndarray::s![..;-1, ..]);
+    assert!(MatRef::of_view(&reversed).is_none());
+}
+
+/// The dynamic engine's `matmul` runs the same GEMM on its own per-thread workspace: on
+/// one and two threads, for operands in every layout (a transposed tensor, a column-major
+/// array, a sliced view copied first), it agrees with the naive product.
+#[test]
+fn dynamic_matmul_uses_the_gemm_on_any_thread_count_and_layout() {
+    use nnscratch::Tensor;
+    let mut rng = rand::rngs::StdRng::seed_from_u64(11);
+    let (m, k, n) = (70, 300, 45);
+    let a = ndarray::Array2::from_shape_vec((m, k), random(m * k, &mut rng)).unwrap();
+    let b = ndarray::Array2::from_shape_vec((k, n), random(k * n, &mut rng)).unwrap();
+    let mut expected = vec![0.0; m * n];
+    gemm_naive(
+        MatRef::row_major(a.as_slice().unwrap(), m, k),
+        MatRef::row_major(b.as_slice().unwrap(), k, n),
+        &mut expected,
+        false,
+    );
+    let b_column_major = b.t().as_standard_layout().reversed_axes().to_owned();
+    let b_wide = ndarray::concatenate![ndarray::Axis(1), b, b];
+    let b_sliced = b_wide.slice(ndarray::s![.., ..n]).to_owned();
+    for threads in [1, 2] {
+        nnscratch::tensor::set_num_threads(threads);
+        assert_eq!(nnscratch::tensor::num_threads(), threads);
+        let a_tensor = Tensor::new(a.clone().into_dyn());
+        let operands = [
+            Tensor::new(b.clone().into_dyn()),
+            Tensor::new(b_column_major.clone().into_dyn()),
+            Tensor::new(b.t().to_owned().into_dyn()).t(),
+            Tensor::new(b_sliced.clone().into_dyn()),
+        ];
+        for b_tensor in operands {
+            let c = a_tensor.matmul(&b_tensor).unwrap();
+            assert_eq!(c.shape(), vec![m, n]);
+            for (got, want) in c.data().iter().zip(&expected) {
+                assert!((got - want).abs() <= 1e-12 * k as f64, "{got} vs {want}");
+            }
+        }
+    }
+    nnscratch::tensor::set_num_threads(1);
+}

@@ -119,6 +119,25 @@ impl<'a, T: Copy> MatRef<'a, T> {
         }
     }
 
+    /// A 2-D ndarray view whose elements fill a slice of memory (row-major, column-major,
+    /// or either transposed), read in place; `None` for other views (slices with gaps).
+    pub fn of_view(view: &ndarray::ArrayView2<'a, T>) -> Option<Self> {
+        let data = view.to_slice_memory_order()?;
+        let strides = view.strides();
+        let (row_stride, col_stride) = (
+            usize::try_from(strides[0]).ok()?,
+            usize::try_from(strides[1]).ok()?,
+        );
+        let matrix = MatRef {
+            data,
+            rows: view.nrows(),
+            cols: view.ncols(),
+            row_stride,
+            col_stride,
+        };
+        matrix.fits().then_some(matrix)
+    }
+
     /// The transpose, as a view (no copy).
     pub fn t(self) -> Self {
         MatRef {

@@ -12,14 +12,19 @@
 
 use std::cell::Ref;
 
-use ndarray::{Array2, ArrayD, Ix2, IxDyn};
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use ndarray::{Array2, ArrayD, ArrayView2, Ix2, IxDyn};
 
 use super::arith::{broadcast_shape, unbroadcast};
 use super::{Function, Partial, Tensor};
+use crate::kernels::{MatRef, gemm};
 use crate::{Error, Float, Result};
 
 /// `op(A)·op(B)` into a new row-major `[rows, cols]` array, reading both operands in
-/// place through strides (transposes are free views).
+/// place through strides (transposes are free views), with the packed GEMM the compiled
+/// models use ([`crate::kernels::gemm`]) on this thread's workspace and
+/// [`set_num_threads`] threads.
 fn product<T: Float>(
     a: &ArrayD<T>,
     a_left: bool,
@@ -45,7 +50,56 @@ fn product<T: Float>(
         };
         if t { m.reversed_axes() } else { m }
     }
-    view(a, a_left, a_t).dot(&view(b, b_left, b_t))
+    matrix_product(view(a, a_left, a_t), view(b, b_left, b_t))
+}
+
+/// `A·B` for two matrix views, as a new row-major array.
+pub(super) fn matrix_product<T: Float>(a: ArrayView2<'_, T>, b: ArrayView2<'_, T>) -> Array2<T> {
+    // Operands in memory order (either layout, the usual case) are read in place; any
+    // other view (a slice with gaps) is copied once into row-major order.
+    let (a_copy, b_copy);
+    let a = match MatRef::of_view(&a) {
+        Some(a) => a,
+        None => {
+            a_copy = a.as_standard_layout().into_owned();
+            MatRef::of_view(&a_copy.view()).unwrap_or_else(|| unreachable!("standard layout"))
+        }
+    };
+    let b = match MatRef::of_view(&b) {
+        Some(b) => b,
+        None => {
+            b_copy = b.as_standard_layout().into_owned();
+            MatRef::of_view(&b_copy.view()).unwrap_or_else(|| unreachable!("standard layout"))
+        }
+    };
+    let mut c = Array2::zeros((a.rows, b.cols));
+    let out = c
+        .as_slice_mut()
+        .unwrap_or_else(|| unreachable!("a new array is row-major"));
+    T::with_gemm_workspace(|workspace| {
+        let threads = num_threads();
+        if workspace.threads() != threads {
+            workspace.set_threads(threads);
+        }
+        gemm(a, b, out, false, workspace);
+    });
+    c
+}
+
+/// Threads of the dynamic engine's matrix products (1 until set).
+static THREADS: AtomicUsize = AtomicUsize::new(1);
+
+/// Sets the number of threads the dynamic engine's matrix products use (at least 1; 1 by
+/// default), as `torch.set_num_threads`. Each thread that computes keeps its own helper
+/// threads, started on its first product after a change. Compiled models have their own
+/// setting (`set_threads` on the model).
+pub fn set_num_threads(threads: usize) {
+    THREADS.store(threads.max(1), Ordering::Relaxed);
+}
+
+/// The number of threads the dynamic engine's matrix products use.
+pub fn num_threads() -> usize {
+    THREADS.load(Ordering::Relaxed)
 }
 
 /// Views a 0/1/2-D array as a matrix: a vector on the left of a product as a row,
@@ -200,7 +254,7 @@ impl BatchedMatmulBackward {
         for (xm, ym) in xs.outer_iter().zip(ys.outer_iter()) {
             let xm = if x_t { xm.reversed_axes() } else { xm };
             let ym = if y_t { ym.reversed_axes() } else { ym };
-            let c = xm.dot(&ym);
+            let c = matrix_product(xm, ym);
             rows_cols = c.dim();
             out.extend(c.iter().copied());
         }
