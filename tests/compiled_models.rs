@@ -277,6 +277,64 @@ model! {
     }
 }
 
+model! {
+    /// 40 layers: more kernel calls than one segment of `run` holds (32), so the
+    /// generated code runs in segments (`nnscratch::compiled::segment`).
+    pub struct DeepStack {
+        input: 4,
+        Linear(6), Tanh,
+        Linear(6), Tanh,
+        Linear(6), Tanh,
+        Linear(6), Tanh,
+        Linear(6), Tanh,
+        Linear(6), Tanh,
+        Linear(6), Tanh,
+        Linear(6), Tanh,
+        Linear(6), Tanh,
+        Linear(6), Tanh,
+        Linear(6), Tanh,
+        Linear(6), Tanh,
+        Linear(6), Tanh,
+        Linear(6), Tanh,
+        Linear(6), Tanh,
+        Linear(6), Tanh,
+        Linear(6), Tanh,
+        Linear(6), Tanh,
+        Linear(6), Tanh,
+        Linear(6), Tanh,
+        Linear(2),
+        loss: MSELoss,
+    }
+}
+
+model! {
+    /// A deep graph whose skip connection crosses segments of `run`.
+    pub struct DeepSkip {
+        x = input(3);
+        a = Tanh(Linear(x, 5));
+        h0 = Tanh(Linear(a, 5));
+        h1 = Tanh(Linear(h0, 5));
+        h2 = Tanh(Linear(h1, 5));
+        h3 = Tanh(Linear(h2, 5));
+        h4 = Tanh(Linear(h3, 5));
+        h5 = Tanh(Linear(h4, 5));
+        h6 = Tanh(Linear(h5, 5));
+        h7 = Tanh(Linear(h6, 5));
+        h8 = Tanh(Linear(h7, 5));
+        h9 = Tanh(Linear(h8, 5));
+        h10 = Tanh(Linear(h9, 5));
+        h11 = Tanh(Linear(h10, 5));
+        h12 = Tanh(Linear(h11, 5));
+        h13 = Tanh(Linear(h12, 5));
+        h14 = Tanh(Linear(h13, 5));
+        h15 = Tanh(Linear(h14, 5));
+        h16 = Tanh(Linear(h15, 5));
+        h17 = Tanh(Linear(h16, 5));
+        out = Linear(h17 + a, 2);
+        loss = MSELoss(out);
+    }
+}
+
 macro_rules! gradient_checks {
     ($($model:ident => $f64_test:ident, $f32_test:ident;)*) => {$(
         #[test]
@@ -320,6 +378,8 @@ gradient_checks! {
     CatNet => concatenation_matches_dynamic_and_finite_differences_f64, concatenation_matches_dynamic_f32;
     Shared => a_shared_linear_matches_dynamic_and_finite_differences_f64, a_shared_linear_matches_dynamic_f32;
     SharedCat => a_shared_linear_in_a_concatenation_matches_dynamic_and_finite_differences_f64, a_shared_linear_in_a_concatenation_matches_dynamic_f32;
+    DeepStack => a_deep_stack_run_in_segments_matches_dynamic_and_finite_differences_f64, a_deep_stack_run_in_segments_matches_dynamic_f32;
+    DeepSkip => a_skip_across_segments_matches_dynamic_and_finite_differences_f64, a_skip_across_segments_matches_dynamic_f32;
 }
 
 // ---------------------------------------------------------------- PyTorch fixtures

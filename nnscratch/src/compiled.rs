@@ -313,6 +313,29 @@ pub fn initialised<A>(value: Result<A>) -> A {
     }
 }
 
+/// Runs `part`, a segment of a deep model's straight-line `run`, as a function of its
+/// own: LLVM's time grows faster than linearly with a function's size, so a 1000-layer
+/// program compiles faster in segments of a few dozen kernel calls (each closure is
+/// its own type, so each instance of this function is one segment).
+#[inline(never)]
+pub fn segment<R>(part: impl FnOnce() -> R) -> R {
+    part()
+}
+
+/// A zero-filled array of `shape`: one out-of-line function for every gradient and
+/// buffer a generated model creates (inlined, 2000 of them made a 1000-layer model's
+/// constructors take seconds of LLVM's time).
+#[inline(never)]
+pub fn zeros<T: Float, Sh: ndarray::ShapeBuilder>(shape: Sh) -> ndarray::Array<T, Sh::Dim> {
+    ndarray::Array::zeros(shape)
+}
+
+/// Sets every element of `array` to zero (`zero_grad`), out of line as [`zeros`].
+#[inline(never)]
+pub fn fill_zero<T: Float, D: ndarray::Dimension>(array: &mut ndarray::Array<T, D>) {
+    array.fill(T::zero());
+}
+
 /// Returns the loss, or an error if it is NaN or infinite (diverged training, bad input).
 pub fn check_loss<T: Float>(model: &str, loss: T) -> Result<T> {
     if !loss.is_finite() {

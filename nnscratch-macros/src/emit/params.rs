@@ -73,8 +73,8 @@ pub fn grad_fields(model: &Model) -> Vec<TokenStream> {
 pub fn grad_init(model: &Model) -> Vec<TokenStream> {
     tensors(model)
         .map(|(_, t)| {
-            let (field, ty, dims) = (&t.field, array_path(t), &t.shape);
-            quote!(#field: #ty::zeros([#(#dims),*]),)
+            let (field, dims) = (&t.field, &t.shape);
+            quote!(#field: ::nnscratch::compiled::zeros([#(#dims),*]),)
         })
         .collect()
 }
@@ -255,7 +255,7 @@ pub fn visitor(model: &Model) -> TokenStream {
     });
     let zeros = tensors(model).map(|(_, t)| {
         let field = &t.field;
-        quote!(self.grad.#field.fill(T::zero());)
+        quote!(::nnscratch::compiled::fill_zero(&mut self.grad.#field);)
     });
     let buffers = buffer_visits(model);
     let buffers = if buffers.is_empty() {
