@@ -219,8 +219,8 @@ pub fn derivation(
     let output = &model.graph[model.output];
     let (loss, seed) = model.loss.equations(&output.name, output.width);
     let (y, dy) = (&output.ident, &output.grad_ident);
-    let loss_forward = code_text(&model.loss.forward(&quote!(ws.#y)));
-    let loss_backward = code_text(&model.loss.backward(&quote!(ws.#y), &quote!(ws.#dy)));
+    let loss_forward = code_text(&model.loss.forward(&quote!(#y)));
+    let loss_backward = code_text(&model.loss.backward(&quote!(#y), &quote!(#dy)));
     entries.push(quote! {
         ::nnscratch::compiled::ValueDerivation {
             value: "loss",

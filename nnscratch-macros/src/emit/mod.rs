@@ -30,22 +30,22 @@ use quote::{format_ident, quote};
 use crate::graph::Model;
 use crate::parse::ModelInput;
 
-/// How generated code names a value: `x` for the input (a view argument), `ws.NAME`
-/// for a workspace buffer.
+/// How generated code names a value: `x` for the input (a view argument), `NAME` for a
+/// workspace buffer (`run` binds each buffer of the workspace's array by name).
 pub fn value_expr(model: &Model, node: petgraph::graph::NodeIndex) -> TokenStream {
     let value = &model.graph[node];
     if value.is_input() {
         quote!(x)
     } else {
         let ident = &value.ident;
-        quote!(ws.#ident)
+        quote!(#ident)
     }
 }
 
-/// The gradient buffer of a value: `ws.d_NAME`.
+/// The gradient buffer of a value: `d_NAME`.
 pub fn grad_expr(model: &Model, node: petgraph::graph::NodeIndex) -> TokenStream {
     let ident = &model.graph[node].grad_ident;
-    quote!(ws.#ident)
+    quote!(#ident)
 }
 
 /// The `#[cfg]`-like attributes of the model, which every generated item must carry.
@@ -91,7 +91,13 @@ pub fn model(input: &ModelInput, model: &Model) -> TokenStream {
     let to_dynamic = params::to_dynamic(model, &name);
     let picture = docs::picture(model);
 
-    let (buffer_fields, buffer_init, buffer_resize) = workspace(model, &name);
+    let Buffers {
+        fields: buffer_fields,
+        init: buffer_init,
+        resize: buffer_resize,
+        bind: buffer_bind,
+        output: output_index,
+    } = workspace(model, &name);
     let forward_code = forward::statements(model);
     let derivation = docs::derivation(model, &forward_code, &backward);
     let (forward_code, backward_code) = (segments(&forward_code), segments(&backward.code));
@@ -100,7 +106,7 @@ pub fn model(input: &ModelInput, model: &Model) -> TokenStream {
     let d_output = &output.grad_ident;
 
     let loss = &model.loss;
-    let (output_buffer, d_output_buffer) = (quote!(ws.#output_ident), quote!(ws.#d_output));
+    let (output_buffer, d_output_buffer) = (quote!(#output_ident), quote!(#d_output));
     let target_type = loss.target_type();
     let target_check = loss.target_check(&name, output_width);
     let loss_kind = loss.runtime_kind();
@@ -141,7 +147,7 @@ pub fn model(input: &ModelInput, model: &Model) -> TokenStream {
                 pub input: ::nnscratch::ndarray::Array2<T>,
                 /// Packing buffers of the matrix products of large layers.
                 pub gemm: ::nnscratch::kernels::GemmWorkspace<T>,
-                #(#buffer_fields)*
+                #buffer_fields
             }
 
             impl<T: ::nnscratch::Float> Grad<T> {
@@ -160,7 +166,7 @@ pub fn model(input: &ModelInput, model: &Model) -> TokenStream {
                     Workspace {
                         input: ::nnscratch::ndarray::Array2::zeros((0, 0)),
                         gemm: ::nnscratch::kernels::GemmWorkspace::new(),
-                        #(#buffer_init)*
+                        #buffer_init
                     }
                 }
             }
@@ -207,7 +213,7 @@ pub fn model(input: &ModelInput, model: &Model) -> TokenStream {
                 ::nnscratch::compiled::check_input(#name, #input_width, &x)?;
                 self.prepare(x.nrows())?;
                 self.run(x, None, false)?;
-                Ok(self.workspace.#output_ident.view())
+                Ok(self.workspace.buffers[#output_index].view())
             }
 
             /// The loss of a batch, without gradients.
@@ -259,6 +265,7 @@ pub fn model(input: &ModelInput, model: &Model) -> TokenStream {
             fn run(&mut self, x: ::nnscratch::ndarray::ArrayView2<'_, T>, target: Option<#target_type>, backward: bool) -> ::nnscratch::Result<T> {
                 use ::nnscratch::kernels::{self, Write};
                 #destructure
+                #buffer_bind
                 let x = ::nnscratch::compiled::standard_layout(#name, x, &mut ws.input)?;
                 // ---- forward ----
                 #(#forward_code)*
@@ -360,64 +367,95 @@ fn segments(statements: &[TokenStream]) -> Vec<TokenStream> {
         .collect()
 }
 
-/// The workspace's buffer fields, their empty initial values, and their resizing.
-fn workspace(model: &Model, name: &str) -> (Vec<TokenStream>, Vec<TokenStream>, TokenStream) {
-    let (mut fields, mut init) = (Vec::new(), Vec::new());
-    // (field, columns) of the buffers sized by the batch, and of the index buffers.
-    let (mut rows_of, mut indices_of) = (Vec::new(), Vec::new());
+/// The workspace's buffers as generated code sees them.
+struct Buffers {
+    /// The array of every `Array2` buffer and the named index buffers.
+    fields: TokenStream,
+    /// Their empty initial values.
+    init: TokenStream,
+    /// `prepare`'s resizing for a batch.
+    resize: TokenStream,
+    /// `run`'s binding of each array element to its buffer's name.
+    bind: TokenStream,
+    /// The output value's index in the array.
+    output: usize,
+}
+
+/// The workspace: one array of every `Array2` buffer (each value, each value's gradient,
+/// each scratch array), so that creating, resizing and dropping them are loops over
+/// tables rather than code per buffer (2000 named fields cost LLVM 11 s on a
+/// 1000-layer model), and the `Vec<u32>` index buffers as named fields.
+fn workspace(model: &Model, name: &str) -> Buffers {
+    // (name, initial shape, columns when sized by the batch) of each array buffer.
+    let mut arrays: Vec<(syn::Ident, (usize, usize), Option<usize>)> = Vec::new();
+    let (mut index_fields, mut index_init, mut indices_of) = (Vec::new(), Vec::new(), Vec::new());
+    let mut output = 0;
     for &node in &model.order {
         let value = &model.graph[node];
         if value.is_input() {
             continue;
         }
         let width = value.width;
-        let mut buffers = vec![(
-            value.ident.clone(),
-            format!("`{}`: `[batch, {width}]`.", value.name),
-        )];
-        if value.requires_grad {
-            buffers.push((
-                value.grad_ident.clone(),
-                format!(
-                    "`d {}`, the gradient of the loss with respect to `{}`.",
-                    value.name, value.name
-                ),
-            ));
+        if node == model.output {
+            output = arrays.len();
         }
-        for (ident, doc) in buffers {
-            fields.push(quote! { #[doc = #doc] pub #ident: ::nnscratch::ndarray::Array2<T>, });
-            init.push(quote! { #ident: ::nnscratch::compiled::zeros((0, #width)), });
-            rows_of.push(quote! { (&mut ws.#ident, #width) });
+        arrays.push((value.ident.clone(), (0, width), Some(width)));
+        if value.requires_grad {
+            arrays.push((value.grad_ident.clone(), (0, width), Some(width)));
         }
         for scratch in &value.scratch {
             let (ident, cols) = (&scratch.field, scratch.cols);
-            let doc = format!("`{}`: {}", value.name, scratch.doc);
             if scratch.indices {
-                fields.push(quote! { #[doc = #doc] pub #ident: ::std::vec::Vec<u32>, });
-                init.push(quote! { #ident: ::std::vec::Vec::new(), });
-                // Grows once per new batch size, like the buffers above.
+                let doc = format!("`{}`: {}", value.name, scratch.doc);
+                index_fields.push(quote! { #[doc = #doc] pub #ident: ::std::vec::Vec<u32>, });
+                index_init.push(quote! { #ident: ::std::vec::Vec::new(), });
+                // Grows once per new batch size, like the arrays.
                 indices_of.push(quote! { (&mut ws.#ident, #cols) });
                 continue;
             }
-            fields.push(quote! { #[doc = #doc] pub #ident: ::nnscratch::ndarray::Array2<T>, });
             match scratch.rows {
-                None => {
-                    init.push(quote! { #ident: ::nnscratch::compiled::zeros((0, #cols)), });
-                    rows_of.push(quote! { (&mut ws.#ident, #cols) });
-                }
-                Some(rows) => {
-                    init.push(quote! { #ident: ::nnscratch::compiled::zeros((#rows, #cols)), });
-                }
+                None => arrays.push((ident.clone(), (0, cols), Some(cols))),
+                Some(rows) => arrays.push((ident.clone(), (rows, cols), None)),
             }
         }
     }
-    // Loops over tables of the buffers rather than a call (and an error path) per
-    // buffer: the same work in a fraction of the code for deep models.
+    let count = arrays.len();
+    let doc = format!(
+        "Every array buffer, `[batch, width]` unless fixed: {}.",
+        arrays
+            .iter()
+            .enumerate()
+            .map(|(i, (ident, ..))| format!("{i} `{ident}`"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
+    let fields = quote! {
+        #[doc = #doc]
+        pub buffers: [::nnscratch::ndarray::Array2<T>; #count],
+        #(#index_fields)*
+    };
+    let shapes = arrays
+        .iter()
+        .map(|(_, (rows, cols), _)| quote!((#rows, #cols)));
+    let init = quote! {
+        buffers: {
+            const SHAPES: [(usize, usize); #count] = [#(#shapes),*];
+            ::std::array::from_fn(|i| ::nnscratch::compiled::zeros(SHAPES[i]))
+        },
+        #(#index_init)*
+    };
+    let sized: Vec<_> = arrays
+        .iter()
+        .enumerate()
+        .filter_map(|(i, (_, _, cols))| cols.map(|cols| quote!((#i, #cols))))
+        .collect();
+    let sized_count = sized.len();
     let mut resize = TokenStream::new();
-    if !rows_of.is_empty() {
+    if !sized.is_empty() {
         resize.extend(quote! {
-            for (buffer, cols) in [#(#rows_of),*] {
-                ::nnscratch::compiled::resize(#name, buffer, batch, cols)?;
+            const SIZED: [(usize, usize); #sized_count] = [#(#sized),*];
+            for &(i, cols) in &SIZED {
+                ::nnscratch::compiled::resize(#name, &mut ws.buffers[i], batch, cols)?;
             }
         });
     }
@@ -428,5 +466,16 @@ fn workspace(model: &Model, name: &str) -> (Vec<TokenStream>, Vec<TokenStream>, 
             }
         });
     }
-    (fields, init, resize)
+    let idents = arrays.iter().map(|(ident, ..)| ident);
+    let bind = quote! {
+        #[allow(unused_variables)] // a forward-only call leaves the gradients untouched
+        let [#(#idents),*] = &mut ws.buffers;
+    };
+    Buffers {
+        fields,
+        init,
+        resize,
+        bind,
+        output,
+    }
 }

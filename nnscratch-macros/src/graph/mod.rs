@@ -208,9 +208,9 @@ fn check_sizes(model: &Model, errors: &mut Errors) {
 }
 
 /// Gives every generated Rust name a spelling no other generated or user name has:
-/// workspace buffers (values, their gradients, and the fixed `input` and `gemm`) and
-/// parameter fields (beside the fixed `grad` and `workspace`). A user's own names are
-/// kept where they are free; a clash gets a numeric suffix (`d_h_2`).
+/// workspace buffers (values, their gradients, scratch), parameter and state fields, and
+/// the fixed names beside them (`input`, `gemm`, `grad`, the locals of `run`). A user's
+/// own names are kept where they are free; a clash gets a numeric suffix (`d_h_2`).
 fn assign_rust_names(model: &mut Model) {
     use syn::ext::IdentExt;
     fn unique(taken: &mut std::collections::HashSet<String>, base: String, span: Span) -> Ident {
@@ -222,52 +222,56 @@ fn assign_rust_names(model: &mut Model) {
         }
         Ident::new(&candidate, span)
     }
-    let mut workspace: std::collections::HashSet<String> =
-        ["input", "gemm"].iter().map(|s| s.to_string()).collect();
-    for &node in &model.order {
-        let value = &mut model.graph[node];
-        if !value.is_input() {
-            let base = value.ident.unraw().to_string();
-            value.ident = unique(&mut workspace, base, value.ident.span());
-        }
-    }
-    for &node in &model.order {
-        let value = &mut model.graph[node];
-        if !value.is_input() && value.requires_grad {
-            let base = format!("d_{}", value.ident);
-            value.grad_ident = unique(&mut workspace, base, value.ident.span());
-        }
-    }
-    // Fields of the model struct and of its gradient struct, and the locals of `run`.
-    let mut fields: std::collections::HashSet<String> = [
+    // One namespace for everything that becomes a local of the generated `run` (the
+    // workspace's buffers are bound by name there, beside the parameters and state)
+    // and for the fields of the structs around them.
+    let mut taken: std::collections::HashSet<String> = [
+        "input",
+        "gemm",
+        "buffers",
         "grad",
         "workspace",
         "filled",
+        "training",
         "x",
         "target",
         "backward",
         "loss",
         "ws",
         "kernels",
+        "Write",
     ]
     .iter()
     .map(|s| s.to_string())
     .collect();
+    for &node in &model.order {
+        let value = &mut model.graph[node];
+        if !value.is_input() {
+            let base = value.ident.unraw().to_string();
+            value.ident = unique(&mut taken, base, value.ident.span());
+        }
+    }
+    for &node in &model.order {
+        let value = &mut model.graph[node];
+        if !value.is_input() && value.requires_grad {
+            let base = format!("d_{}", value.ident);
+            value.grad_ident = unique(&mut taken, base, value.ident.span());
+        }
+    }
     for tensor in model.params.iter_mut().flat_map(|p| &mut p.tensors) {
         let base = tensor.field.unraw().to_string();
-        tensor.field = unique(&mut fields, base, tensor.field.span());
+        tensor.field = unique(&mut taken, base, tensor.field.span());
     }
-    fields.insert("training".into());
     for &node in &model.order {
         let value = &mut model.graph[node];
         for state in &mut value.state {
             let base = state.field.unraw().to_string();
-            state.field = unique(&mut fields, base, state.field.span());
+            state.field = unique(&mut taken, base, state.field.span());
         }
         // Scratch buffers are named after their value: `h1_x_hat`.
         for scratch in &mut value.scratch {
             let base = format!("{}_{}", value.ident, scratch.suffix);
-            scratch.field = unique(&mut workspace, base, value.ident.span());
+            scratch.field = unique(&mut taken, base, value.ident.span());
         }
     }
 }

@@ -443,10 +443,16 @@ impl<'a> Site<'a> {
         &self.model.graph[self.node].state[k].field
     }
 
-    /// Scratch buffer `k`: `ws.h1_x_hat`.
+    /// Scratch buffer `k`: an array bound by name in `run` (`h1_x_hat`), or an index
+    /// buffer, a field of the workspace (`ws.h3_argmax`).
     pub fn scratch(&self, k: usize) -> TokenStream {
-        let field = &self.model.graph[self.node].scratch[k].field;
-        quote!(ws.#field)
+        let scratch = &self.model.graph[self.node].scratch[k];
+        let field = &scratch.field;
+        if scratch.indices {
+            quote!(ws.#field)
+        } else {
+            quote!(#field)
+        }
     }
 }
 

@@ -17,6 +17,25 @@ model! {
     }
 }
 
+// Values named like the locals of the generated `run` (which binds every buffer by
+// name beside the parameters): `target`, `backward`, `ws`, `kernels`, `training`,
+// `buffers`, `grad`, `Write`; and a value named like a parameter field (`weight_0`).
+model! {
+    pub struct Locals {
+        inp = input(3);
+        target = Tanh(Linear(inp, 4));
+        backward = ReLU(target);
+        ws = target + backward;
+        kernels = Linear(ws, 4);
+        training = Sigmoid(kernels);
+        buffers = training * ws;
+        grad = Linear(buffers, 4);
+        weight_0 = Tanh(grad);
+        Write = Linear(weight_0, 2);
+        loss = MSELoss(Write);
+    }
+}
+
 // A user's own `NetGrad` and `NetWorkspace` beside a model `Net`.
 #[derive(Debug)]
 pub struct NetGrad;
@@ -67,6 +86,12 @@ fn main() {
     let report = nnscratch::check::gradients(&mut model, x.view(), nnscratch::compiled::Target::Values(target.view())).unwrap();
     assert!(report.max_dynamic_error() < 1e-12, "{report}");
     assert!(report.max_finite_difference_error() < 1e-6, "{report}");
+
+    let mut locals = Locals::<f64>::new(&mut rng);
+    let x = nnscratch::ndarray::Array2::from_elem((3, 3), 0.25);
+    let target = nnscratch::ndarray::Array2::zeros((3, 2));
+    let report = nnscratch::check::gradients(&mut locals, x.view(), nnscratch::compiled::Target::Values(target.view())).unwrap();
+    assert!(report.max_dynamic_error() < 1e-12, "{report}");
 
     let _: NetGrad = NetGrad;
     let mut net = Net::<f32>::new(&mut rng);
