@@ -85,6 +85,7 @@ pub fn model(input: &ModelInput, model: &Model) -> TokenStream {
     let seed_dropout = params::seed_dropout(model);
     let grad_fields = params::grad_fields(model);
     let grad_init = params::grad_init(model);
+    let grad_bind = params::grad_bindings(model);
     let param_init = params::init(model);
     let param_consts = params::shapes_const(model);
     let visitor = params::visitor(model);
@@ -266,6 +267,7 @@ pub fn model(input: &ModelInput, model: &Model) -> TokenStream {
                 use ::nnscratch::kernels::{self, Write};
                 #destructure
                 #buffer_bind
+                #grad_bind
                 let x = ::nnscratch::compiled::standard_layout(#name, x, &mut ws.input)?;
                 // ---- forward ----
                 #(#forward_code)*

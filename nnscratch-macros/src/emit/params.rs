@@ -62,21 +62,94 @@ pub fn fields(model: &Model) -> Vec<TokenStream> {
     })
 }
 
-/// The gradient struct's fields: same names and shapes as the parameters.
-pub fn grad_fields(model: &Model) -> Vec<TokenStream> {
-    array_fields(model, quote!(pub), |p, t| {
-        format!("`d loss / d {}`.", p.name(t))
-    })
+/// The parameter tensors of each rank, in visiting order: the gradient struct holds one
+/// array per rank (`params_2: [Array2<T>; N]`), so that creating, zeroing and dropping
+/// the gradients are loops (code per tensor cost LLVM seconds on deep models).
+fn by_rank(model: &Model) -> std::collections::BTreeMap<usize, Vec<(&ParamSet, &Parameter)>> {
+    let mut ranks = std::collections::BTreeMap::<usize, Vec<_>>::new();
+    for (p, t) in tensors(model) {
+        ranks.entry(t.shape.len()).or_default().push((p, t));
+    }
+    ranks
 }
 
-/// Zero gradients of the right shapes.
-pub fn grad_init(model: &Model) -> Vec<TokenStream> {
+/// The field of the gradient struct holding the tensors of rank `rank`: `params_2`.
+fn rank_field(rank: usize) -> Ident {
+    format_ident!("params_{}", rank)
+}
+
+/// Where each tensor's gradient is, in visiting order: `params_2[1]`.
+fn grad_places(model: &Model) -> Vec<TokenStream> {
+    let mut next = std::collections::BTreeMap::<usize, usize>::new();
     tensors(model)
         .map(|(_, t)| {
-            let (field, dims) = (&t.field, &t.shape);
-            quote!(#field: ::nnscratch::compiled::zeros([#(#dims),*]),)
+            let rank = t.shape.len();
+            let index = next.entry(rank).or_default();
+            let (field, i) = (rank_field(rank), *index);
+            *index += 1;
+            quote!(#field[#i])
         })
         .collect()
+}
+
+/// The gradient struct's fields: one array per rank of parameter tensor.
+pub fn grad_fields(model: &Model) -> Vec<TokenStream> {
+    by_rank(model)
+        .into_iter()
+        .map(|(rank, tensors)| {
+            let (field, ty, count) = (
+                rank_field(rank),
+                format_ident!("Array{}", rank),
+                tensors.len(),
+            );
+            let names: Vec<String> = tensors
+                .iter()
+                .map(|(p, t)| format!("`d loss / d {}` {}", p.name(t), shape_text(&t.shape)))
+                .collect();
+            let doc = format!(
+                "Gradients of the rank-{rank} parameters, in order: {}.",
+                names.join(", ")
+            );
+            quote! {
+                #[doc = #doc]
+                pub #field: [::nnscratch::ndarray::#ty<T>; #count],
+            }
+        })
+        .collect()
+}
+
+/// Zero gradients of the right shapes, from a table per rank.
+pub fn grad_init(model: &Model) -> Vec<TokenStream> {
+    by_rank(model)
+        .into_iter()
+        .map(|(rank, tensors)| {
+            let (field, count) = (rank_field(rank), tensors.len());
+            let shapes = tensors.iter().map(|(_, t)| {
+                let dims = &t.shape;
+                quote!([#(#dims),*])
+            });
+            quote! {
+                #field: {
+                    const SHAPES: [[usize; #rank]; #count] = [#(#shapes),*];
+                    ::std::array::from_fn(|i| ::nnscratch::compiled::zeros(SHAPES[i]))
+                },
+            }
+        })
+        .collect()
+}
+
+/// `run`'s binding of each gradient array's elements to their tensors' names.
+pub fn grad_bindings(model: &Model) -> TokenStream {
+    let binds = by_rank(model).into_iter().map(|(rank, tensors)| {
+        let field = rank_field(rank);
+        let locals = tensors.iter().map(|(_, t)| &t.grad_local);
+        quote!(let [#(#locals),*] = &mut grad.#field;)
+    });
+    quote! {
+        #[allow(unused_variables)] // a forward-only call leaves the gradients untouched
+        let grad = &mut *grad;
+        #(#binds)*
+    }
 }
 
 /// PyTorch's initialisation, tensor by tensor, layer by layer (the order matters: it is
@@ -247,15 +320,19 @@ pub fn destructure(model: &Model) -> TokenStream {
 
 /// The `Parameters` impl: what lets `Sgd` and `Adam` train the model.
 pub fn visitor(model: &Model) -> TokenStream {
-    let visits = tensors(model).map(|(p, t)| {
+    let visits = tensors(model).zip(grad_places(model)).map(|((p, t), place)| {
         let (name, field) = (p.name(t), &t.field);
         quote! {
-            ::nnscratch::optim::visit_array(#name, &mut self.#field, filled.then_some(&self.grad.#field), visitor);
+            ::nnscratch::optim::visit_array(#name, &mut self.#field, filled.then_some(&self.grad.#place), visitor);
         }
     });
-    let zeros = tensors(model).map(|(_, t)| {
-        let field = &t.field;
-        quote!(::nnscratch::compiled::fill_zero(&mut self.grad.#field);)
+    let zeros = by_rank(model).into_keys().map(|rank| {
+        let field = rank_field(rank);
+        quote! {
+            for gradient in &mut self.grad.#field {
+                ::nnscratch::compiled::fill_zero(gradient);
+            }
+        }
     });
     let buffers = buffer_visits(model);
     let buffers = if buffers.is_empty() {

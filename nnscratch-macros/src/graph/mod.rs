@@ -262,6 +262,10 @@ fn assign_rust_names(model: &mut Model) {
         let base = tensor.field.unraw().to_string();
         tensor.field = unique(&mut taken, base, tensor.field.span());
     }
+    for tensor in model.params.iter_mut().flat_map(|p| &mut p.tensors) {
+        let base = format!("grad_{}", tensor.field);
+        tensor.grad_local = unique(&mut taken, base, tensor.field.span());
+    }
     for &node in &model.order {
         let value = &mut model.graph[node];
         for state in &mut value.state {

@@ -326,10 +326,10 @@ impl Layer for BatchNorm {
         let (dy, dv) = (site.dy(), site.dy_name());
         let (x_hat, stats, spatial) = (site.scratch(0), site.scratch(1), self.spatial);
         if self.affine {
-            let (w, b) = (site.param(0), site.param(1));
+            let (grad_w, grad_b) = (site.param_grad(0), site.param_grad(1));
             let prefix = &site.params().prefix;
             grads.emit(
-                quote!(kernels::batch_norm_backward_params(#dy.view(), #x_hat.view(), #spatial, Some(grad.#w.view_mut()), Some(grad.#b.view_mut()));),
+                quote!(kernels::batch_norm_backward_params(#dy.view(), #x_hat.view(), #spatial, Some(#grad_w.view_mut()), Some(#grad_b.view_mut()));),
                 format!("d[{prefix}.weight] = Σ_rows {dv} ⊙ x̂    d[{prefix}.bias] = Σ_rows {dv}"),
             );
         }

@@ -529,12 +529,13 @@ impl Layer for Conv {
 
     fn backward(&self, site: &Site<'_>, grads: &mut Grads<'_>) {
         let (x, dy, w) = (site.x(0), site.dy(), site.param(0));
+        let grad_w = site.param_grad(0);
         let (prefix, dv) = (site.params().prefix.clone(), site.dy_name());
         let geometry = self.geometry.tokens();
         let (db, db_equation) = if self.bias {
-            let b = site.param(1);
+            let grad_b = site.param_grad(1);
             (
-                quote!(Some(grad.#b.view_mut())),
+                quote!(Some(#grad_b.view_mut())),
                 format!("    d[{prefix}.bias] = Σ_batch,i,j {dv}"),
             )
         } else {
@@ -542,7 +543,7 @@ impl Layer for Conv {
         };
         let (write, op) = grads.parameter_write(site);
         grads.emit(
-            quote!(kernels::conv_backward_params(#dy.view(), #x.view(), #geometry, grad.#w.view_mut().into_dyn(), #db, #write, &mut ws.gemm);),
+            quote!(kernels::conv_backward_params(#dy.view(), #x.view(), #geometry, #grad_w.view_mut().into_dyn(), #db, #write, &mut ws.gemm);),
             format!(
                 "d[{prefix}.weight] {op} Σ_batch {dv}·col({})ᵀ{}",
                 site.x_name(0),

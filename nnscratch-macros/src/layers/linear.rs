@@ -194,11 +194,12 @@ impl Layer for Linear {
 
     fn backward(&self, site: &Site<'_>, grads: &mut Grads<'_>) {
         let (x, dy, w) = (site.x(0), site.dy(), site.param(0));
+        let grad_w = site.param_grad(0);
         let (prefix, dv) = (&site.params().prefix, site.dy_name());
         let (db, db_equation) = if self.bias {
-            let b = site.param(1);
+            let grad_b = site.param_grad(1);
             (
-                quote!(Some(grad.#b.view_mut())),
+                quote!(Some(#grad_b.view_mut())),
                 format!("    d[{prefix}.bias] = Σ_rows {dv}"),
             )
         } else {
@@ -207,7 +208,7 @@ impl Layer for Linear {
         // dW = dYᵀ·X, db = Σ_rows dY (added to, for a further use of shared weights)
         let (write, op) = grads.parameter_write(site);
         grads.emit(
-            quote!(kernels::linear_backward_params(#dy.view(), #x.view(), grad.#w.view_mut(), #db, #write, &mut ws.gemm);),
+            quote!(kernels::linear_backward_params(#dy.view(), #x.view(), #grad_w.view_mut(), #db, #write, &mut ws.gemm);),
             format!(
                 "d[{prefix}.weight] {op} {dv}ᵀ·{}{}",
                 site.x_name(0),

@@ -217,10 +217,12 @@ impl Call<'_> {
         init: TokenStream,
         partial: &'static str,
     ) -> Parameter {
+        let field = self.field(suffix);
         Parameter {
             suffix,
             shape,
-            field: self.field(suffix),
+            grad_local: quote::format_ident!("grad_{}", field),
+            field,
             init,
             partial,
         }
@@ -319,8 +321,11 @@ pub struct Parameter {
     /// `weight`, `bias`.
     pub suffix: &'static str,
     pub shape: Vec<usize>,
-    /// The field of the model struct (and of its gradient struct) that holds it.
+    /// The field of the model struct that holds it.
     pub field: Ident,
+    /// The name `run` binds its gradient to (an element of the gradient struct's array of
+    /// tensors of its rank): `grad_weight_0`.
+    pub grad_local: Ident,
     /// How `new` initialises it: an expression of `rng` giving `Result<ArrayN<T>>`.
     pub init: TokenStream,
     /// Its gradient in words, drawn on its edge: `dW = dYᵀ·X`.
@@ -436,6 +441,11 @@ impl<'a> Site<'a> {
     /// The field of parameter tensor `k` (in the order the layer declared them).
     pub fn param(&self, k: usize) -> &'a Ident {
         &self.params().tensors[k].field
+    }
+
+    /// The gradient of parameter tensor `k`, as `run` binds it: `grad_weight_0`.
+    pub fn param_grad(&self, k: usize) -> &'a Ident {
+        &self.params().tensors[k].grad_local
     }
 
     /// The field of state field `k` (in the order the layer declared them).
