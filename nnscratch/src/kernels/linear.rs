@@ -92,10 +92,15 @@ pub fn linear_backward_params<T: Float>(
         let db = db
             .as_slice_mut()
             .unwrap_or_else(|| unreachable!("contiguous bias gradient"));
+        let mut dy_rows = dy.chunks_exact(outputs);
         if write == Write::Set {
-            db.fill(T::zero());
+            // The first row sets, the others add: no pass to clear the buffer first.
+            match dy_rows.next() {
+                Some(first) => db.copy_from_slice(first),
+                None => db.fill(T::zero()),
+            }
         }
-        for dy_row in dy.chunks_exact(outputs) {
+        for dy_row in dy_rows {
             for (db, &g) in db.iter_mut().zip(dy_row) {
                 *db += g;
             }
@@ -111,19 +116,28 @@ pub fn linear_backward_params<T: Float>(
             workspace,
         );
     }
+    let mut rows = dy.chunks_exact(outputs).zip(x.chunks_exact(inputs));
     if write == Write::Set {
-        dw.fill(T::zero());
+        // The first sample sets dW (dW = dY_0ᵀ·X_0), the others add to it.
+        let Some((dy_row, x_row)) = rows.next() else {
+            return dw.fill(T::zero());
+        };
+        for (&g, dw_row) in dy_row.iter().zip(dw.chunks_exact_mut(inputs)) {
+            for (dw, &x) in dw_row.iter_mut().zip(x_row) {
+                *dw = g * x;
+            }
+        }
     }
     if inputs == 1 {
         // dW is a column: dW += x_i · dY_i, over contiguous rows.
-        for (dy_row, &x) in dy.chunks_exact(outputs).zip(x) {
+        for (dy_row, x_row) in rows {
             for (dw, &g) in dw.iter_mut().zip(dy_row) {
-                *dw += g * x;
+                *dw += g * x_row[0];
             }
         }
         return;
     }
-    for (dy_row, x_row) in dy.chunks_exact(outputs).zip(x.chunks_exact(inputs)) {
+    for (dy_row, x_row) in rows {
         for (&g, dw_row) in dy_row.iter().zip(dw.chunks_exact_mut(inputs)) {
             axpy(g, x_row, dw_row); // row o of dW += dY_io · X_i
         }
@@ -151,11 +165,20 @@ pub fn linear_backward_input<T: Float>(
             workspace,
         );
     }
-    if write == Write::Set {
-        dx.fill(T::zero());
-    }
     for (dy_row, dx_row) in dy.chunks_exact(outputs).zip(dx.chunks_exact_mut(inputs)) {
-        for (&g, w_row) in dy_row.iter().zip(w.chunks_exact(inputs)) {
+        let mut terms = dy_row.iter().zip(w.chunks_exact(inputs));
+        if write == Write::Set {
+            // The first output's term sets the row, the others add to it.
+            match terms.next() {
+                Some((&g, w_row)) => {
+                    for (dx, &w) in dx_row.iter_mut().zip(w_row) {
+                        *dx = g * w;
+                    }
+                }
+                None => dx_row.fill(T::zero()),
+            }
+        }
+        for (&g, w_row) in terms {
             axpy(g, w_row, dx_row); // dX_i += dY_io · W_o
         }
     }

@@ -313,7 +313,7 @@ impl<S> StateList<S> {
             index += 1;
             let Some(grad) = p.grad else { return };
             // A branch-free pass first (it vectorises); the position only on failure.
-            if bad.is_some() || grad.iter().fold(true, |ok, g| ok & g.is_finite()) {
+            if bad.is_some() || all_finite(grad) {
                 return;
             }
             if let Some((i, &g)) = grad.iter().enumerate().find(|(_, g)| !g.is_finite()) {
@@ -410,6 +410,26 @@ impl Clipping {
     }
 }
 
+/// Whether every value is finite, in one branch-free pass that vectorises: `g - g` is 0
+/// for a finite `g` and NaN for an infinite or NaN one, and a sum with a NaN is NaN, so
+/// each of eight running sums stays 0 exactly when its values are finite. (A sub and an
+/// add per value, where testing each value's class took five operations.)
+fn all_finite<T: Float>(values: &[T]) -> bool {
+    const LANES: usize = 8;
+    let mut sums = [T::zero(); LANES];
+    let chunks = values.chunks_exact(LANES);
+    let rest = chunks.remainder();
+    for chunk in chunks {
+        for (sum, &g) in sums.iter_mut().zip(chunk) {
+            *sum += g - g;
+        }
+    }
+    for (sum, &g) in sums.iter_mut().zip(rest) {
+        *sum += g - g;
+    }
+    sums.iter().all(|&sum| sum == T::zero())
+}
+
 /// Checks a hyper-parameter is finite and in range.
 pub(crate) fn check_hyper(what: &str, value: f64, range: &str, ok: bool) -> Result<()> {
     if !value.is_finite() || !ok {
@@ -420,4 +440,31 @@ pub(crate) fn check_hyper(what: &str, value: f64, range: &str, ok: bool) -> Resu
         });
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::all_finite;
+
+    #[test]
+    fn all_finite_finds_any_infinity_or_nan_anywhere() {
+        for len in [0, 1, 7, 8, 9, 31] {
+            let values: Vec<f32> = (0..len).map(|i| (i as f32 - 3.5) * 1e37).collect();
+            assert!(all_finite(&values), "{values:?}");
+            for position in 0..len {
+                for bad in [f32::INFINITY, f32::NEG_INFINITY, f32::NAN] {
+                    let mut with_bad = values.clone();
+                    with_bad[position] = bad;
+                    assert!(!all_finite(&with_bad), "{bad} at {position} of {len}");
+                }
+            }
+        }
+        assert!(all_finite(&[
+            f64::MAX,
+            f64::MIN,
+            f64::MIN_POSITIVE / 2.0,
+            -0.0
+        ]));
+        assert!(!all_finite(&[1.0, f64::NAN]));
+    }
 }
