@@ -122,8 +122,15 @@ fn split_across_threads(path: KernelPath) {
         let mut workspace = workspace_on(path);
         workspace.set_threads(threads);
         assert_eq!(workspace.threads(), threads);
-        // Large enough to be split (over 2^20 multiply-adds), with ragged bands.
-        for &(m, n, k) in &[(128, 256, 784), (131, 37, 300), (256, 784, 128)] {
+        // Large enough to be split (over 2^20 multiply-adds), with ragged bands: split by
+        // rows, or by columns where that balances the tiles better (128×256 on 2
+        // threads, and the wide 40×1001).
+        for &(m, n, k) in &[
+            (128, 256, 784),
+            (131, 37, 300),
+            (256, 784, 128),
+            (40, 1001, 64),
+        ] {
             for accumulate in [false, true] {
                 let (a_data, b_data) = (random(m * k, &mut rng), random(k * n, &mut rng));
                 let a = MatRef::row_major(&a_data, m, k);

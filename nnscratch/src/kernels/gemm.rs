@@ -60,6 +60,16 @@ impl KernelPath {
         }
     }
 
+    /// The micro-kernel's tile of C for element type `T`: (rows, columns).
+    fn tile<T>(self) -> (usize, usize) {
+        let f32 = std::mem::size_of::<T>() == 4;
+        match self {
+            KernelPath::Avx512 => (12, if f32 { 32 } else { 16 }),
+            KernelPath::Avx2Fma => (6, if f32 { 16 } else { 8 }),
+            KernelPath::Portable => (6, 16),
+        }
+    }
+
     /// The name `NNSCRATCH_GEMM` takes: `avx512`, `avx2` or `portable`.
     pub fn name(self) -> &'static str {
         match self {
@@ -87,10 +97,6 @@ impl KernelPath {
         })
     }
 }
-
-/// Rows of A per micro-kernel call of the AVX2 and portable paths (the `MC` blocks are
-/// multiples of it; the AVX-512 path's 12 is a multiple too).
-const MR: usize = 6;
 
 /// A read-only matrix as a slice with strides (in elements).
 #[derive(Debug, Clone, Copy)]
@@ -155,6 +161,79 @@ impl<'a, T: Copy> MatRef<'a, T> {
     }
 }
 
+/// C, or a band of its columns, as the blocked kernel writes it: `rows × cols` values,
+/// rows `ldc` apart. A `COut` is the only way to its values (the bands
+/// [`COut::split_columns`] makes own disjoint columns), which is what makes the helper
+/// threads' writes into one `&mut [T]` sound without overlapping `&mut` slices.
+struct COut<'c, T> {
+    ptr: *mut T,
+    rows: usize,
+    cols: usize,
+    ldc: usize,
+    _c: std::marker::PhantomData<&'c mut [T]>,
+}
+
+// SAFETY: a COut is an exclusive borrow of its values (as `&mut [T]` is).
+unsafe impl<T: Send> Send for COut<'_, T> {}
+
+impl<'c, T> COut<'c, T> {
+    /// A row-major `rows × cols` matrix filling `c`.
+    fn whole(c: &'c mut [T], rows: usize, cols: usize) -> Self {
+        assert_eq!(c.len(), rows * cols, "C holds rows × cols values");
+        COut {
+            ptr: c.as_mut_ptr(),
+            rows,
+            cols,
+            ldc: cols,
+            _c: std::marker::PhantomData,
+        }
+    }
+
+    /// Columns `start..end` of each row (`start ≤ end ≤ cols`), and the rest
+    /// (`end..cols`): two bands owning disjoint values.
+    fn split_columns(self, end: usize) -> (Self, Self) {
+        assert!(end <= self.cols);
+        let left = COut { cols: end, ..self };
+        let right = COut {
+            // Never read when the band has no columns (wrapping: no UB to compute).
+            ptr: self.ptr.wrapping_add(end),
+            cols: self.cols - end,
+            ..self
+        };
+        (left, right)
+    }
+
+    /// Rows `0..end` (`end ≤ rows`) and the rest: two bands owning disjoint values.
+    fn split_rows(self, end: usize) -> (Self, Self) {
+        assert!(end <= self.rows);
+        let top = COut { rows: end, ..self };
+        let bottom = COut {
+            // Never read when the band has no rows (wrapping: no UB to compute).
+            ptr: self.ptr.wrapping_add(end * self.ldc),
+            rows: self.rows - end,
+            ..self
+        };
+        (top, bottom)
+    }
+
+    /// Values `start..start + len` of row `i`.
+    fn row(&mut self, i: usize, start: usize, len: usize) -> &mut [T] {
+        assert!(i < self.rows && start + len <= self.cols);
+        // SAFETY: inside the band (asserted), which this COut borrows exclusively; the
+        // `&mut self` keeps the slice unique while it lives.
+        unsafe { std::slice::from_raw_parts_mut(self.ptr.add(i * self.ldc + start), len) }
+    }
+
+    /// The first value of a `rows × cols` tile at `(i, j)`, for a kernel that writes the
+    /// tile through the pointer (rows `ldc` apart).
+    #[cfg(target_arch = "x86_64")]
+    fn tile(&mut self, i: usize, j: usize, rows: usize, cols: usize) -> *mut T {
+        assert!(i + rows <= self.rows && j + cols <= self.cols);
+        // SAFETY: inside the band (asserted).
+        unsafe { self.ptr.add(i * self.ldc + j) }
+    }
+}
+
 /// The packing buffers, kept between calls (put one in a model's workspace), and the
 /// helper threads of a multi-threaded product.
 pub struct GemmWorkspace<T: Float> {
@@ -193,6 +272,7 @@ impl<T: Float> TaskScratch<T> {
             return;
         }
         let path = self.path;
+        let c = COut::whole(c, a.rows, b.cols);
         gemm_single(
             path,
             a,
@@ -446,36 +526,55 @@ pub fn try_gemm<T: Float>(
         helpers,
         ..
     } = workspace;
-    if threads == 1 || a.rows * b.cols * a.cols < PARALLEL_WORK || a.rows < 2 * MR * threads {
+    let (m, n) = (a.rows, b.cols);
+    let c = COut::whole(c, m, n);
+    let (mr, nr) = path.tile::<T>();
+    let (row_panels, col_panels) = (m.div_ceil(mr), n.div_ceil(nr));
+    if threads == 1 || m * n * a.cols < PARALLEL_WORK || row_panels.max(col_panels) < 2 * threads {
         gemm_single(path, a, b, c, accumulate, packed_a, packed_b);
         return Ok(());
     }
-    // Split the rows of C (and A) into one band per thread, each a multiple of MR.
-    let band = a.rows.div_ceil(threads).div_ceil(MR) * MR;
-    let n = b.cols;
+    // One band of C per thread, of whole tiles: rows of C (and A), or columns of C (and
+    // B), whichever leaves the busiest thread fewer tiles (128 rows are 11 tiles of 12, 6
+    // and 5 per thread; their 256 columns 8 of 32, 4 and 4).
+    let by_rows = row_panels.div_ceil(threads) * col_panels;
+    let by_columns = col_panels.div_ceil(threads) * row_panels;
+    let split_rows = by_rows <= by_columns;
+    let (band, whole) = if split_rows {
+        (row_panels.div_ceil(threads) * mr, m)
+    } else {
+        (col_panels.div_ceil(threads) * nr, n)
+    };
     // The helpers' bands borrow `a`, `b` and `c`: this guard waits for all of them when
     // it goes out of scope, even if this thread's own band panics, so no helper can
     // outlive the borrows it was sent.
     let guard = WaitForHelpers(helpers);
-    let (mut rest_c, mut row) = (&mut c[..], 0);
-    let mut mine: Option<(MatRef<'_, T>, &mut [T])> = None;
+    let (mut rest, mut start) = (Some(c), 0);
+    let mut mine = None;
     for t in 0..threads {
-        let rows = band.min(a.rows - row);
-        if rows == 0 {
+        let size = band.min(whole - start);
+        let Some(c) = rest.take().filter(|_| size > 0) else {
             break;
-        }
-        let (band_c, tail) = rest_c.split_at_mut(rows * n);
-        rest_c = tail;
-        let band_a = a.rows_from(row, rows);
-        if t == 0 {
-            mine = Some((band_a, band_c));
+        };
+        let (band_c, tail, band_a, band_b) = if split_rows {
+            let (band_c, tail) = c.split_rows(size);
+            (band_c, tail, a.rows_from(start, size), b)
         } else {
-            guard.0[t - 1].send(Work::Band(Job::new(band_a, b, band_c, accumulate, path)));
+            let (band_c, tail) = c.split_columns(size);
+            (band_c, tail, a, b.columns_from(start, size))
+        };
+        rest = Some(tail);
+        if t == 0 {
+            mine = Some((band_a, band_b, band_c));
+        } else {
+            guard.0[t - 1].send(Work::Band(Job::new(
+                band_a, band_b, band_c, accumulate, path,
+            )));
         }
-        row += rows;
+        start += size;
     }
-    if let Some((band_a, band_c)) = mine {
-        gemm_single(path, band_a, b, band_c, accumulate, packed_a, packed_b);
+    if let Some((band_a, band_b, band_c)) = mine {
+        gemm_single(path, band_a, band_b, band_c, accumulate, packed_a, packed_b);
     }
     drop(guard);
     Ok(())
@@ -506,13 +605,23 @@ impl<'a, T: Copy> MatRef<'a, T> {
             ..self
         }
     }
+
+    /// Columns `start..start + cols` of the matrix, as a view.
+    fn columns_from(self, start: usize, cols: usize) -> Self {
+        let offset = start * self.col_stride;
+        MatRef {
+            data: &self.data[offset.min(self.data.len())..],
+            cols,
+            ..self
+        }
+    }
 }
 
 fn gemm_single<T: Float>(
     path: KernelPath,
     a: MatRef<'_, T>,
     b: MatRef<'_, T>,
-    c: &mut [T],
+    c: COut<'_, T>,
     accumulate: bool,
     packed_a: &mut Vec<T>,
     packed_b: &mut Vec<T>,
@@ -541,7 +650,8 @@ fn gemm_single<T: Float>(
 struct Job<T> {
     a: (*const T, usize, [usize; 4]),
     b: (*const T, usize, [usize; 4]),
-    c: (*mut T, usize),
+    /// C's band: pointer, rows, columns, row stride.
+    c: (*mut T, [usize; 3]),
     accumulate: bool,
     path: KernelPath,
 }
@@ -554,7 +664,7 @@ impl<T: Float> Job<T> {
     fn new(
         a: MatRef<'_, T>,
         b: MatRef<'_, T>,
-        c: &mut [T],
+        c: COut<'_, T>,
         accumulate: bool,
         path: KernelPath,
     ) -> Self {
@@ -568,7 +678,7 @@ impl<T: Float> Job<T> {
         Job {
             a: raw(a),
             b: raw(b),
-            c: (c.as_mut_ptr(), c.len()),
+            c: (c.ptr, [c.rows, c.cols, c.ldc]),
             accumulate,
             path,
         }
@@ -590,8 +700,16 @@ impl<T: Float> Job<T> {
                     col_stride,
                 }
             };
-        // SAFETY: the band of C is exclusively this job's (disjoint rows).
-        let c = unsafe { std::slice::from_raw_parts_mut(self.c.0, self.c.1) };
+        // The band of C is exclusively this job's (disjoint rows or columns, made by
+        // `COut::split_rows`/`split_columns`), alive while the sender waits.
+        let (ptr, [rows, cols, ldc]) = self.c;
+        let c = COut {
+            ptr,
+            rows,
+            cols,
+            ldc,
+            _c: std::marker::PhantomData,
+        };
         gemm_single(
             self.path,
             rebuild(self.a),
@@ -770,7 +888,7 @@ fn lock<M>(mutex: &std::sync::Mutex<M>) -> std::sync::MutexGuard<'_, M> {
 fn gemm_avx2_fma<T: Float>(
     a: MatRef<'_, T>,
     b: MatRef<'_, T>,
-    c: &mut [T],
+    c: COut<'_, T>,
     accumulate: bool,
     packed_a: &mut Vec<T>,
     packed_b: &mut Vec<T>,
@@ -787,7 +905,7 @@ fn gemm_avx2_fma<T: Float>(
 fn gemm_avx512<T: Float>(
     a: MatRef<'_, T>,
     b: MatRef<'_, T>,
-    c: &mut [T],
+    c: COut<'_, T>,
     accumulate: bool,
     packed_a: &mut Vec<T>,
     packed_b: &mut Vec<T>,
@@ -810,7 +928,7 @@ fn gemm_blocked<
 >(
     a: MatRef<'_, T>,
     b: MatRef<'_, T>,
-    c: &mut [T],
+    mut c: COut<'_, T>,
     accumulate: bool,
     packed_a: &mut Vec<T>,
     packed_b: &mut Vec<T>,
@@ -845,22 +963,21 @@ fn gemm_blocked<
                     {
                         // A whole tile: the AVX-512 kernel adds or stores its block
                         // straight into C (no block in memory, no copy loop).
-                        let start = row0 * n + col0;
-                        let tile = &mut c[start..start + (MR - 1) * n + NR];
+                        let tile = c.tile(row0, col0, MR, NR);
+                        let ldc = c.ldc;
                         assert!(a_panel.len() >= kc * 12 && b_panel.len() >= kc * 32);
-                        // SAFETY: T is f32 (checked), so the casts change no layout; the
-                        // tile holds rows 0..12 of 32 values at stride n (sliced just
-                        // above); the panels hold kc·12 and kc·32 values (asserted); and
-                        // SIMD == AVX512 only in code compiled for, and called on, CPUs
-                        // with AVX-512F.
+                        // SAFETY: T is f32 (checked), so the cast changes no layout; the
+                        // tile's 12 rows of 32 values, ldc apart, are inside C's band
+                        // (`tile` asserts it); the panels hold kc·12 and kc·32 values
+                        // (asserted); and SIMD == AVX512 only in code compiled for, and
+                        // called on, CPUs with AVX-512F.
                         unsafe {
-                            let tile = &mut *(tile as *mut [T] as *mut [f32]);
                             avx512::kernel_12x32_into(
                                 kc,
                                 a_panel.as_ptr().cast(),
                                 b_panel.as_ptr().cast(),
-                                tile,
-                                n,
+                                tile.cast(),
+                                ldc,
                                 add,
                             );
                         }
@@ -868,7 +985,7 @@ fn gemm_blocked<
                     }
                     micro_kernel::<T, MR, NR, SIMD>(kc, a_panel, b_panel, &mut acc);
                     for (i, acc_row) in acc.iter().enumerate().take(rows) {
-                        let out = &mut c[(row0 + i) * n + col0..(row0 + i) * n + col0 + cols];
+                        let out = c.row(row0 + i, col0, cols);
                         // Element loops, not copy_from_slice: a memcpy call per 16 values
                         // costs more than the copy.
                         if add {
@@ -995,26 +1112,26 @@ mod avx512 {
         }
     }
 
-    /// `C (+)= A·B` for one whole 12×32 tile of C, rows `ldc` apart in `c`.
+    /// `C (+)= A·B` for one whole 12×32 tile of C, rows `ldc` apart from `c`.
     ///
     /// # Safety
-    /// As [`block`], and `c` holds `11·ldc + 32` floats.
+    /// As [`block`], and `c` points to 12 rows of 32 writable floats, `ldc` apart, that
+    /// nothing else accesses meanwhile.
     #[target_feature(enable = "avx512f")]
     pub(super) unsafe fn kernel_12x32_into(
         kc: usize,
         a: *const f32,
         b: *const f32,
-        c: &mut [f32],
+        c: *mut f32,
         ldc: usize,
         add: bool,
     ) {
-        debug_assert!(c.len() > 11 * ldc + 31);
         // SAFETY: the panels are as `block` needs (the function's contract).
         let acc = unsafe { block(kc, a, b) };
         for (i, row) in acc.iter().enumerate() {
-            // SAFETY: row i of the tile is c[i·ldc .. i·ldc + 32], inside `c`.
+            // SAFETY: row i of the tile is c[i·ldc .. i·ldc + 32] (the contract).
             unsafe {
-                let out = c.as_mut_ptr().add(i * ldc);
+                let out = c.add(i * ldc);
                 if add {
                     _mm512_storeu_ps(out, _mm512_add_ps(_mm512_loadu_ps(out), row[0]));
                     let out = out.add(16);
