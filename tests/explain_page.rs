@@ -467,7 +467,7 @@ fn a_compiled_model_page_shows_what_model_derived_beside_each_value() {
     }
     let h_code = by_label("h")["code"].to_string();
     assert!(
-        h_code.contains("kernels::tanh_forward(ws.h_1.view(), ws.h.view_mut());"),
+        h_code.contains("kernels::tanh_forward(h_1.view(), h.view_mut());"),
         "{h_code}"
     );
     assert!(h_code.contains("kernels::tanh_backward("), "{h_code}");

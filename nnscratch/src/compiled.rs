@@ -386,7 +386,7 @@ pub struct ValueDerivation {
     pub value: &'static str,
     /// Its forward equation: `h1 = tanh(h0)`.
     pub forward: &'static str,
-    /// The kernel call that computes it: `kernels::tanh_forward(ws.h0.view(), ...)`.
+    /// The kernel call that computes it: `kernels::tanh_forward(h0.view(), h1.view_mut())`.
     pub forward_code: &'static str,
     /// The backward equations run once its gradient is complete: `d_h0 = d_h1 ⊙ (1 - h1²)`.
     pub backward: &'static [&'static str],

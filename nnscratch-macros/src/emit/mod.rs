@@ -87,6 +87,7 @@ pub fn model(input: &ModelInput, model: &Model) -> TokenStream {
     let grad_init = params::grad_init(model);
     let grad_bind = params::grad_bindings(model);
     let param_init = params::init(model);
+    let param_init_fields = params::init_fields(model);
     let param_consts = params::shapes_const(model);
     let visitor = params::visitor(model);
     let to_dynamic = params::to_dynamic(model, &name);
@@ -195,9 +196,10 @@ pub fn model(input: &ModelInput, model: &Model) -> TokenStream {
             /// If the memory for the parameters cannot be allocated (`model!` has
             /// already limited every layer's size at compile time).
             pub fn new<R: ::nnscratch::rand::Rng + ?Sized>(rng: &mut R) -> Self {
+                #(#param_init)*
                 #[allow(unused_mut)]
                 let mut model = Self {
-                    #(#param_init)*
+                    #(#param_init_fields)*
                     #(#state_init)*
                     grad: #grad_ident::zeros(),
                     workspace: #workspace_ident::empty(),

@@ -10,12 +10,6 @@ use crate::graph::{Model, Op};
 use crate::layers::{ParamSet, Parameter, Site, StateField, StateKind};
 use syn::Ident;
 
-/// The ndarray type of a tensor of the given rank, without its element type: `Array2`.
-fn array_path(tensor: &Parameter) -> TokenStream {
-    let ty = format_ident!("Array{}", tensor.shape.len());
-    quote!(::nnscratch::ndarray::#ty)
-}
-
 /// Every parameter tensor with the layer that owns it, in visiting order.
 fn tensors(model: &Model) -> impl Iterator<Item = (&ParamSet, &Parameter)> {
     model
@@ -24,42 +18,38 @@ fn tensors(model: &Model) -> impl Iterator<Item = (&ParamSet, &Parameter)> {
         .flat_map(|p| p.tensors.iter().map(move |t| (p, t)))
 }
 
-/// `weight_0: Array2<T>, bias_0: Array1<T>, ...`, each documented by `doc` and preceded
-/// by `vis`. Serves the model struct (private fields: a user reads and writes parameters
-/// through the checked `Parameters` methods) and its gradient struct (public inside the
-/// hidden module), which have the same fields.
-fn array_fields(
-    model: &Model,
-    vis: TokenStream,
-    doc: impl Fn(&ParamSet, &Parameter) -> String,
-) -> Vec<TokenStream> {
-    tensors(model)
-        .map(|(p, t)| {
-            let (field, ty, doc) = (&t.field, array_path(t), doc(p, t));
-            quote! {
-                #[doc = #doc]
-                #vis #field: #ty<T>,
-            }
-        })
-        .collect()
-}
-
 /// `[16, 4]` as a learner reads a shape.
 fn shape_text(shape: &[usize]) -> String {
     let dims: Vec<String> = shape.iter().map(|d| d.to_string()).collect();
     format!("[{}]", dims.join(", "))
 }
 
-/// The parameters, with their PyTorch names and shapes.
+/// The parameters: one private array per rank (`params_2: [Array2<T>; N]`; a user reads
+/// and writes them through the checked `Parameters` methods, by PyTorch name), so that
+/// dropping a deep model is a loop rather than code per tensor.
 pub fn fields(model: &Model) -> Vec<TokenStream> {
-    array_fields(model, quote!(), |p, t| match t.shape.len() {
-        2 => format!(
-            "`{}`, `{}` (out, in), as in PyTorch.",
-            p.name(t),
-            shape_text(&t.shape)
-        ),
-        _ => format!("`{}`, `{}`.", p.name(t), shape_text(&t.shape)),
-    })
+    by_rank(model)
+        .into_iter()
+        .map(|(rank, tensors)| {
+            let (field, ty, count) = (
+                rank_field(rank),
+                format_ident!("Array{}", rank),
+                tensors.len(),
+            );
+            let names: Vec<String> = tensors
+                .iter()
+                .map(|(p, t)| format!("`{}` {}", p.name(t), shape_text(&t.shape)))
+                .collect();
+            let doc = format!(
+                "The rank-{rank} parameters, in order (weights `(out, in, ...)` as in PyTorch): {}.",
+                names.join(", ")
+            );
+            quote! {
+                #[doc = #doc]
+                #field: [::nnscratch::ndarray::#ty<T>; #count],
+            }
+        })
+        .collect()
 }
 
 /// The parameter tensors of each rank, in visiting order: the gradient struct holds one
@@ -78,7 +68,8 @@ fn rank_field(rank: usize) -> Ident {
     format_ident!("params_{}", rank)
 }
 
-/// Where each tensor's gradient is, in visiting order: `params_2[1]`.
+/// Where each tensor (and its gradient) is in the per-rank arrays, in visiting order:
+/// `params_2[1]`.
 fn grad_places(model: &Model) -> Vec<TokenStream> {
     let mut next = std::collections::BTreeMap::<usize, usize>::new();
     tensors(model)
@@ -153,16 +144,56 @@ pub fn grad_bindings(model: &Model) -> TokenStream {
 }
 
 /// PyTorch's initialisation, tensor by tensor, layer by layer (the order matters: it is
-/// the order in which PyTorch draws from its generator).
+/// the order in which PyTorch draws from its generator): empty per-rank arrays, then one
+/// assignment per tensor, in order. (`let` per tensor, then the arrays, made LLVM spend
+/// 13 s on a 1000-layer model's `new`: each local needs its own cleanup on unwinding.)
 pub fn init(model: &Model) -> Vec<TokenStream> {
-    tensors(model)
-        .map(|(_, t)| {
-            let (field, init) = (&t.field, &t.init);
-            // One shared function rather than a closure per tensor: a closure is a type
-            // of its own, so 1000 tensors made 1000 instances for LLVM to compile.
-            quote!(#field: ::nnscratch::compiled::initialised(#init),)
+    // Typed: indexing an array of known type is built in (an inferred one made the type
+    // checker resolve `IndexMut` for every assignment: seconds on deep models).
+    let empty = by_rank(model).into_iter().map(|(rank, tensors)| {
+        let (field, ty, count) = (rank_field(rank), format_ident!("Array{}", rank), tensors.len());
+        quote! {
+            let mut #field: [::nnscratch::ndarray::#ty<T>; #count] =
+                ::std::array::from_fn(|_| <::nnscratch::ndarray::#ty<T> as ::core::default::Default>::default());
+        }
+    });
+    let assign = tensors(model)
+        .zip(grad_places(model))
+        .map(|((_, t), place)| {
+            let init = &t.init;
+            // One shared function rather than a closure per tensor: a closure is a type of
+            // its own, so 1000 tensors made 1000 instances for LLVM to compile.
+            quote!(#place = ::nnscratch::compiled::initialised(#init);)
+        });
+    empty.chain(assign).collect()
+}
+
+/// The struct's parameter arrays, which [`init`] filled.
+pub fn init_fields(model: &Model) -> Vec<TokenStream> {
+    by_rank(model)
+        .into_keys()
+        .map(|rank| {
+            let field = rank_field(rank);
+            quote!(#field,)
         })
         .collect()
+}
+
+/// Binds each parameter array's elements to their tensors' names (`weight_0`) as shared
+/// borrows: of `self.params_2` (`from` = `self`), or of the destructured `params_2`
+/// (`from` = `*`).
+fn param_bindings(model: &Model, from: TokenStream) -> TokenStream {
+    let binds = by_rank(model).into_iter().map(|(rank, tensors)| {
+        let field = rank_field(rank);
+        let locals = tensors.iter().map(|(_, t)| &t.field);
+        let array = if from.to_string() == "*" {
+            quote!(&*#field)
+        } else {
+            quote!(&#from.#field)
+        };
+        quote!(let [#(#locals),*] = #array;)
+    });
+    quote!(#(#binds)*)
 }
 
 /// `pub const PARAMETERS: &[(&str, &[usize])]`: names and shapes, in visiting order.
@@ -309,10 +340,12 @@ fn buffer_visits(model: &Model) -> Vec<TokenStream> {
 /// borrows of every field, so the kernels can read parameters and update state while
 /// writing the workspace.
 pub fn destructure(model: &Model) -> TokenStream {
-    let names = tensors(model).map(|(_, t)| &t.field);
+    let ranks = by_rank(model).into_keys().map(rank_field);
     let state = state_fields(model).map(|s| &s.field);
+    let params = param_bindings(model, quote!(*));
     quote! {
-        let Self { #(#names,)* #(#state,)* grad, workspace: ws, training } = self;
+        let Self { #(#ranks,)* #(#state,)* grad, workspace: ws, training } = self;
+        #params
         #[allow(unused_variables)] // read only by Dropout and BatchNorm
         let training = *training;
     }
@@ -321,9 +354,9 @@ pub fn destructure(model: &Model) -> TokenStream {
 /// The `Parameters` impl: what lets `Sgd` and `Adam` train the model.
 pub fn visitor(model: &Model) -> TokenStream {
     let visits = tensors(model).zip(grad_places(model)).map(|((p, t), place)| {
-        let (name, field) = (p.name(t), &t.field);
+        let name = p.name(t);
         quote! {
-            ::nnscratch::optim::visit_array(#name, &mut self.#field, filled.then_some(&self.grad.#place), visitor);
+            ::nnscratch::optim::visit_array(#name, &mut self.#place, filled.then_some(&self.grad.#place), visitor);
         }
     });
     let zeros = by_rank(model).into_keys().map(|rank| {
@@ -381,11 +414,13 @@ pub fn to_dynamic(model: &Model, name: &str) -> TokenStream {
         }
     });
     let output = format_ident!("v_{}", model.graph[model.output].ident);
+    let params = param_bindings(model, quote!(self));
     quote! {
         /// The same network with the same weights on the dynamic engine, whose gradients
         /// come from elementary ops rather than from the compiler's derivation.
         pub fn to_dynamic(&self) -> ::nnscratch::nn::GraphModule<T> {
             let build = || -> ::nnscratch::Result<::nnscratch::nn::GraphModule<T>> {
+                #params
                 let mut net = ::nnscratch::nn::GraphModule::new(#name, #loss);
                 #(#steps)*
                 ::nnscratch::nn::Module::set_training(&mut net, self.training);

@@ -367,7 +367,7 @@ impl Layer for BatchNorm {
         let prefix = &self.prefix;
         let affine = if self.affine {
             let (w, b) = (site.param(0), site.param(1));
-            quote!(Some((self.#w.clone(), self.#b.clone())))
+            quote!(Some((#w.clone(), #b.clone())))
         } else {
             quote!(None)
         };

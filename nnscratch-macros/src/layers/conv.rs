@@ -568,7 +568,7 @@ impl Layer for Conv {
         let prefix = &site.params().prefix;
         let b = if self.bias {
             let b = site.param(1);
-            quote!(Some(self.#b.clone().into_dyn()))
+            quote!(Some(#b.clone().into_dyn()))
         } else {
             quote!(None)
         };
@@ -578,13 +578,13 @@ impl Layer for Conv {
             let pair = |(a, b): (usize, usize)| quote!((#a, #b));
             let (stride, padding, dilation) = (pair(g.stride), pair(g.padding), pair(g.dilation));
             quote!(net.module(#label, #x, #prefix, ::nnscratch::nn::Layer::Conv2d(::nnscratch::nn::Conv2d::from_parameters(
-                #c, self.#w.clone().into_dyn(), #b,
+                #c, #w.clone().into_dyn(), #b,
                 ::nnscratch::nn::ConvOptions { stride: #stride, padding: #padding, dilation: #dilation, groups: #groups, bias: true },
             )?)))
         } else {
             let (stride, padding, dilation) = (g.stride.1, g.padding.1, g.dilation.1);
             quote!(net.module(#label, #x, #prefix, ::nnscratch::nn::Layer::Conv1d(::nnscratch::nn::Conv1d::from_parameters(
-                #c, self.#w.clone().into_dyn(), #b,
+                #c, #w.clone().into_dyn(), #b,
                 ::nnscratch::nn::ConvOptions { stride: #stride, padding: #padding, dilation: #dilation, groups: #groups, bias: true },
             )?)))
         }

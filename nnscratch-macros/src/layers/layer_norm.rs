@@ -171,7 +171,7 @@ impl Layer for LayerNorm {
             let (w, b) = (site.param(0), site.param(1));
             (
                 site.params().prefix.clone(),
-                quote!(Some((self.#w.clone(), self.#b.clone()))),
+                quote!(Some((#w.clone(), #b.clone()))),
             )
         } else {
             (site.name().to_string(), quote!(None))

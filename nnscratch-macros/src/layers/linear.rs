@@ -233,7 +233,7 @@ impl Layer for Linear {
         let (label, x, w) = (site.label(), site.x_dynamic(0), site.param(0));
         let b = if self.bias {
             let b = site.param(1);
-            quote!(Some(self.#b.clone()))
+            quote!(Some(#b.clone()))
         } else {
             quote!(None)
         };
@@ -241,7 +241,7 @@ impl Layer for Linear {
         if !site.first_use_of_params() {
             return quote!(net.shared_linear(#label, #x, #prefix));
         }
-        quote!(net.linear(#label, #x, #prefix, self.#w.clone(), #b))
+        quote!(net.linear(#label, #x, #prefix, #w.clone(), #b))
     }
 }
 
