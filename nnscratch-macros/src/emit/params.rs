@@ -24,10 +24,15 @@ fn shape_text(shape: &[usize]) -> String {
     format!("[{}]", dims.join(", "))
 }
 
-/// The parameters: one private array per rank (`params_2: [Array2<T>; N]`; a user reads
-/// and writes them through the checked `Parameters` methods, by PyTorch name), so that
-/// dropping a deep model is a loop rather than code per tensor.
-pub fn fields(model: &Model) -> Vec<TokenStream> {
+/// One array field per rank of parameter tensor (`params_2: [Array2<T>; N]`), preceded by
+/// `vis` and documented by `doc(rank, entries)`, each tensor's entry written by `entry`.
+/// Serves the model struct and its gradient struct, which have the same arrays.
+fn rank_arrays(
+    model: &Model,
+    vis: TokenStream,
+    doc: impl Fn(usize, &str) -> String,
+    entry: impl Fn(&ParamSet, &Parameter) -> String,
+) -> Vec<TokenStream> {
     by_rank(model)
         .into_iter()
         .map(|(rank, tensors)| {
@@ -36,20 +41,30 @@ pub fn fields(model: &Model) -> Vec<TokenStream> {
                 format_ident!("Array{}", rank),
                 tensors.len(),
             );
-            let names: Vec<String> = tensors
-                .iter()
-                .map(|(p, t)| format!("`{}` {}", p.name(t), shape_text(&t.shape)))
-                .collect();
-            let doc = format!(
-                "The rank-{rank} parameters, in order (weights `(out, in, ...)` as in PyTorch): {}.",
-                names.join(", ")
-            );
+            let entries: Vec<String> = tensors.iter().map(|(p, t)| entry(p, t)).collect();
+            let doc = doc(rank, &entries.join(", "));
             quote! {
                 #[doc = #doc]
-                #field: [::nnscratch::ndarray::#ty<T>; #count],
+                #vis #field: [::nnscratch::ndarray::#ty<T>; #count],
             }
         })
         .collect()
+}
+
+/// The parameters: one private array per rank (a user reads and writes them through the
+/// checked `Parameters` methods, by PyTorch name), so that dropping a deep model is a
+/// loop rather than code per tensor.
+pub fn fields(model: &Model) -> Vec<TokenStream> {
+    rank_arrays(
+        model,
+        quote!(),
+        |rank, entries| {
+            format!(
+                "The rank-{rank} parameters, in order (weights `(out, in, ...)` as in PyTorch): {entries}."
+            )
+        },
+        |p, t| format!("`{}` {}", p.name(t), shape_text(&t.shape)),
+    )
 }
 
 /// The parameter tensors of each rank, in visiting order: the gradient struct holds one
@@ -85,28 +100,12 @@ fn grad_places(model: &Model) -> Vec<TokenStream> {
 
 /// The gradient struct's fields: one array per rank of parameter tensor.
 pub fn grad_fields(model: &Model) -> Vec<TokenStream> {
-    by_rank(model)
-        .into_iter()
-        .map(|(rank, tensors)| {
-            let (field, ty, count) = (
-                rank_field(rank),
-                format_ident!("Array{}", rank),
-                tensors.len(),
-            );
-            let names: Vec<String> = tensors
-                .iter()
-                .map(|(p, t)| format!("`d loss / d {}` {}", p.name(t), shape_text(&t.shape)))
-                .collect();
-            let doc = format!(
-                "Gradients of the rank-{rank} parameters, in order: {}.",
-                names.join(", ")
-            );
-            quote! {
-                #[doc = #doc]
-                pub #field: [::nnscratch::ndarray::#ty<T>; #count],
-            }
-        })
-        .collect()
+    rank_arrays(
+        model,
+        quote!(pub),
+        |rank, entries| format!("Gradients of the rank-{rank} parameters, in order: {entries}."),
+        |p, t| format!("`d loss / d {}` {}", p.name(t), shape_text(&t.shape)),
+    )
 }
 
 /// Zero gradients of the right shapes, from a table per rank.

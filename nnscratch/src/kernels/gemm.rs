@@ -161,10 +161,11 @@ impl<'a, T: Copy> MatRef<'a, T> {
     }
 }
 
-/// C, or a band of its columns, as the blocked kernel writes it: `rows × cols` values,
-/// rows `ldc` apart. A `COut` is the only way to its values (the bands
-/// [`COut::split_columns`] makes own disjoint columns), which is what makes the helper
-/// threads' writes into one `&mut [T]` sound without overlapping `&mut` slices.
+/// C, or a band of its rows or columns, as the blocked kernel writes it: `rows × cols`
+/// values, rows `ldc` apart. A `COut` is the only way to its values (the bands
+/// [`COut::split_rows`] and [`COut::split_columns`] make own disjoint values), which is
+/// what makes the helper threads' writes into one `&mut [T]` sound without overlapping
+/// `&mut` slices.
 struct COut<'c, T> {
     ptr: *mut T,
     rows: usize,
@@ -189,8 +190,8 @@ impl<'c, T> COut<'c, T> {
         }
     }
 
-    /// Columns `start..end` of each row (`start ≤ end ≤ cols`), and the rest
-    /// (`end..cols`): two bands owning disjoint values.
+    /// Columns `0..end` of each row (`end ≤ cols`) and the rest (`end..cols`): two bands
+    /// owning disjoint values.
     fn split_columns(self, end: usize) -> (Self, Self) {
         assert!(end <= self.cols);
         let left = COut { cols: end, ..self };
