@@ -472,7 +472,6 @@ fn workspace(model: &Model, name: &str) -> Buffers {
     }
     let idents = arrays.iter().map(|(ident, ..)| ident);
     let bind = quote! {
-        #[allow(unused_variables)] // a forward-only call leaves the gradients untouched
         let [#(#idents),*] = &mut ws.buffers;
     };
     Buffers {

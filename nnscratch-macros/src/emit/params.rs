@@ -67,9 +67,9 @@ pub fn fields(model: &Model) -> Vec<TokenStream> {
     )
 }
 
-/// The parameter tensors of each rank, in visiting order: the gradient struct holds one
-/// array per rank (`params_2: [Array2<T>; N]`), so that creating, zeroing and dropping
-/// the gradients are loops (code per tensor cost LLVM seconds on deep models).
+/// The parameter tensors of each rank, in visiting order: the model and its gradient
+/// struct hold one array per rank (`params_2: [Array2<T>; N]`), so that creating,
+/// zeroing and dropping them are loops (code per tensor cost LLVM seconds on deep models).
 fn by_rank(model: &Model) -> std::collections::BTreeMap<usize, Vec<(&ParamSet, &Parameter)>> {
     let mut ranks = std::collections::BTreeMap::<usize, Vec<_>>::new();
     for (p, t) in tensors(model) {
@@ -78,14 +78,15 @@ fn by_rank(model: &Model) -> std::collections::BTreeMap<usize, Vec<(&ParamSet, &
     ranks
 }
 
-/// The field of the gradient struct holding the tensors of rank `rank`: `params_2`.
+/// The field (of the model and of its gradient struct) holding the tensors of rank
+/// `rank`: `params_2`.
 fn rank_field(rank: usize) -> Ident {
     format_ident!("params_{}", rank)
 }
 
 /// Where each tensor (and its gradient) is in the per-rank arrays, in visiting order:
 /// `params_2[1]`.
-fn grad_places(model: &Model) -> Vec<TokenStream> {
+fn array_places(model: &Model) -> Vec<TokenStream> {
     let mut next = std::collections::BTreeMap::<usize, usize>::new();
     tensors(model)
         .map(|(_, t)| {
@@ -136,7 +137,8 @@ pub fn grad_bindings(model: &Model) -> TokenStream {
         quote!(let [#(#locals),*] = &mut grad.#field;)
     });
     quote! {
-        #[allow(unused_variables)] // a forward-only call leaves the gradients untouched
+        // Uses `grad` even in a model without parameters (no bindings below).
+        #[allow(unused_variables)]
         let grad = &mut *grad;
         #(#binds)*
     }
@@ -157,7 +159,7 @@ pub fn init(model: &Model) -> Vec<TokenStream> {
         }
     });
     let assign = tensors(model)
-        .zip(grad_places(model))
+        .zip(array_places(model))
         .map(|((_, t), place)| {
             let init = &t.init;
             // One shared function rather than a closure per tensor: a closure is a type of
@@ -179,17 +181,12 @@ pub fn init_fields(model: &Model) -> Vec<TokenStream> {
 }
 
 /// Binds each parameter array's elements to their tensors' names (`weight_0`) as shared
-/// borrows: of `self.params_2` (`from` = `self`), or of the destructured `params_2`
-/// (`from` = `*`).
-fn param_bindings(model: &Model, from: TokenStream) -> TokenStream {
+/// borrows; `array(params_2)` is the borrowed array (`&self.params_2`, or `&*params_2`
+/// of the destructured struct).
+fn param_bindings(model: &Model, array: impl Fn(&Ident) -> TokenStream) -> TokenStream {
     let binds = by_rank(model).into_iter().map(|(rank, tensors)| {
-        let field = rank_field(rank);
+        let array = array(&rank_field(rank));
         let locals = tensors.iter().map(|(_, t)| &t.field);
-        let array = if from.to_string() == "*" {
-            quote!(&*#field)
-        } else {
-            quote!(&#from.#field)
-        };
         quote!(let [#(#locals),*] = #array;)
     });
     quote!(#(#binds)*)
@@ -341,7 +338,7 @@ fn buffer_visits(model: &Model) -> Vec<TokenStream> {
 pub fn destructure(model: &Model) -> TokenStream {
     let ranks = by_rank(model).into_keys().map(rank_field);
     let state = state_fields(model).map(|s| &s.field);
-    let params = param_bindings(model, quote!(*));
+    let params = param_bindings(model, |field| quote!(&*#field));
     quote! {
         let Self { #(#ranks,)* #(#state,)* grad, workspace: ws, training } = self;
         #params
@@ -352,7 +349,7 @@ pub fn destructure(model: &Model) -> TokenStream {
 
 /// The `Parameters` impl: what lets `Sgd` and `Adam` train the model.
 pub fn visitor(model: &Model) -> TokenStream {
-    let visits = tensors(model).zip(grad_places(model)).map(|((p, t), place)| {
+    let visits = tensors(model).zip(array_places(model)).map(|((p, t), place)| {
         let name = p.name(t);
         quote! {
             ::nnscratch::optim::visit_array(#name, &mut self.#place, filled.then_some(&self.grad.#place), visitor);
@@ -413,7 +410,7 @@ pub fn to_dynamic(model: &Model, name: &str) -> TokenStream {
         }
     });
     let output = format_ident!("v_{}", model.graph[model.output].ident);
-    let params = param_bindings(model, quote!(self));
+    let params = param_bindings(model, |field| quote!(&self.#field));
     quote! {
         /// The same network with the same weights on the dynamic engine, whose gradients
         /// come from elementary ops rather than from the compiler's derivation.

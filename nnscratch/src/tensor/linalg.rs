@@ -54,24 +54,26 @@ fn product<T: Float>(
 }
 
 /// `A·B` for two matrix views, as a new row-major array.
-pub(super) fn matrix_product<T: Float>(a: ArrayView2<'_, T>, b: ArrayView2<'_, T>) -> Array2<T> {
+fn matrix_product<T: Float>(a: ArrayView2<'_, T>, b: ArrayView2<'_, T>) -> Array2<T> {
     // Operands in memory order (either layout, the usual case) are read in place; any
     // other view (a slice with gaps) is copied once into row-major order.
-    let (a_copy, b_copy);
-    let a = match MatRef::of_view(&a) {
-        Some(a) => a,
-        None => {
-            a_copy = a.as_standard_layout().into_owned();
-            MatRef::of_view(&a_copy.view()).unwrap_or_else(|| unreachable!("standard layout"))
+    fn read<'a, T: Float>(
+        view: &ArrayView2<'a, T>,
+        copy: &'a mut Option<Array2<T>>,
+    ) -> MatRef<'a, T> {
+        if let Some(matrix) = MatRef::of_view(view) {
+            return matrix;
         }
-    };
-    let b = match MatRef::of_view(&b) {
-        Some(b) => b,
-        None => {
-            b_copy = b.as_standard_layout().into_owned();
-            MatRef::of_view(&b_copy.view()).unwrap_or_else(|| unreachable!("standard layout"))
-        }
-    };
+        let copy = copy.insert(view.as_standard_layout().into_owned());
+        MatRef::row_major(
+            copy.as_slice()
+                .unwrap_or_else(|| unreachable!("standard layout")),
+            copy.nrows(),
+            copy.ncols(),
+        )
+    }
+    let (mut a_copy, mut b_copy) = (None, None);
+    let (a, b) = (read(&a, &mut a_copy), read(&b, &mut b_copy));
     let mut c = Array2::zeros((a.rows, b.cols));
     let out = c
         .as_slice_mut()
