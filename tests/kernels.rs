@@ -3,9 +3,11 @@
 //! micro-kernel path this CPU can run (AVX-512, AVX2+FMA, portable: the ones it cannot
 //! are named in the output), and the fast f32 `tanh` against `f64::tanh` (at most 2 ulp).
 
+use ndarray::{Array1, Array2};
 use nnscratch::Float;
 use nnscratch::kernels::{
-    GemmWorkspace, KernelPath, MatRef, gemm, gemm_naive, tanh_f32, tanh_f32_on,
+    GemmWorkspace, KernelPath, MatRef, Write, gemm, gemm_naive, linear_backward_input,
+    linear_backward_params, linear_forward, tanh_f32, tanh_f32_on,
 };
 use rand::{RngExt, SeedableRng};
 
@@ -406,4 +408,89 @@ fn dynamic_matmul_uses_the_gemm_on_any_thread_count_and_layout() {
         }
     }
     nnscratch::tensor::set_num_threads(1);
+}
+
+/// The Linear kernels on every path, small layers (direct loops over rows) and large
+/// (GEMM), against sums in f64: `Y = X·Wᵀ + b`, `dW = dYᵀ·X`, `db = Σ dY`, `dX = dY·W`,
+/// set and added, with and without bias.
+#[test]
+fn linear_kernels_match_the_reference_on_every_path() {
+    let mut rng = rand::rngs::StdRng::seed_from_u64(5);
+    let mut matrix = |rows: usize, cols: usize| {
+        Array2::from_shape_vec((rows, cols), random(rows * cols, &mut rng))
+            .unwrap()
+            .mapv(|v| v as f32)
+    };
+    let close = |got: f32, want: f64| (got as f64 - want).abs() <= 1e-5 * (1.0 + want.abs());
+    for path in paths() {
+        let mut workspace = workspace_on::<f32>(path);
+        for (batch, inputs, outputs) in [
+            (1, 10, 30),
+            (1, 30, 30),
+            (1, 30, 1),
+            (20, 1, 30),
+            (20, 30, 1),
+            (3, 17, 33),
+            (2, 1, 1),
+            (20, 30, 30),
+            (64, 64, 64),
+        ] {
+            let (x, w, dy) = (
+                matrix(batch, inputs),
+                matrix(outputs, inputs),
+                matrix(batch, outputs),
+            );
+            let b = Array1::from_iter((0..outputs).map(|o| o as f32 / 7.0 - 1.0));
+            let case = format!("{path:?} batch {batch} in {inputs} out {outputs}");
+            for bias in [true, false] {
+                let mut y = matrix(batch, outputs);
+                let b_view = bias.then(|| b.view());
+                linear_forward(x.view(), w.view(), b_view, y.view_mut(), &mut workspace);
+                for ((i, o), &got) in y.indexed_iter() {
+                    let dot: f64 = (0..inputs).map(|k| (x[[i, k]] * w[[o, k]]) as f64).sum();
+                    let want = dot + if bias { b[o] as f64 } else { 0.0 };
+                    assert!(close(got, want), "forward {case} bias {bias} at {i},{o}");
+                }
+            }
+            for write in [Write::Set, Write::Add] {
+                let added = |before: f32| match write {
+                    Write::Set => 0.0,
+                    Write::Add => before as f64,
+                };
+                let (dw0, db0, dx0) = (
+                    matrix(outputs, inputs),
+                    matrix(1, outputs),
+                    matrix(batch, inputs),
+                );
+                let (mut dw, mut db, mut dx) = (dw0.clone(), db0.row(0).to_owned(), dx0.clone());
+                let db_view = Some(db.view_mut());
+                linear_backward_params(
+                    dy.view(),
+                    x.view(),
+                    dw.view_mut(),
+                    db_view,
+                    write,
+                    &mut workspace,
+                );
+                linear_backward_input(dy.view(), w.view(), dx.view_mut(), write, &mut workspace);
+                for ((o, k), &got) in dw.indexed_iter() {
+                    let sum: f64 = (0..batch).map(|i| (dy[[i, o]] * x[[i, k]]) as f64).sum();
+                    let want = sum + added(dw0[[o, k]]);
+                    assert!(close(got, want), "dW {case} {write:?} at {o},{k}");
+                }
+                for (o, &got) in db.iter().enumerate() {
+                    let sum: f64 = (0..batch).map(|i| dy[[i, o]] as f64).sum();
+                    assert!(
+                        close(got, sum + added(db0[[0, o]])),
+                        "db {case} {write:?} at {o}"
+                    );
+                }
+                for ((i, k), &got) in dx.indexed_iter() {
+                    let sum: f64 = (0..outputs).map(|o| (dy[[i, o]] * w[[o, k]]) as f64).sum();
+                    let want = sum + added(dx0[[i, k]]);
+                    assert!(close(got, want), "dX {case} {write:?} at {i},{k}");
+                }
+            }
+        }
+    }
 }

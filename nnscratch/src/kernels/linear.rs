@@ -8,14 +8,16 @@
 //! ∂L/∂X_ik = Σ_o ∂L/∂Y_io · W_ok     dX = dY·W
 //! ```
 //!
-//! Small layers run direct loops over contiguous rows (`dot` and `axpy` on slices); large
-//! ones the packed GEMM of `gemm.rs`, whose buffers the caller keeps. Every array here is
+//! Small layers run direct loops over contiguous rows (the row operations of `rows.rs`:
+//! dots for `Y`, sums of weighted rows for the gradients, on the workspace's kernel
+//! path); large ones the packed GEMM of `gemm.rs`, whose buffers the caller keeps. Every array here is
 //! in standard (row-major) layout, which the generated code guarantees.
 
 use ndarray::{ArrayView1, ArrayView2, ArrayViewMut1, ArrayViewMut2};
 
 use super::gemm::{GemmWorkspace, MatRef, gemm};
-use super::{Write, axpy, dot, rows, rows_mut};
+use super::rows::with_rows;
+use super::{Write, rows, rows_mut};
 use crate::Float;
 
 /// Whether an `m×k · k×n` product is worth packing for (measured with `bench`: below
@@ -35,42 +37,57 @@ pub fn linear_forward<T: Float>(
     let (batch, inputs, outputs) = (x.nrows(), w.ncols(), w.nrows());
     let (x, w) = (rows(&x), rows(&w));
     let y = rows_mut(&mut y);
-    let Some(b) = b else {
-        if use_gemm(batch, outputs, inputs) {
-            let x = MatRef::row_major(x, batch, inputs);
-            let w_t = MatRef::row_major(w, outputs, inputs).t();
-            return gemm(x, w_t, y, false, workspace);
-        }
-        for (x_row, y_row) in x.chunks_exact(inputs).zip(y.chunks_exact_mut(outputs)) {
-            for (y, w_row) in y_row.iter_mut().zip(w.chunks_exact(inputs)) {
-                *y = dot(x_row, w_row);
-            }
-        }
-        return;
-    };
-    let b = b
-        .to_slice()
-        .unwrap_or_else(|| unreachable!("contiguous bias"));
+    let b = b.map(|b| {
+        b.to_slice()
+            .unwrap_or_else(|| unreachable!("contiguous bias"))
+    });
     if use_gemm(batch, outputs, inputs) {
-        for y_row in y.chunks_exact_mut(outputs) {
-            y_row.copy_from_slice(b);
+        if let Some(b) = b {
+            for y_row in y.chunks_exact_mut(outputs) {
+                y_row.copy_from_slice(b);
+            }
         }
         let x = MatRef::row_major(x, batch, inputs);
         let w_t = MatRef::row_major(w, outputs, inputs).t();
-        return gemm(x, w_t, y, true, workspace);
+        return gemm(x, w_t, y, b.is_some(), workspace);
     }
-    if inputs == 1 {
-        // One input (a function of x): each output row is b + x·w, a vectorised axpy.
-        for (&x, y_row) in x.iter().zip(y.chunks_exact_mut(outputs)) {
-            for ((y, &w), &bias) in y_row.iter_mut().zip(w).zip(b) {
-                *y = bias + x * w;
+    let b = b.unwrap_or(&[]);
+    forward_small(workspace.kernel_path(), x, w, b, y, inputs, outputs);
+}
+
+with_rows! {
+    /// The direct loops of [`linear_forward`] (`b` empty for a layer without bias).
+    fn forward_small<T>(
+        rows,
+        slices(x, w, b),
+        slices_mut(y),
+        values(inputs: usize, outputs: usize),
+    ) {
+        // SAFETY (every row operation): `with_rows` picks rows the CPU can run.
+        unsafe {
+            if inputs == 1 {
+                // One input (a function of x): each output row is b + x·w.
+                for (x, y_row) in x.chunks_exact(1).zip(y.chunks_exact_mut(outputs)) {
+                    if b.is_empty() {
+                        rows.combine(x, 1, w, y_row, false);
+                    } else {
+                        rows.scale_add(x[0], w, b, y_row);
+                    }
+                }
+                return;
             }
-        }
-        return;
-    }
-    for (x_row, y_row) in x.chunks_exact(inputs).zip(y.chunks_exact_mut(outputs)) {
-        for ((y, w_row), &bias) in y_row.iter_mut().zip(w.chunks_exact(inputs)).zip(b) {
-            *y = bias + dot(x_row, w_row);
+            for (x_row, y_row) in x.chunks_exact(inputs).zip(y.chunks_exact_mut(outputs)) {
+                let outputs = y_row.iter_mut().zip(w.chunks_exact(inputs));
+                if b.is_empty() {
+                    for (y, w_row) in outputs {
+                        *y = rows.dot(x_row, w_row);
+                    }
+                } else {
+                    for ((y, w_row), &bias) in outputs.zip(b) {
+                        *y = bias + rows.dot(x_row, w_row);
+                    }
+                }
+            }
         }
     }
 }
@@ -88,23 +105,13 @@ pub fn linear_backward_params<T: Float>(
     let (batch, inputs, outputs) = (x.nrows(), dw.ncols(), dw.nrows());
     let (dy, x) = (rows(&dy), rows(&x));
     let dw = rows_mut(&mut dw);
+    let path = workspace.kernel_path();
+    let add = write == Write::Add;
     if let Some(mut db) = db {
         let db = db
             .as_slice_mut()
             .unwrap_or_else(|| unreachable!("contiguous bias gradient"));
-        let mut dy_rows = dy.chunks_exact(outputs);
-        if write == Write::Set {
-            // The first row sets, the others add: no pass to clear the buffer first.
-            match dy_rows.next() {
-                Some(first) => db.copy_from_slice(first),
-                None => db.fill(T::zero()),
-            }
-        }
-        for dy_row in dy_rows {
-            for (db, &g) in db.iter_mut().zip(dy_row) {
-                *db += g;
-            }
-        }
+        bias_gradient(path, dy, db, add);
     }
     if use_gemm(outputs, inputs, batch) {
         let dy_t = MatRef::row_major(dy, batch, outputs).t();
@@ -112,34 +119,43 @@ pub fn linear_backward_params<T: Float>(
             dy_t,
             MatRef::row_major(x, batch, inputs),
             dw,
-            write == Write::Add,
+            add,
             workspace,
         );
     }
-    let mut rows = dy.chunks_exact(outputs).zip(x.chunks_exact(inputs));
-    if write == Write::Set {
-        // The first sample sets dW (dW = dY_0ᵀ·X_0), the others add to it.
-        let Some((dy_row, x_row)) = rows.next() else {
-            return dw.fill(T::zero());
-        };
-        for (&g, dw_row) in dy_row.iter().zip(dw.chunks_exact_mut(inputs)) {
-            for (dw, &x) in dw_row.iter_mut().zip(x_row) {
-                *dw = g * x;
-            }
-        }
+    weight_gradient_small(path, dy, x, dw, inputs, outputs, add);
+}
+
+with_rows! {
+    /// `db (=|+=) Σ_rows dY`.
+    fn bias_gradient<T>(rows, slices(dy), slices_mut(db), values(add: bool)) {
+        // SAFETY: `with_rows` picks rows the CPU can run.
+        unsafe { rows.combine(&[], 0, dy, db, add) };
     }
-    if inputs == 1 {
-        // dW is a column: dW += x_i · dY_i, over contiguous rows.
-        for (dy_row, x_row) in rows {
-            for (dw, &g) in dw.iter_mut().zip(dy_row) {
-                *dw += g * x_row[0];
+}
+
+with_rows! {
+    /// The direct loops of `dW (=|+=) dYᵀ·X`, one row of dW at a time:
+    /// `dW_o = Σ_i dY_io · X_i`.
+    fn weight_gradient_small<T>(
+        rows,
+        slices(dy, x),
+        slices_mut(dw),
+        values(inputs: usize, outputs: usize, add: bool),
+    ) {
+        // SAFETY (every row operation): `with_rows` picks rows the CPU can run.
+        unsafe {
+            if inputs == 1 {
+                // dW is a column: dW = Σ_i x_i · dY_i, over contiguous rows of dY.
+                return rows.combine(x, 1, dy, dw, add);
             }
-        }
-        return;
-    }
-    for (dy_row, x_row) in rows {
-        for (&g, dw_row) in dy_row.iter().zip(dw.chunks_exact_mut(inputs)) {
-            axpy(g, x_row, dw_row); // row o of dW += dY_io · X_i
+            if dy.len() == outputs {
+                // One sample: dW = dY_0ᵀ·X_0, an outer product.
+                return rows.outer(dy, x, dw, add);
+            }
+            for (o, dw_row) in dw.chunks_exact_mut(inputs).enumerate().take(outputs) {
+                rows.combine(&dy[o..], outputs, x, dw_row, add);
+            }
         }
     }
 }
@@ -155,31 +171,32 @@ pub fn linear_backward_input<T: Float>(
     let (batch, inputs, outputs) = (dy.nrows(), w.ncols(), w.nrows());
     let (dy, w) = (rows(&dy), rows(&w));
     let dx = rows_mut(&mut dx);
+    let add = write == Write::Add;
     if use_gemm(batch, inputs, outputs) {
         let dy = MatRef::row_major(dy, batch, outputs);
         return gemm(
             dy,
             MatRef::row_major(w, outputs, inputs),
             dx,
-            write == Write::Add,
+            add,
             workspace,
         );
     }
-    for (dy_row, dx_row) in dy.chunks_exact(outputs).zip(dx.chunks_exact_mut(inputs)) {
-        let mut terms = dy_row.iter().zip(w.chunks_exact(inputs));
-        if write == Write::Set {
-            // The first output's term sets the row, the others add to it.
-            match terms.next() {
-                Some((&g, w_row)) => {
-                    for (dx, &w) in dx_row.iter_mut().zip(w_row) {
-                        *dx = g * w;
-                    }
-                }
-                None => dx_row.fill(T::zero()),
-            }
-        }
-        for (&g, w_row) in terms {
-            axpy(g, w_row, dx_row); // dX_i += dY_io · W_o
+    input_gradient_small(workspace.kernel_path(), dy, w, dx, inputs, outputs, add);
+}
+
+with_rows! {
+    /// The direct loops of `dX (=|+=) dY·W`: per row, the first output's term sets the
+    /// row (unless adding), the others add to it.
+    fn input_gradient_small<T>(
+        rows,
+        slices(dy, w),
+        slices_mut(dx),
+        values(inputs: usize, outputs: usize, add: bool),
+    ) {
+        for (dy_row, dx_row) in dy.chunks_exact(outputs).zip(dx.chunks_exact_mut(inputs)) {
+            // SAFETY: `with_rows` picks rows the CPU can run.
+            unsafe { rows.combine(dy_row, 1, w, dx_row, add) }; // dX_i = Σ_o dY_io · W_o
         }
     }
 }

@@ -12,6 +12,7 @@
 //! |---|---|
 //! | `linear.rs` | `Y = X·Wᵀ + b` and its three gradients; small layers direct, large ones GEMM |
 //! | `gemm.rs` | packed, cache-blocked `C = A·B`, AVX2/FMA micro-kernel, helper threads |
+//! | `rows.rs` | operations on short rows for small layers and optimizers, portable and AVX-512 with masked tails |
 //! | `relu.rs`, `leaky_relu.rs`, `sigmoid.rs`, `tanh.rs`, `softplus.rs`, `gelu.rs`, `silu.rs`, `elu.rs`, `identity.rs` | each activation's forward and backward |
 //! | `softmax.rs` | Softmax and LogSoftmax over each row, forward and backward |
 //! | `elementwise.rs` | `+`, `-` and `*` of two values, constant factors, concatenation |
@@ -40,6 +41,7 @@ mod linear;
 mod loss;
 mod math;
 mod relu;
+pub(crate) mod rows;
 mod sigmoid;
 mod silu;
 mod softmax;
@@ -169,33 +171,5 @@ pub(crate) fn map2_into<T: Float>(
             .and(a)
             .and(b)
             .for_each(|o, &a, &b| write.store(o, f(a, b)));
-    }
-}
-
-/// `Σ a_i b_i` over two equally long slices, with independent partial sums so the loop
-/// vectorises without reassociating a single running sum.
-#[inline]
-pub(crate) fn dot<T: Float>(a: &[T], b: &[T]) -> T {
-    const LANES: usize = 8;
-    let mut partial = [T::zero(); LANES];
-    let (a_chunks, b_chunks) = (a.chunks_exact(LANES), b.chunks_exact(LANES));
-    let (a_rest, b_rest) = (a_chunks.remainder(), b_chunks.remainder());
-    for (x, y) in a_chunks.zip(b_chunks) {
-        for lane in 0..LANES {
-            partial[lane] += x[lane] * y[lane];
-        }
-    }
-    let mut sum = T::zero();
-    for (x, y) in a_rest.iter().zip(b_rest) {
-        sum += *x * *y;
-    }
-    partial.iter().fold(sum, |acc, &p| acc + p)
-}
-
-/// `y += alpha · x` over two equally long slices.
-#[inline]
-pub(crate) fn axpy<T: Float>(alpha: T, x: &[T], y: &mut [T]) {
-    for (y, &x) in y.iter_mut().zip(x) {
-        *y += alpha * x;
     }
 }

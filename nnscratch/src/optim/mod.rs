@@ -40,6 +40,8 @@ pub use sgd::Sgd;
 
 use ndarray::{Array, ArrayD, ArrayViewD, Dimension, IxDyn};
 
+use crate::kernels::KernelPath;
+use crate::kernels::rows::with_rows;
 use crate::{Error, Float, Result, Tensor};
 
 /// One parameter as an optimizer sees it: plain slices in row-major order, so an update
@@ -302,6 +304,7 @@ impl<S> StateList<S> {
     ) -> Result<()> {
         // Compared while visiting, so that a good step allocates nothing.
         let check_names = !self.entries.is_empty();
+        let path = KernelPath::default_for_this_cpu();
         let mut index = 0;
         let mut agrees = true;
         let mut bad: Option<(String, usize, T)> = None;
@@ -313,7 +316,7 @@ impl<S> StateList<S> {
             index += 1;
             let Some(grad) = p.grad else { return };
             // A branch-free pass first (it vectorises); the position only on failure.
-            if bad.is_some() || all_finite(grad) {
+            if bad.is_some() || all_finite(path, grad) {
                 return;
             }
             if let Some((i, &g)) = grad.iter().enumerate().find(|(_, g)| !g.is_finite()) {
@@ -410,25 +413,13 @@ impl Clipping {
     }
 }
 
-/// Whether every value is finite, in one branch-free pass that vectorises: `g - g` is 0
-/// for a finite `g` and NaN for an infinite or NaN one, and a sum with a NaN is NaN, so
-/// each of eight running sums stays 0 exactly when its values are finite. (A sub and an
-/// add per value, where testing each value's class took five operations.)
-#[allow(clippy::eq_op)] // `g - g` is the test itself: 0, or NaN for a non-finite g
-fn all_finite<T: Float>(values: &[T]) -> bool {
-    const LANES: usize = 8;
-    let mut sums = [T::zero(); LANES];
-    let chunks = values.chunks_exact(LANES);
-    let rest = chunks.remainder();
-    for chunk in chunks {
-        for (sum, &g) in sums.iter_mut().zip(chunk) {
-            *sum += g - g;
-        }
+with_rows! {
+    /// Whether every value is finite, in one branch-free pass that vectorises (see
+    /// [`Rows::all_finite`](crate::kernels::rows::Rows::all_finite)).
+    fn all_finite<T>(rows, slices(values), slices_mut(), values()) -> bool {
+        // SAFETY: `with_rows` picks rows the CPU can run.
+        unsafe { rows.all_finite(values) }
     }
-    for (sum, &g) in sums.iter_mut().zip(rest) {
-        *sum += g - g;
-    }
-    sums.iter().all(|&sum| sum == T::zero())
 }
 
 /// Checks a hyper-parameter is finite and in range.
@@ -446,26 +437,26 @@ pub(crate) fn check_hyper(what: &str, value: f64, range: &str, ok: bool) -> Resu
 #[cfg(test)]
 mod tests {
     use super::all_finite;
+    use crate::kernels::KernelPath;
 
     #[test]
     fn all_finite_finds_any_infinity_or_nan_anywhere() {
-        for len in [0, 1, 7, 8, 9, 31] {
-            let values: Vec<f32> = (0..len).map(|i| (i as f32 - 3.5) * 1e37).collect();
-            assert!(all_finite(&values), "{values:?}");
-            for position in 0..len {
-                for bad in [f32::INFINITY, f32::NEG_INFINITY, f32::NAN] {
-                    let mut with_bad = values.clone();
-                    with_bad[position] = bad;
-                    assert!(!all_finite(&with_bad), "{bad} at {position} of {len}");
+        for len in [0, 1, 7, 8, 9, 15, 16, 17, 31, 32, 33, 64, 65, 70] {
+            let values: Vec<f32> = (0..len).map(|i| ((i % 30) as f32 - 3.5) * 1e37).collect();
+            for path in KernelPath::ALL.into_iter().filter(|p| p.is_available()) {
+                assert!(all_finite(path, &values), "{path:?} {values:?}");
+                for position in 0..len {
+                    for bad in [f32::INFINITY, f32::NEG_INFINITY, f32::NAN] {
+                        let mut with_bad = values.clone();
+                        with_bad[position] = bad;
+                        let found = all_finite(path, &with_bad);
+                        assert!(!found, "{path:?}: {bad} at {position} of {len}");
+                    }
                 }
             }
         }
-        assert!(all_finite(&[
-            f64::MAX,
-            f64::MIN,
-            f64::MIN_POSITIVE / 2.0,
-            -0.0
-        ]));
-        assert!(!all_finite(&[1.0, f64::NAN]));
+        let extremes = [f64::MAX, f64::MIN, f64::MIN_POSITIVE / 2.0, -0.0];
+        assert!(all_finite(KernelPath::Portable, &extremes));
+        assert!(!all_finite(KernelPath::Portable, &[1.0, f64::NAN]));
     }
 }

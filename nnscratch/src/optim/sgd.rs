@@ -13,6 +13,9 @@
 //! With [`Sgd::clip_grad_norm`], `grad` is first scaled as `torch.nn.utils.clip_grad_norm_`
 //! scales it.
 
+use crate::kernels::KernelPath;
+use crate::kernels::rows::with_rows;
+
 use super::{Clipping, Optimizer, Parameters, StateList, check_hyper};
 use crate::{Float, Result};
 
@@ -144,6 +147,7 @@ impl<T: Float> Optimizer<T> for Sgd<T> {
         let (nesterov, use_momentum) = (self.nesterov, self.momentum != 0.0);
         let mut index = 0;
         let buffers = &mut self.buffers;
+        let path = KernelPath::default_for_this_cpu();
         model.visit_parameters(&mut |p| {
             let slot = buffers.get(index, p.name, p.shape, || None);
             index += 1;
@@ -185,9 +189,7 @@ impl<T: Float> Optimizer<T> for Sgd<T> {
             if !use_momentum {
                 // The common case gets a loop of its own, with nothing to vectorise around.
                 if weight_decay == T::zero() {
-                    for (p, &g) in p.value.iter_mut().zip(grad) {
-                        *p -= lr * g;
-                    }
+                    descend(path, grad, p.value, self.lr);
                 } else {
                     for (p, &g) in p.value.iter_mut().zip(grad) {
                         *p -= lr * (g + weight_decay * *p);
@@ -213,5 +215,14 @@ impl<T: Float> Optimizer<T> for Sgd<T> {
             }
         });
         Ok(())
+    }
+}
+
+with_rows! {
+    /// `p -= lr · g`, the plain update, as `p += (-lr)·g` (the same bits: negating is
+    /// exact).
+    fn descend<T>(rows, slices(grad), slices_mut(value), values(lr: f64)) {
+        // SAFETY: `with_rows` picks rows the CPU can run.
+        unsafe { rows.axpy(-T::of(lr), grad, value) };
     }
 }

@@ -1,0 +1,654 @@
+//! Operations on short rows, for layers too small to pack for the GEMM: a tiny network's
+//! rows are 10 or 30 numbers long, so what costs is not the arithmetic but the loop
+//! around it (a vector loop, then a scalar tail, then a horizontal sum, per row).
+//!
+//! [`Rows`] is the handful of operations the small-layer kernels of `linear.rs` and the
+//! optimizers need. [`Portable`] is plain Rust that LLVM vectorises for the baseline
+//! instruction set; [`Avx512`] is `f32` on 512-bit registers whose last, partial chunk
+//! is a masked load and store, so a row of 30 is two vector operations with no scalar
+//! tail. Kernels are written once, generic over `Rows`, and entered through a
+//! `#[target_feature]` function per path (see [`with_rows`]), so the operations inline
+//! into the loop that calls them.
+//!
+//! `axpy`, `scale`, `scale_add` and `add` round exactly as the portable loops (a multiply
+//! and an add, never fused), so every path gives the same bits for them; `dot` sums in
+//! another order on each path (as the GEMM's paths do).
+
+use super::KernelPath;
+use crate::Float;
+
+/// The row operations a small kernel uses.
+///
+/// # Safety
+/// An implementation's methods may use instructions beyond the baseline; callers promise,
+/// by calling them, that the CPU has them (they are only reached through [`with_rows`],
+/// which checks).
+pub(crate) unsafe trait Rows<T: Float>: Copy {
+    /// `Σ a_i b_i` over the common length.
+    ///
+    /// # Safety
+    /// The CPU supports the implementation's instructions.
+    unsafe fn dot(self, a: &[T], b: &[T]) -> T;
+
+    /// `out (=|+=) Σ_r c_r · m_r` (`+=` when `add`): a combination of the rows `m_r` of
+    /// the row-major `m`, as long as `out`, with `c_r = coefficients[r · stride]`, or 1
+    /// for every row when `coefficients` is empty. The sum stays in registers across the
+    /// rows and `out` is written once: adding row after row into `out` would read each
+    /// partial store back, which a masked store cannot forward.
+    ///
+    /// # Safety
+    /// As [`Rows::dot`].
+    unsafe fn combine(self, coefficients: &[T], stride: usize, m: &[T], out: &mut [T], add: bool);
+
+    /// `out_o (=|+=) g_o · x` for the rows `out_o` of the row-major `out` (`+=` when
+    /// `add`), each as long as `x`: an outer product `g ⊗ x`.
+    ///
+    /// # Safety
+    /// As [`Rows::dot`].
+    unsafe fn outer(self, g: &[T], x: &[T], out: &mut [T], add: bool);
+
+    /// `y = b + alpha · x`.
+    ///
+    /// # Safety
+    /// As [`Rows::dot`].
+    unsafe fn scale_add(self, alpha: T, x: &[T], b: &[T], y: &mut [T]);
+
+    /// `y += alpha · x` (a multiply and an add, each rounded).
+    ///
+    /// # Safety
+    /// As [`Rows::dot`].
+    unsafe fn axpy(self, alpha: T, x: &[T], y: &mut [T]);
+
+    /// Whether every value is finite.
+    ///
+    /// # Safety
+    /// As [`Rows::dot`].
+    unsafe fn all_finite(self, values: &[T]) -> bool;
+}
+
+/// Plain Rust for any [`Float`], vectorised by LLVM for the instruction set the crate is
+/// built for.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Portable;
+
+// SAFETY: baseline instructions only.
+unsafe impl<T: Float> Rows<T> for Portable {
+    /// Independent partial sums so the loop vectorises without reassociating one running
+    /// sum; the tail goes into the same lanes and the lanes are added as a tree (three
+    /// dependent adds, not a chain through every lane and tail element).
+    #[inline(always)]
+    unsafe fn dot(self, a: &[T], b: &[T]) -> T {
+        const LANES: usize = 8;
+        let mut partial = [T::zero(); LANES];
+        let (a_chunks, b_chunks) = (a.chunks_exact(LANES), b.chunks_exact(LANES));
+        let (a_rest, b_rest) = (a_chunks.remainder(), b_chunks.remainder());
+        for (x, y) in a_chunks.zip(b_chunks) {
+            for lane in 0..LANES {
+                partial[lane] += x[lane] * y[lane];
+            }
+        }
+        for ((p, x), y) in partial.iter_mut().zip(a_rest).zip(b_rest) {
+            *p += *x * *y;
+        }
+        let [p0, p1, p2, p3, p4, p5, p6, p7] = partial;
+        ((p0 + p4) + (p2 + p6)) + ((p1 + p5) + (p3 + p7))
+    }
+
+    #[inline(always)]
+    unsafe fn combine(self, coefficients: &[T], stride: usize, m: &[T], out: &mut [T], add: bool) {
+        let cols = out.len();
+        if cols == 0 {
+            return;
+        }
+        let coefficient = |r: usize| match coefficients.is_empty() {
+            true => T::one(),
+            false => coefficients[r * stride],
+        };
+        let mut rows = m.chunks_exact(cols).enumerate();
+        if !add {
+            // The first row sets, the others add: no pass to clear `out` first.
+            match rows.next() {
+                Some((r, row)) => {
+                    let c = coefficient(r);
+                    for (o, &v) in out.iter_mut().zip(row) {
+                        *o = c * v;
+                    }
+                }
+                None => out.fill(T::zero()),
+            }
+        }
+        for (r, row) in rows {
+            let c = coefficient(r);
+            for (o, &v) in out.iter_mut().zip(row) {
+                *o += c * v;
+            }
+        }
+    }
+
+    #[inline(always)]
+    unsafe fn outer(self, g: &[T], x: &[T], out: &mut [T], add: bool) {
+        if x.is_empty() {
+            return;
+        }
+        for (&g, row) in g.iter().zip(out.chunks_exact_mut(x.len())) {
+            for (o, &x) in row.iter_mut().zip(x) {
+                *o = if add { *o + g * x } else { g * x };
+            }
+        }
+    }
+
+    #[inline(always)]
+    unsafe fn scale_add(self, alpha: T, x: &[T], b: &[T], y: &mut [T]) {
+        for ((y, &x), &b) in y.iter_mut().zip(x).zip(b) {
+            *y = b + alpha * x;
+        }
+    }
+
+    #[inline(always)]
+    unsafe fn axpy(self, alpha: T, x: &[T], y: &mut [T]) {
+        for (y, &x) in y.iter_mut().zip(x) {
+            *y += alpha * x;
+        }
+    }
+
+    /// `g - g` is 0 for a finite `g` and NaN for an infinite or NaN one, and a sum with a
+    /// NaN is NaN, so each running sum stays 0 exactly when its values are finite (a sub
+    /// and an add per value, branch-free; 32 sums so that the adds are not one chain).
+    #[inline(always)]
+    #[allow(clippy::eq_op)] // `g - g` is the test itself
+    unsafe fn all_finite(self, values: &[T]) -> bool {
+        const LANES: usize = 32;
+        let mut sums = [T::zero(); LANES];
+        let chunks = values.chunks_exact(LANES);
+        let rest = chunks.remainder();
+        for chunk in chunks {
+            for (sum, &g) in sums.iter_mut().zip(chunk) {
+                *sum += g - g;
+            }
+        }
+        for (sum, &g) in sums.iter_mut().zip(rest) {
+            *sum += g - g;
+        }
+        sums.iter().all(|&sum| sum == T::zero())
+    }
+}
+
+/// `f32` on AVX-512F: 16 lanes, the last partial chunk of a row masked.
+#[cfg(target_arch = "x86_64")]
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Avx512;
+
+#[cfg(target_arch = "x86_64")]
+mod avx512 {
+    use std::arch::x86_64::{
+        __m512, __mmask16, _CMP_ORD_Q, _mm512_add_ps, _mm512_cmp_ps_mask, _mm512_fmadd_ps,
+        _mm512_loadu_ps, _mm512_mask_storeu_ps, _mm512_maskz_loadu_ps, _mm512_mul_ps,
+        _mm512_reduce_add_ps, _mm512_set1_ps, _mm512_setzero_ps, _mm512_storeu_ps, _mm512_sub_ps,
+    };
+
+    use super::{Avx512, Rows};
+
+    /// Lanes per register.
+    const W: usize = 16;
+
+    /// The mask of the first `min(n, 16)` lanes.
+    #[inline(always)]
+    fn lanes(n: usize) -> __mmask16 {
+        if n >= W {
+            !0
+        } else {
+            ((1u32 << n) - 1) as __mmask16
+        }
+    }
+
+    /// The 16 values from `x[start]` under `mask` (zero elsewhere; masked-off lanes are
+    /// never read).
+    ///
+    /// # Safety
+    /// AVX-512F; the lanes under `mask` lie within `x`.
+    #[inline]
+    #[target_feature(enable = "avx512f")]
+    unsafe fn load(x: &[f32], start: usize, mask: __mmask16) -> __m512 {
+        // SAFETY: the caller's contract.
+        unsafe {
+            if mask == !0 {
+                _mm512_loadu_ps(x.as_ptr().add(start))
+            } else {
+                _mm512_maskz_loadu_ps(mask, x.as_ptr().add(start))
+            }
+        }
+    }
+
+    /// Stores the lanes of `v` under `mask` at `y[start..]`.
+    ///
+    /// # Safety
+    /// As [`load`].
+    #[inline]
+    #[target_feature(enable = "avx512f")]
+    unsafe fn store(y: &mut [f32], start: usize, mask: __mmask16, v: __m512) {
+        // SAFETY: the caller's contract.
+        unsafe {
+            if mask == !0 {
+                _mm512_storeu_ps(y.as_mut_ptr().add(start), v)
+            } else {
+                _mm512_mask_storeu_ps(y.as_mut_ptr().add(start), mask, v)
+            }
+        }
+    }
+
+    // SAFETY: the methods need AVX-512F, which callers check (`with_rows`). Every loop
+    // below is written out (no closures), so the sums stay in registers.
+    unsafe impl Rows<f32> for Avx512 {
+        #[inline]
+        #[target_feature(enable = "avx512f")]
+        unsafe fn dot(self, a: &[f32], b: &[f32]) -> f32 {
+            let n = a.len().min(b.len());
+            let (mut even, mut odd) = (_mm512_setzero_ps(), _mm512_setzero_ps());
+            let mut i = 0;
+            // SAFETY (the loads): every chunk lies within 0..n, the length of both.
+            unsafe {
+                while i + 2 * W <= n {
+                    even = _mm512_fmadd_ps(load(a, i, !0), load(b, i, !0), even);
+                    odd = _mm512_fmadd_ps(load(a, i + W, !0), load(b, i + W, !0), odd);
+                    i += 2 * W;
+                }
+                if i < n {
+                    let m = lanes(n - i);
+                    even = _mm512_fmadd_ps(load(a, i, m), load(b, i, m), even);
+                    i += W;
+                }
+                if i < n {
+                    let m = lanes(n - i);
+                    odd = _mm512_fmadd_ps(load(a, i, m), load(b, i, m), odd);
+                }
+            }
+            _mm512_reduce_add_ps(_mm512_add_ps(even, odd))
+        }
+
+        #[inline]
+        #[target_feature(enable = "avx512f")]
+        unsafe fn combine(
+            self,
+            coefficients: &[f32],
+            stride: usize,
+            m: &[f32],
+            out: &mut [f32],
+            add: bool,
+        ) {
+            let cols = out.len();
+            if cols == 0 {
+                return;
+            }
+            let rows = m.len() / cols;
+            let ones = coefficients.is_empty();
+            // 32 columns at a time (two chunks, either masked), rows alternating between
+            // two sets of sums: four independent chains of fused multiply-adds.
+            let mut j = 0;
+            while j < cols {
+                let (ma, mb) = (lanes(cols - j), lanes(cols.saturating_sub(j + W)));
+                let zero = _mm512_setzero_ps();
+                let (mut a0, mut b0, mut a1, mut b1) = (zero, zero, zero, zero);
+                let mut r = 0;
+                // SAFETY (the loads): row r's lanes j.. under the masks lie within its
+                // `cols`, and r < rows, so within `m`.
+                unsafe {
+                    while r + 2 <= rows {
+                        let (c0, c1) = match ones {
+                            true => (_mm512_set1_ps(1.0), _mm512_set1_ps(1.0)),
+                            false => (
+                                _mm512_set1_ps(coefficients[r * stride]),
+                                _mm512_set1_ps(coefficients[(r + 1) * stride]),
+                            ),
+                        };
+                        let (at0, at1) = (r * cols + j, (r + 1) * cols + j);
+                        a0 = _mm512_fmadd_ps(c0, load(m, at0, ma), a0);
+                        a1 = _mm512_fmadd_ps(c1, load(m, at1, ma), a1);
+                        if mb != 0 {
+                            b0 = _mm512_fmadd_ps(c0, load(m, at0 + W, mb), b0);
+                            b1 = _mm512_fmadd_ps(c1, load(m, at1 + W, mb), b1);
+                        }
+                        r += 2;
+                    }
+                    if r < rows {
+                        let c = match ones {
+                            true => _mm512_set1_ps(1.0),
+                            false => _mm512_set1_ps(coefficients[r * stride]),
+                        };
+                        a0 = _mm512_fmadd_ps(c, load(m, r * cols + j, ma), a0);
+                        if mb != 0 {
+                            b0 = _mm512_fmadd_ps(c, load(m, r * cols + j + W, mb), b0);
+                        }
+                    }
+                }
+                let (mut a, mut b) = (_mm512_add_ps(a0, a1), _mm512_add_ps(b0, b1));
+                // SAFETY: lanes j.. of `out` under the masks lie within it.
+                unsafe {
+                    if add {
+                        a = _mm512_add_ps(a, load(out, j, ma));
+                        if mb != 0 {
+                            b = _mm512_add_ps(b, load(out, j + W, mb));
+                        }
+                    }
+                    store(out, j, ma, a);
+                    if mb != 0 {
+                        store(out, j + W, mb, b);
+                    }
+                }
+                j += 2 * W;
+            }
+        }
+
+        #[inline]
+        #[target_feature(enable = "avx512f")]
+        unsafe fn outer(self, g: &[f32], x: &[f32], out: &mut [f32], add: bool) {
+            let cols = x.len();
+            if cols == 0 {
+                return;
+            }
+            let mut j = 0;
+            while j < cols {
+                let (ma, mb) = (lanes(cols - j), lanes(cols.saturating_sub(j + W)));
+                // SAFETY: lanes j.. under the masks lie within `x` and within each row of
+                // `out` (as long as `x`); rows are visited while they lie within `out`.
+                unsafe {
+                    let (xa, xb) = (load(x, j, ma), load(x, j + W, mb));
+                    for (o, &g) in g.iter().enumerate().take(out.len() / cols) {
+                        let (g, at) = (_mm512_set1_ps(g), o * cols + j);
+                        let (mut a, mut b) = (_mm512_mul_ps(g, xa), _mm512_mul_ps(g, xb));
+                        if add {
+                            a = _mm512_add_ps(load(out, at, ma), a);
+                            b = _mm512_add_ps(load(out, at + W, mb), b);
+                        }
+                        store(out, at, ma, a);
+                        if mb != 0 {
+                            store(out, at + W, mb, b);
+                        }
+                    }
+                }
+                j += 2 * W;
+            }
+        }
+
+        #[inline]
+        #[target_feature(enable = "avx512f")]
+        unsafe fn scale_add(self, alpha: f32, x: &[f32], b: &[f32], y: &mut [f32]) {
+            let n = x.len().min(b.len()).min(y.len());
+            let alpha = _mm512_set1_ps(alpha);
+            let mut i = 0;
+            while i < n {
+                let m = lanes(n - i);
+                // SAFETY: lanes i.. under m lie within 0..n, the length of all three.
+                unsafe {
+                    let v = _mm512_add_ps(load(b, i, m), _mm512_mul_ps(alpha, load(x, i, m)));
+                    store(y, i, m, v);
+                }
+                i += W;
+            }
+        }
+
+        #[inline]
+        #[target_feature(enable = "avx512f")]
+        unsafe fn axpy(self, alpha: f32, x: &[f32], y: &mut [f32]) {
+            let n = x.len().min(y.len());
+            let alpha = _mm512_set1_ps(alpha);
+            let mut i = 0;
+            while i < n {
+                let m = lanes(n - i);
+                // SAFETY: lanes i.. under m lie within 0..n, the length of both.
+                unsafe {
+                    let v = _mm512_add_ps(load(y, i, m), _mm512_mul_ps(alpha, load(x, i, m)));
+                    store(y, i, m, v);
+                }
+                i += W;
+            }
+        }
+
+        #[inline]
+        #[target_feature(enable = "avx512f")]
+        unsafe fn all_finite(self, values: &[f32]) -> bool {
+            // As the portable test (`g - g` is NaN exactly for a non-finite g), in four
+            // independent sums; masked-off lanes load as 0.
+            let n = values.len();
+            let zero = _mm512_setzero_ps();
+            let (mut s0, mut s1, mut s2, mut s3) = (zero, zero, zero, zero);
+            let mut i = 0;
+            // SAFETY (the loads): every chunk lies within the slice.
+            unsafe {
+                while i + 4 * W <= n {
+                    let (g0, g1) = (load(values, i, !0), load(values, i + W, !0));
+                    let (g2, g3) = (load(values, i + 2 * W, !0), load(values, i + 3 * W, !0));
+                    s0 = _mm512_add_ps(s0, _mm512_sub_ps(g0, g0));
+                    s1 = _mm512_add_ps(s1, _mm512_sub_ps(g1, g1));
+                    s2 = _mm512_add_ps(s2, _mm512_sub_ps(g2, g2));
+                    s3 = _mm512_add_ps(s3, _mm512_sub_ps(g3, g3));
+                    i += 4 * W;
+                }
+                while i < n {
+                    let g = load(values, i, lanes(n - i));
+                    s0 = _mm512_add_ps(s0, _mm512_sub_ps(g, g));
+                    i += W;
+                }
+            }
+            let sum = _mm512_add_ps(_mm512_add_ps(s0, s1), _mm512_add_ps(s2, s3));
+            _mm512_cmp_ps_mask::<_CMP_ORD_Q>(sum, sum) == !0
+        }
+    }
+}
+
+/// `slice` as `&[f32]` when `T` is `f32`.
+#[inline(always)]
+pub(crate) fn as_f32<T: Float>(slice: &[T]) -> Option<&[f32]> {
+    (std::any::TypeId::of::<T>() == std::any::TypeId::of::<f32>()).then(|| {
+        // SAFETY: T is f32 (checked), so the cast changes neither layout nor length.
+        unsafe { std::slice::from_raw_parts(slice.as_ptr().cast::<f32>(), slice.len()) }
+    })
+}
+
+/// `slice` as `&mut [f32]` when `T` is `f32`.
+#[inline(always)]
+pub(crate) fn as_f32_mut<T: Float>(slice: &mut [T]) -> Option<&mut [f32]> {
+    (std::any::TypeId::of::<T>() == std::any::TypeId::of::<f32>()).then(|| {
+        // SAFETY: T is f32 (checked); the borrow moves into the result.
+        unsafe { std::slice::from_raw_parts_mut(slice.as_mut_ptr().cast::<f32>(), slice.len()) }
+    })
+}
+
+/// Whether `path` has its own [`Rows`] for `T` and this CPU runs it (AVX-512 for `f32`);
+/// otherwise kernels use [`Portable`].
+#[inline(always)]
+pub(crate) fn has_rows<T: Float>(path: KernelPath) -> bool {
+    #[cfg(target_arch = "x86_64")]
+    {
+        path == KernelPath::Avx512
+            && std::any::TypeId::of::<T>() == std::any::TypeId::of::<f32>()
+            && std::arch::is_x86_feature_detected!("avx512f")
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        let _ = path;
+        false
+    }
+}
+
+/// Defines a kernel over slices of `T` and plain values, written once as a body generic
+/// over `R: Rows<T>` (the row operations bound to `$rows`), and run on the path's rows:
+/// the AVX-512 version inside a `#[target_feature]` function, so that the operations
+/// inline into the body's loops; the portable version otherwise. The function takes the
+/// [`KernelPath`] first, then the slices, the mutable slices and the values in order
+/// (values and the result are of types that do not name `T`).
+macro_rules! with_rows {
+    (
+        $(#[$attr:meta])*
+        $vis:vis fn $name:ident<$T:ident>(
+            $rows:ident,
+            slices($($s:ident),* $(,)?),
+            slices_mut($($m:ident),* $(,)?),
+            values($($v:ident: $vty:ty),* $(,)?) $(,)?
+        ) $(-> $ret:ty)? $body:block
+    ) => {
+        $(#[$attr])*
+        $vis fn $name<$T: $crate::Float>(
+            path: $crate::kernels::KernelPath,
+            $($s: &[$T],)* $($m: &mut [$T],)* $($v: $vty,)*
+        ) $(-> $ret)? {
+            #[inline(always)]
+            #[allow(clippy::too_many_arguments)]
+            fn body<$T: $crate::Float, R: $crate::kernels::rows::Rows<$T>>(
+                $rows: R,
+                $($s: &[$T],)* $($m: &mut [$T],)* $($v: $vty,)*
+            ) $(-> $ret)? $body
+
+            #[cfg(target_arch = "x86_64")]
+            #[target_feature(enable = "avx512f")]
+            #[allow(clippy::too_many_arguments)]
+            fn avx512(
+                $($s: &[f32],)* $($m: &mut [f32],)* $($v: $vty,)*
+            ) $(-> $ret)? {
+                body::<f32, _>($crate::kernels::rows::Avx512, $($s,)* $($m,)* $($v,)*)
+            }
+
+            #[cfg(target_arch = "x86_64")]
+            if $crate::kernels::rows::has_rows::<$T>(path) {
+                if let ($(Some($s),)* $(Some($m),)*) = (
+                    $($crate::kernels::rows::as_f32($s),)*
+                    $($crate::kernels::rows::as_f32_mut($m),)*
+                ) {
+                    // SAFETY: has_rows checked that this CPU has AVX-512F.
+                    return unsafe { avx512($($s,)* $($m,)* $($v,)*) };
+                }
+            }
+            body::<$T, _>($crate::kernels::rows::Portable, $($s,)* $($m,)* $($v,)*)
+        }
+    };
+}
+pub(crate) use with_rows;
+
+#[cfg(test)]
+mod tests {
+    use crate::kernels::KernelPath;
+
+    with_rows! {
+        fn dot<T>(rows, slices(a, b), slices_mut(), values()) -> f64 {
+            // SAFETY: `with_rows` picks rows the CPU can run.
+            unsafe { rows.dot(a, b) }.as_f64()
+        }
+    }
+    with_rows! {
+        fn combine<T>(rows, slices(c, m), slices_mut(out), values(stride: usize, add: bool)) {
+            // SAFETY: as above.
+            unsafe { rows.combine(c, stride, m, out, add) }
+        }
+    }
+    with_rows! {
+        fn outer<T>(rows, slices(g, x), slices_mut(out), values(add: bool)) {
+            // SAFETY: as above.
+            unsafe { rows.outer(g, x, out, add) }
+        }
+    }
+    with_rows! {
+        fn scale_add<T>(rows, slices(x, b), slices_mut(y), values(alpha: f64)) {
+            // SAFETY: as above.
+            unsafe { rows.scale_add(T::of(alpha), x, b, y) }
+        }
+    }
+    with_rows! {
+        fn axpy<T>(rows, slices(x), slices_mut(y), values(alpha: f64)) {
+            // SAFETY: as above.
+            unsafe { rows.axpy(T::of(alpha), x, y) }
+        }
+    }
+
+    fn paths() -> Vec<KernelPath> {
+        KernelPath::ALL
+            .into_iter()
+            .filter(|p| p.is_available())
+            .collect()
+    }
+
+    /// Values that are not round in binary, so that a wrong order or a lost term shows.
+    fn values(n: usize, seed: usize) -> Vec<f32> {
+        (0..n)
+            .map(|i| (((i * 7 + seed * 13) % 23) as f32 - 11.0) / 7.3)
+            .collect()
+    }
+
+    /// Lengths around every chunk and mask boundary of 16 and 32 lanes.
+    const LENGTHS: [usize; 16] = [0, 1, 2, 7, 10, 15, 16, 17, 30, 31, 32, 33, 47, 48, 64, 70];
+
+    #[test]
+    fn dot_matches_the_exact_sum_on_every_path() {
+        for path in paths() {
+            for n in LENGTHS {
+                let (a, b) = (values(n, 1), values(n, 2));
+                let exact: f64 = a.iter().zip(&b).map(|(&x, &y)| x as f64 * y as f64).sum();
+                let got = dot(path, &a, &b);
+                assert!(
+                    (got - exact).abs() <= 1e-5 * (1.0 + exact.abs()),
+                    "{path:?} {n}"
+                );
+                assert_eq!(dot(path, &a[..0], &b[..0]), 0.0);
+            }
+        }
+    }
+
+    #[test]
+    fn combine_sets_or_adds_the_weighted_rows_on_every_path() {
+        for path in paths() {
+            for cols in LENGTHS {
+                for rows in [0, 1, 2, 3, 20] {
+                    let m = values(rows * cols, 3);
+                    for (coefficients, stride) in [(values(rows * 3, 4), 3), (Vec::new(), 0)] {
+                        let c = |r: usize| match coefficients.is_empty() {
+                            true => 1.0,
+                            false => coefficients[r * stride] as f64,
+                        };
+                        for add in [false, true] {
+                            let before = values(cols, 5);
+                            let mut out = before.clone();
+                            combine(path, &coefficients, &m, &mut out, stride, add);
+                            for (j, &got) in out.iter().enumerate() {
+                                let sum: f64 =
+                                    (0..rows).map(|r| c(r) * m[r * cols + j] as f64).sum();
+                                let want = sum + if add { before[j] as f64 } else { 0.0 };
+                                let close = (got as f64 - want).abs() <= 1e-5 * (1.0 + want.abs());
+                                assert!(close, "{path:?} cols {cols} rows {rows} add {add} at {j}");
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn elementwise_operations_give_the_portable_bits_on_every_path() {
+        for path in paths() {
+            for n in LENGTHS {
+                let (x, b) = (values(n, 6), values(n, 7));
+                for add in [false, true] {
+                    let (g, rows) = (values(3, 8), 3);
+                    let mut want = values(rows * n, 9);
+                    let mut got = want.clone();
+                    outer(KernelPath::Portable, &g, &x, &mut want, add);
+                    outer(path, &g, &x, &mut got, add);
+                    assert_eq!(got, want, "outer {path:?} {n} {add}");
+                    if !add {
+                        let exact: Vec<f32> = (0..rows * n).map(|k| g[k / n] * x[k % n]).collect();
+                        assert_eq!(got, exact, "outer {path:?} {n}");
+                    }
+                }
+                let mut want = vec![0.0; n];
+                let mut got = vec![0.0; n];
+                scale_add(KernelPath::Portable, &x, &b, &mut want, 0.37);
+                scale_add(path, &x, &b, &mut got, 0.37);
+                assert_eq!(got, want, "scale_add {path:?} {n}");
+                let (mut want, mut got) = (b.clone(), b.clone());
+                axpy(KernelPath::Portable, &x, &mut want, -0.01);
+                axpy(path, &x, &mut got, -0.01);
+                assert_eq!(got, want, "axpy {path:?} {n}");
+                let exact: Vec<f32> = b.iter().zip(&x).map(|(&b, &x)| b + -0.01f32 * x).collect();
+                assert_eq!(got, exact, "axpy {path:?} {n}");
+            }
+        }
+    }
+}
