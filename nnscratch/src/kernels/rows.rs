@@ -40,6 +40,29 @@ pub(crate) unsafe trait Rows<T: Float>: Copy {
     /// As [`Rows::dot`].
     unsafe fn combine(self, coefficients: &[T], stride: usize, m: &[T], out: &mut [T], add: bool);
 
+    /// `C (=|+=) A·B` for a small product (`+=` when `add`), nothing packed: `B` is
+    /// `k×n` and `C` `m×n`, both row-major with `n` columns, and `A[i, p]` is
+    /// `a[i·strides.0 + p·strides.1]` (so `A` may be a transposed view). Tiles of rows
+    /// of `C` are summed in registers, each row of `B` read once per tile.
+    ///
+    /// # Safety
+    /// As [`Rows::dot`]. Panics if `a` is too short for `A` (checked once).
+    unsafe fn product(
+        self,
+        a: &[T],
+        strides: (usize, usize),
+        b: &[T],
+        c: &mut [T],
+        n: usize,
+        add: bool,
+    );
+
+    /// `dst = srcᵀ` for a row-major `src` of `rows×cols` (`dst` is `cols×rows`).
+    ///
+    /// # Safety
+    /// As [`Rows::dot`]. Panics unless both hold `rows·cols` values.
+    unsafe fn transpose(self, src: &[T], rows: usize, cols: usize, dst: &mut [T]);
+
     /// `out_o (=|+=) g_o · x` for the rows `out_o` of the row-major `out` (`+=` when
     /// `add`), each as long as `x`: an outer product `g ⊗ x`.
     ///
@@ -126,6 +149,35 @@ unsafe impl<T: Float> Rows<T> for Portable {
     }
 
     #[inline(always)]
+    unsafe fn product(
+        self,
+        a: &[T],
+        (rs, cs): (usize, usize),
+        b: &[T],
+        c: &mut [T],
+        n: usize,
+        add: bool,
+    ) {
+        let Some((_, k)) = product_size(a, (rs, cs), b, c, n, add) else {
+            return;
+        };
+        for (i, c_row) in c.chunks_exact_mut(n).enumerate() {
+            // SAFETY: baseline instructions; row i of A is `a[i·rs..]` every `cs`.
+            unsafe { self.combine(&a[i * rs..], cs, &b[..k * n], c_row, add) };
+        }
+    }
+
+    #[inline(always)]
+    unsafe fn transpose(self, src: &[T], rows: usize, cols: usize, dst: &mut [T]) {
+        let (src, dst) = (&src[..rows * cols], &mut dst[..rows * cols]);
+        for (r, src_row) in src.chunks_exact(cols.max(1)).enumerate() {
+            for (c, &v) in src_row.iter().enumerate() {
+                dst[c * rows + r] = v;
+            }
+        }
+    }
+
+    #[inline(always)]
     unsafe fn outer(self, g: &[T], x: &[T], out: &mut [T], add: bool) {
         if x.is_empty() {
             return;
@@ -173,6 +225,35 @@ unsafe impl<T: Float> Rows<T> for Portable {
     }
 }
 
+/// `(m, k)` of a [`Rows::product`], after checking that `a` holds `A` (panics if not);
+/// `None`, with `C` cleared unless adding, when there is nothing to multiply.
+#[inline(always)]
+fn product_size<T: Float>(
+    a: &[T],
+    (rs, cs): (usize, usize),
+    b: &[T],
+    c: &mut [T],
+    n: usize,
+    add: bool,
+) -> Option<(usize, usize)> {
+    if n == 0 {
+        return None;
+    }
+    let (m, k) = (c.len() / n, b.len() / n);
+    if m == 0 || k == 0 {
+        if !add {
+            c.fill(T::zero());
+        }
+        return None;
+    }
+    assert!(
+        (m - 1) * rs + (k - 1) * cs < a.len(),
+        "A of {m}×{k} with strides ({rs}, {cs}) in {} values",
+        a.len()
+    );
+    Some((m, k))
+}
+
 /// `f32` on AVX-512F: 16 lanes, the last partial chunk of a row masked.
 #[cfg(target_arch = "x86_64")]
 #[derive(Debug, Clone, Copy)]
@@ -182,8 +263,9 @@ pub(crate) struct Avx512;
 mod avx512 {
     use std::arch::x86_64::{
         __m512, __mmask16, _CMP_ORD_Q, _mm512_add_ps, _mm512_cmp_ps_mask, _mm512_fmadd_ps,
-        _mm512_loadu_ps, _mm512_mask_storeu_ps, _mm512_maskz_loadu_ps, _mm512_mul_ps,
-        _mm512_reduce_add_ps, _mm512_set1_ps, _mm512_setzero_ps, _mm512_storeu_ps, _mm512_sub_ps,
+        _mm512_loadu_ps, _mm512_loadu_si512, _mm512_mask_storeu_ps, _mm512_maskz_loadu_ps,
+        _mm512_mul_ps, _mm512_permutex2var_ps, _mm512_reduce_add_ps, _mm512_set1_ps,
+        _mm512_setzero_ps, _mm512_storeu_ps, _mm512_sub_ps,
     };
 
     use super::{Avx512, Rows};
@@ -233,6 +315,114 @@ mod avx512 {
             } else {
                 _mm512_mask_storeu_ps(y.as_mut_ptr().add(start), mask, v)
             }
+        }
+    }
+
+    /// Rows `i..i + R`, columns `j..j + 32` (masked to `n`) of `C (=|+=) A·B`, the sums in
+    /// `2·R` registers; each step of `p` loads one row of `B` (two chunks) and
+    /// broadcasts `R` values of `A`.
+    ///
+    /// # Safety
+    /// AVX-512F; `a` holds `A[i.., p]` for the tile's rows and every `p < k` (at
+    /// `a[row·strides.0 + p·strides.1]`), `b` is `k×n` and `c` at least `(i + R)×n`.
+    #[inline]
+    #[target_feature(enable = "avx512f")]
+    unsafe fn product_tile<const R: usize>(
+        a: &[f32],
+        (rs, cs): (usize, usize),
+        b: &[f32],
+        c: &mut [f32],
+        (n, k): (usize, usize),
+        (i, j): (usize, usize),
+        add: bool,
+    ) {
+        let (ma, mb) = (lanes(n - j), lanes(n.saturating_sub(j + W)));
+        let mut sums = [[_mm512_setzero_ps(); 2]; R];
+        for p in 0..k {
+            // SAFETY: row p of B, lanes j.. under the masks, lies within `b`; A's values
+            // lie within `a` (the function's contract).
+            unsafe {
+                let b0 = load(b, p * n + j, ma);
+                let b1 = if mb != 0 {
+                    load(b, p * n + j + W, mb)
+                } else {
+                    b0
+                };
+                for (r, sum) in sums.iter_mut().enumerate() {
+                    let value = *a.get_unchecked((i + r) * rs + p * cs);
+                    let value = _mm512_set1_ps(value);
+                    sum[0] = _mm512_fmadd_ps(value, b0, sum[0]);
+                    if mb != 0 {
+                        sum[1] = _mm512_fmadd_ps(value, b1, sum[1]);
+                    }
+                }
+            }
+        }
+        for (r, [s0, s1]) in sums.into_iter().enumerate() {
+            let at = (i + r) * n + j;
+            // SAFETY: row i + r of C, lanes j.. under the masks, lies within `c`.
+            unsafe {
+                let (mut s0, mut s1) = (s0, s1);
+                if add {
+                    s0 = _mm512_add_ps(s0, load(c, at, ma));
+                    if mb != 0 {
+                        s1 = _mm512_add_ps(s1, load(c, at + W, mb));
+                    }
+                }
+                store(c, at, ma, s0);
+                if mb != 0 {
+                    store(c, at + W, mb, s1);
+                }
+            }
+        }
+    }
+
+    /// The permutation that gives row `i` of a pair `(i, i + D)` (`i & D == 0`) in
+    /// [`swap_blocks`]: its own columns `c & D == 0`, and the lower row's `c - D` (index
+    /// 16 and up: the second register).
+    const fn upper_of_pair<const D: usize>() -> [i32; W] {
+        let mut index = [0; W];
+        let mut c = 0;
+        while c < W {
+            index[c] = if c & D == 0 { c } else { W + c - D } as i32;
+            c += 1;
+        }
+        index
+    }
+
+    /// The permutation that gives row `i + D`: the upper row's columns `c + D`, and its
+    /// own `c & D != 0`.
+    const fn lower_of_pair<const D: usize>() -> [i32; W] {
+        let mut index = [0; W];
+        let mut c = 0;
+        while c < W {
+            index[c] = if c & D == 0 { c + D } else { W + c } as i32;
+            c += 1;
+        }
+        index
+    }
+
+    /// Swaps the off-diagonal `D×D` blocks of every `2D×2D` block of a 16×16 block of
+    /// registers (one row each); doing so for D = 8, 4, 2, 1 transposes it.
+    #[inline]
+    #[target_feature(enable = "avx512f")]
+    fn swap_blocks<const D: usize>(block: &mut [__m512; W]) {
+        let (upper, lower) = (upper_of_pair::<D>(), lower_of_pair::<D>());
+        // SAFETY: 16 i32 each, read unaligned.
+        let (upper, lower) = unsafe {
+            (
+                _mm512_loadu_si512(upper.as_ptr().cast()),
+                _mm512_loadu_si512(lower.as_ptr().cast()),
+            )
+        };
+        let mut i = 0;
+        while i < W {
+            if i & D == 0 {
+                let (a, b) = (block[i], block[i + D]);
+                block[i] = _mm512_permutex2var_ps(a, upper, b);
+                block[i + D] = _mm512_permutex2var_ps(a, lower, b);
+            }
+            i += 1;
         }
     }
 
@@ -335,6 +525,71 @@ mod avx512 {
                     }
                 }
                 j += 2 * W;
+            }
+        }
+
+        #[inline]
+        #[target_feature(enable = "avx512f")]
+        unsafe fn product(
+            self,
+            a: &[f32],
+            strides: (usize, usize),
+            b: &[f32],
+            c: &mut [f32],
+            n: usize,
+            add: bool,
+        ) {
+            let Some((m, k)) = super::product_size(a, strides, b, c, n, add) else {
+                return;
+            };
+            let mut j = 0;
+            while j < n {
+                let mut i = 0;
+                // SAFETY (both): product_size checked that `a` holds A, and the tiles
+                // stay within m rows, k depth and n columns.
+                while i + 4 <= m {
+                    unsafe { product_tile::<4>(a, strides, b, c, (n, k), (i, j), add) };
+                    i += 4;
+                }
+                while i < m {
+                    unsafe { product_tile::<1>(a, strides, b, c, (n, k), (i, j), add) };
+                    i += 1;
+                }
+                j += 2 * W;
+            }
+        }
+
+        /// In blocks of 16×16 held in registers, transposed by swapping the off-diagonal
+        /// halves of every 2d×2d block for d = 8, 4, 2, 1 (two two-register permutes per
+        /// pair of rows and step): 64 permutes per block where element by element it
+        /// was 256 loads and 256 stores.
+        #[inline]
+        #[target_feature(enable = "avx512f")]
+        unsafe fn transpose(self, src: &[f32], rows: usize, cols: usize, dst: &mut [f32]) {
+            let (src, dst) = (&src[..rows * cols], &mut dst[..rows * cols]);
+            for r0 in (0..rows).step_by(W) {
+                for c0 in (0..cols).step_by(W) {
+                    let (height, width) = ((rows - r0).min(W), (cols - c0).min(W));
+                    let mut block = [_mm512_setzero_ps(); W];
+                    for (r, row) in block.iter_mut().enumerate() {
+                        if r < height {
+                            // SAFETY: row r0 + r, columns c0.. under the mask, lie
+                            // within `src`.
+                            *row = unsafe { load(src, (r0 + r) * cols + c0, lanes(width)) };
+                        }
+                    }
+                    swap_blocks::<8>(&mut block);
+                    swap_blocks::<4>(&mut block);
+                    swap_blocks::<2>(&mut block);
+                    swap_blocks::<1>(&mut block);
+                    for (c, column) in block.iter().enumerate() {
+                        if c < width {
+                            // SAFETY: row c0 + c of dst, columns r0.. under the mask,
+                            // lie within it.
+                            unsafe { store(dst, (c0 + c) * rows + r0, lanes(height), *column) };
+                        }
+                    }
+                }
             }
         }
 
@@ -558,6 +813,24 @@ mod tests {
         }
     }
 
+    with_rows! {
+        fn transpose<T>(rows, slices(src), slices_mut(dst), values(r: usize, c: usize)) {
+            // SAFETY: as above.
+            unsafe { rows.transpose(src, r, c, dst) }
+        }
+    }
+    with_rows! {
+        fn product<T>(
+            rows,
+            slices(a, b),
+            slices_mut(c),
+            values(strides: (usize, usize), n: usize, add: bool),
+        ) {
+            // SAFETY: as above.
+            unsafe { rows.product(a, strides, b, c, n, add) }
+        }
+    }
+
     fn paths() -> Vec<KernelPath> {
         KernelPath::ALL
             .into_iter()
@@ -614,6 +887,61 @@ mod tests {
                                 assert!(close, "{path:?} cols {cols} rows {rows} add {add} at {j}");
                             }
                         }
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn transpose_moves_every_value_on_every_path() {
+        for path in paths() {
+            for rows in LENGTHS {
+                for cols in LENGTHS {
+                    let src: Vec<f32> = (0..rows * cols).map(|v| v as f32).collect();
+                    let mut dst = vec![-1.0; rows * cols];
+                    transpose(path, &src, &mut dst, rows, cols);
+                    for (k, &v) in dst.iter().enumerate() {
+                        let (c, r) = (k / rows, k % rows);
+                        assert_eq!(v, (r * cols + c) as f32, "{path:?} {rows}×{cols} at {k}");
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn product_matches_the_sum_for_plain_and_transposed_a_on_every_path() {
+        for path in paths() {
+            for (m, k, n) in [
+                (1, 1, 1),
+                (4, 3, 17),
+                (5, 20, 30),
+                (9, 30, 33),
+                (20, 1, 70),
+                (3, 0, 5),
+                (0, 3, 5),
+            ] {
+                let (a, b) = (values(m * k, 10), values(k * n, 11));
+                let a_t: Vec<f32> = (0..k * m).map(|q| a[(q % m) * k + q / m]).collect();
+                for ((a, strides), add) in [(&a, (k, 1)), (&a_t, (1, m))]
+                    .into_iter()
+                    .flat_map(|operand| [(operand, false), (operand, true)])
+                {
+                    let before = values(m * n, 12);
+                    let mut c = before.clone();
+                    product(path, a, &b, &mut c, strides, n, add);
+                    for (q, &got) in c.iter().enumerate() {
+                        let (i, j) = (q / n, q % n);
+                        let sum: f64 = (0..k)
+                            .map(|p| a[i * strides.0 + p * strides.1] as f64 * b[p * n + j] as f64)
+                            .sum();
+                        let want = sum + if add { before[q] as f64 } else { 0.0 };
+                        let close = (got as f64 - want).abs() <= 1e-5 * (1.0 + want.abs());
+                        assert!(
+                            close,
+                            "{path:?} {m}×{k}·{k}×{n} {strides:?} add {add} at {q}"
+                        );
                     }
                 }
             }
