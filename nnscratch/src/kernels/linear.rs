@@ -15,23 +15,38 @@
 
 use ndarray::{ArrayView1, ArrayView2, ArrayViewMut1, ArrayViewMut2};
 
+use super::KernelPath;
 use super::gemm::{GemmWorkspace, MatRef, gemm};
-use super::rows::with_rows;
+use super::rows::{has_rows, with_rows};
 use super::{Write, rows, rows_mut};
 use crate::Float;
 
-/// Whether an `m×k · k×n` product is worth packing for (measured with `bench`: below
-/// this the direct loops win, above it the blocked kernel does).
-fn use_gemm(m: usize, n: usize, k: usize) -> bool {
-    m >= 4 && n >= 4 && m * n * k >= 1024
+/// How an `m×k · k×n` product of a Linear kernel runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Route {
+    /// Loops over rows (dots, weighted sums of rows): tiny products.
+    Rows,
+    /// [`Rows::product`](super::rows::Rows::product): register tiles, nothing packed.
+    Tiles,
+    /// The packed GEMM.
+    Gemm,
 }
 
-/// The same for the gradients `dW = dYᵀ·X` and `dX = dY·W`, whose direct loops sum
-/// whole rows in registers (`Rows::combine`) with nothing to pack: measured with
-/// `bench`, seed-fit's 20×30·30×30 products run faster direct (4.52 -> 3.99 µs a step),
-/// w2's 64×64·64×64 faster packed (29.0 against 35.7 µs).
-fn gradient_uses_gemm(m: usize, n: usize, k: usize) -> bool {
-    use_gemm(m, n, k) && m * n * k >= 1 << 15
+/// The route for an `m×k · k×n` product on `path`, as measured with `bench`: below
+/// `m·n·k = 1024` (or with fewer than 4 rows or columns) loops over rows win. Between
+/// that and `2^15`, where the path has register-tiled row operations (AVX-512), a
+/// product with nothing packed wins: seed-fit's 20×30·30×30 products, whose gradients
+/// took 4.52 µs a step packed and 3.18 tiled, the forward 3.18 and 2.63 (on a transposed
+/// copy of W). w2's 64×64·64×64 stay packed (29.0 µs a step against 35.7 tiled).
+fn route<T: Float>(m: usize, n: usize, k: usize, path: KernelPath) -> Route {
+    let size = m * n * k;
+    if m < 4 || n < 4 || size < 1024 {
+        Route::Rows
+    } else if size < 1 << 15 && has_rows::<T>(path) {
+        Route::Tiles
+    } else {
+        Route::Gemm
+    }
 }
 
 /// `Y = X·Wᵀ + b`, or `Y = X·Wᵀ` for a layer without bias (`b = None`).
@@ -49,14 +64,15 @@ pub fn linear_forward<T: Float>(
         b.to_slice()
             .unwrap_or_else(|| unreachable!("contiguous bias"))
     });
-    if use_gemm(batch, outputs, inputs) {
+    let path = workspace.kernel_path();
+    let route = route::<T>(batch, outputs, inputs, path);
+    if route != Route::Rows {
         if let Some(b) = b {
             for y_row in y.chunks_exact_mut(outputs) {
                 y_row.copy_from_slice(b);
             }
         }
-        if !gradient_uses_gemm(batch, outputs, inputs) {
-            let path = workspace.kernel_path();
+        if route == Route::Tiles {
             let w_t = &mut workspace.scratch().buffers[0];
             w_t.resize(inputs * outputs, T::zero());
             return product(path, x, w, w_t, y, outputs, b.is_some());
@@ -66,7 +82,7 @@ pub fn linear_forward<T: Float>(
         return gemm(x, w_t, y, b.is_some(), workspace);
     }
     let b = b.unwrap_or(&[]);
-    forward_small(workspace.kernel_path(), x, w, b, y, inputs, outputs);
+    forward_small(path, x, w, b, y, inputs, outputs);
 }
 
 with_rows! {
@@ -139,7 +155,7 @@ pub fn linear_backward_params<T: Float>(
             .unwrap_or_else(|| unreachable!("contiguous bias gradient"));
         bias_gradient(path, dy, db, add);
     }
-    if gradient_uses_gemm(outputs, inputs, batch) {
+    if route::<T>(outputs, inputs, batch, path) == Route::Gemm {
         let dy_t = MatRef::row_major(dy, batch, outputs).t();
         return gemm(
             dy_t,
@@ -196,7 +212,8 @@ pub fn linear_backward_input<T: Float>(
     let (dy, w) = (rows(&dy), rows(&w));
     let dx = rows_mut(&mut dx);
     let add = write == Write::Add;
-    if gradient_uses_gemm(batch, inputs, outputs) {
+    let path = workspace.kernel_path();
+    if route::<T>(batch, inputs, outputs, path) == Route::Gemm {
         let dy = MatRef::row_major(dy, batch, outputs);
         return gemm(
             dy,
@@ -206,7 +223,7 @@ pub fn linear_backward_input<T: Float>(
             workspace,
         );
     }
-    input_gradient_small(workspace.kernel_path(), dy, w, dx, inputs, outputs, add);
+    input_gradient_small(path, dy, w, dx, inputs, outputs, add);
 }
 
 with_rows! {
