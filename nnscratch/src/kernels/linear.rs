@@ -119,15 +119,16 @@ with_rows! {
                 return;
             }
             for (x_row, y_row) in x.chunks_exact(inputs).zip(y.chunks_exact_mut(outputs)) {
+                if outputs >= 8 {
+                    rows.matvec(w, x_row, b, y_row);
+                    continue;
+                }
+                // A few outputs: a dot each (what `matvec` does for so few, without
+                // its set-up).
                 let outputs = y_row.iter_mut().zip(w.chunks_exact(inputs));
-                if b.is_empty() {
-                    for (y, w_row) in outputs {
-                        *y = rows.dot(x_row, w_row);
-                    }
-                } else {
-                    for ((y, w_row), &bias) in outputs.zip(b) {
-                        *y = bias + rows.dot(x_row, w_row);
-                    }
+                for ((y, w_row), o) in outputs.zip(0..) {
+                    let dot = rows.dot(x_row, w_row);
+                    *y = if b.is_empty() { dot } else { b[o] + dot };
                 }
             }
         }

@@ -30,6 +30,13 @@ pub(crate) unsafe trait Rows<T: Float>: Copy {
     /// The CPU supports the implementation's instructions.
     unsafe fn dot(self, a: &[T], b: &[T]) -> T;
 
+    /// `y = W·x + b` for a row-major `W` of `y.len()` rows and `x.len()` columns (`b`
+    /// empty for none): a dot per output.
+    ///
+    /// # Safety
+    /// As [`Rows::dot`]. Panics if `w` or a nonempty `b` is too short.
+    unsafe fn matvec(self, w: &[T], x: &[T], b: &[T], y: &mut [T]);
+
     /// `out (=|+=) Σ_r c_r · m_r` (`+=` when `add`): a combination of the rows `m_r` of
     /// the row-major `m`, as long as `out`, with `c_r = coefficients[r · stride]`, or 1
     /// for every row when `coefficients` is empty. The sum stays in registers across the
@@ -115,6 +122,17 @@ unsafe impl<T: Float> Rows<T> for Portable {
         }
         let [p0, p1, p2, p3, p4, p5, p6, p7] = partial;
         ((p0 + p4) + (p2 + p6)) + ((p1 + p5) + (p3 + p7))
+    }
+
+    #[inline(always)]
+    unsafe fn matvec(self, w: &[T], x: &[T], b: &[T], y: &mut [T]) {
+        let inputs = x.len();
+        let w = &w[..inputs * y.len()];
+        for (o, y) in y.iter_mut().enumerate() {
+            // SAFETY: baseline instructions.
+            let dot = unsafe { self.dot(x, &w[o * inputs..(o + 1) * inputs]) };
+            *y = if b.is_empty() { dot } else { b[o] + dot };
+        }
     }
 
     #[inline(always)]
@@ -262,7 +280,7 @@ pub(crate) struct Avx512;
 #[cfg(target_arch = "x86_64")]
 mod avx512 {
     use std::arch::x86_64::{
-        __m512, __mmask16, _CMP_ORD_Q, _mm512_add_ps, _mm512_cmp_ps_mask, _mm512_fmadd_ps,
+        __m512, __m512i, __mmask16, _CMP_ORD_Q, _mm512_add_ps, _mm512_cmp_ps_mask, _mm512_fmadd_ps,
         _mm512_loadu_ps, _mm512_loadu_si512, _mm512_mask_storeu_ps, _mm512_maskz_loadu_ps,
         _mm512_mul_ps, _mm512_permutex2var_ps, _mm512_reduce_add_ps, _mm512_set1_ps,
         _mm512_setzero_ps, _mm512_storeu_ps, _mm512_sub_ps,
@@ -377,29 +395,54 @@ mod avx512 {
         }
     }
 
-    /// The permutation that gives row `i` of a pair `(i, i + D)` (`i & D == 0`) in
-    /// [`swap_blocks`]: its own columns `c & D == 0`, and the lower row's `c - D` (index
-    /// 16 and up: the second register).
-    const fn upper_of_pair<const D: usize>() -> [i32; W] {
-        let mut index = [0; W];
+    /// The two permutes of a pair of registers `(a, b)` for step `d` (8, 4, 2 or 1):
+    /// `upper` takes `a`'s lanes `c & d == 0` and `b`'s lanes `c - d` into the others,
+    /// `lower` `a`'s lanes `c + d` and `b`'s own lanes `c & d != 0` (an index of 16 and up
+    /// picks from `b`).
+    const fn pair_indices(d: usize) -> ([i32; W], [i32; W]) {
+        let (mut upper, mut lower) = ([0; W], [0; W]);
         let mut c = 0;
         while c < W {
-            index[c] = if c & D == 0 { c } else { W + c - D } as i32;
+            (upper[c], lower[c]) = if c & d == 0 {
+                (c as i32, (c + d) as i32)
+            } else {
+                ((W + c - d) as i32, (W + c) as i32)
+            };
             c += 1;
         }
-        index
+        (upper, lower)
     }
 
-    /// The permutation that gives row `i + D`: the upper row's columns `c + D`, and its
-    /// own `c & D != 0`.
-    const fn lower_of_pair<const D: usize>() -> [i32; W] {
-        let mut index = [0; W];
-        let mut c = 0;
-        while c < W {
-            index[c] = if c & D == 0 { c + D } else { W + c } as i32;
-            c += 1;
+    /// [`pair_indices`] as registers.
+    #[inline]
+    #[target_feature(enable = "avx512f")]
+    fn pair_permutes<const D: usize>() -> (__m512i, __m512i) {
+        const { assert!(D == 1 || D == 2 || D == 4 || D == 8) };
+        let (upper, lower) = const { pair_indices(D) };
+        // SAFETY: 16 i32 each, read unaligned.
+        unsafe {
+            (
+                _mm512_loadu_si512(upper.as_ptr().cast()),
+                _mm512_loadu_si512(lower.as_ptr().cast()),
+            )
         }
-        index
+    }
+
+    /// Folds the pairs `(i, i + D)`, `i < D`, of `sums` into `sums[i]`, whose lanes
+    /// `c & D == 0` then carry `i`'s partial sums and the others `i + D`'s.
+    #[inline]
+    #[target_feature(enable = "avx512f")]
+    fn fold_pairs<const D: usize>(sums: &mut [__m512; W]) {
+        let (upper, lower) = pair_permutes::<D>();
+        let mut i = 0;
+        while i < D {
+            let (a, b) = (sums[i], sums[i + D]);
+            sums[i] = _mm512_add_ps(
+                _mm512_permutex2var_ps(a, upper, b),
+                _mm512_permutex2var_ps(a, lower, b),
+            );
+            i += 1;
+        }
     }
 
     /// Swaps the off-diagonal `D×D` blocks of every `2D×2D` block of a 16×16 block of
@@ -407,14 +450,7 @@ mod avx512 {
     #[inline]
     #[target_feature(enable = "avx512f")]
     fn swap_blocks<const D: usize>(block: &mut [__m512; W]) {
-        let (upper, lower) = (upper_of_pair::<D>(), lower_of_pair::<D>());
-        // SAFETY: 16 i32 each, read unaligned.
-        let (upper, lower) = unsafe {
-            (
-                _mm512_loadu_si512(upper.as_ptr().cast()),
-                _mm512_loadu_si512(lower.as_ptr().cast()),
-            )
-        };
+        let (upper, lower) = pair_permutes::<D>();
         let mut i = 0;
         while i < W {
             if i & D == 0 {
@@ -424,6 +460,18 @@ mod avx512 {
             }
             i += 1;
         }
+    }
+
+    /// Lane `o` of the result is the sum of the lanes of `sums[o]` (pairs folded for
+    /// D = 8, 4, 2, 1: after the last, lane `c` carries register `c`'s sum).
+    #[inline]
+    #[target_feature(enable = "avx512f")]
+    fn add_across(mut sums: [__m512; W]) -> __m512 {
+        fold_pairs::<8>(&mut sums);
+        fold_pairs::<4>(&mut sums);
+        fold_pairs::<2>(&mut sums);
+        fold_pairs::<1>(&mut sums);
+        sums[0]
     }
 
     // SAFETY: the methods need AVX-512F, which callers check (`with_rows`). Every loop
@@ -453,6 +501,61 @@ mod avx512 {
                 }
             }
             _mm512_reduce_add_ps(_mm512_add_ps(even, odd))
+        }
+
+        /// Sixteen outputs at a time: sixteen registers of partial sums (one per row of
+        /// `W`), then added across lanes together, pairs of registers folded into one
+        /// for d = 8, 4, 2, 1 (the permutes of [`swap_blocks`], then an add), leaving
+        /// output o's sum in lane o: 45 operations for sixteen outputs, where a
+        /// horizontal sum of each register took 7 per output (so fewer than 8 outputs
+        /// take a dot each).
+        #[inline]
+        #[target_feature(enable = "avx512f")]
+        unsafe fn matvec(self, w: &[f32], x: &[f32], b: &[f32], y: &mut [f32]) {
+            let (inputs, outputs) = (x.len(), y.len());
+            let w = &w[..inputs * outputs];
+            if !b.is_empty() {
+                assert!(
+                    b.len() >= outputs,
+                    "{} biases for {outputs} outputs",
+                    b.len()
+                );
+            }
+            for o0 in (0..outputs).step_by(W) {
+                let count = (outputs - o0).min(W);
+                if count < W / 2 {
+                    // Too few outputs left to pay for the fold: a dot each.
+                    for o in o0..outputs {
+                        // SAFETY: this function's contract.
+                        let dot = unsafe { self.dot(x, &w[o * inputs..(o + 1) * inputs]) };
+                        y[o] = if b.is_empty() { dot } else { b[o] + dot };
+                    }
+                    return;
+                }
+                let mut sums = [_mm512_setzero_ps(); W];
+                for j in (0..inputs).step_by(W) {
+                    let mask = lanes(inputs - j);
+                    // SAFETY: columns j.. under the mask lie within `x` and within each of
+                    // rows o0..o0 + count of `w`.
+                    unsafe {
+                        let x = load(x, j, mask);
+                        for (o, sum) in sums.iter_mut().enumerate() {
+                            if o < count {
+                                let row = load(w, (o0 + o) * inputs + j, mask);
+                                *sum = _mm512_fmadd_ps(row, x, *sum);
+                            }
+                        }
+                    }
+                }
+                let mut total = add_across(sums);
+                // SAFETY: lanes o0.. under the mask lie within `b` (checked) and `y`.
+                unsafe {
+                    if !b.is_empty() {
+                        total = _mm512_add_ps(total, load(b, o0, lanes(count)));
+                    }
+                    store(y, o0, lanes(count), total);
+                }
+            }
         }
 
         #[inline]
@@ -814,6 +917,12 @@ mod tests {
     }
 
     with_rows! {
+        fn matvec<T>(rows, slices(w, x, b), slices_mut(y), values()) {
+            // SAFETY: as above.
+            unsafe { rows.matvec(w, x, b, y) }
+        }
+    }
+    with_rows! {
         fn transpose<T>(rows, slices(src), slices_mut(dst), values(r: usize, c: usize)) {
             // SAFETY: as above.
             unsafe { rows.transpose(src, r, c, dst) }
@@ -886,6 +995,37 @@ mod tests {
                                 let close = (got as f64 - want).abs() <= 1e-5 * (1.0 + want.abs());
                                 assert!(close, "{path:?} cols {cols} rows {rows} add {add} at {j}");
                             }
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn matvec_matches_the_dots_on_every_path() {
+        for path in paths() {
+            for outputs in LENGTHS {
+                for inputs in [1, 10, 16, 30, 33, 70] {
+                    let (w, x, b) = (
+                        values(outputs * inputs, 13),
+                        values(inputs, 14),
+                        values(outputs, 15),
+                    );
+                    for bias in [&b[..], &[]] {
+                        let mut y = vec![f32::NAN; outputs];
+                        matvec(path, &w, &x, bias, &mut y);
+                        for (o, &got) in y.iter().enumerate() {
+                            let dot: f64 = (0..inputs)
+                                .map(|k| w[o * inputs + k] as f64 * x[k] as f64)
+                                .sum();
+                            let want = dot + bias.get(o).map_or(0.0, |&b| b as f64);
+                            let close = (got as f64 - want).abs() <= 1e-5 * (1.0 + want.abs());
+                            assert!(
+                                close,
+                                "{path:?} {outputs}×{inputs} bias {} at {o}",
+                                !bias.is_empty()
+                            );
                         }
                     }
                 }
