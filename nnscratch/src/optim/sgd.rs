@@ -96,6 +96,18 @@ impl<T: Float> Sgd<T> {
     }
 
     fn check(&self) -> Result<()> {
+        // The usual case in a few comparisons (every step runs this); the messages only
+        // when something is wrong.
+        let fine = |v: f64| v.is_finite() && v >= 0.0;
+        if fine(self.lr)
+            && fine(self.momentum)
+            && fine(self.weight_decay)
+            && self.dampening.is_finite()
+            && !self.nesterov
+            && self.clipping.max_norm.is_none()
+        {
+            return Ok(());
+        }
         check_hyper("Sgd lr", self.lr, "a learning rate >= 0", self.lr >= 0.0)?;
         check_hyper(
             "Sgd momentum",
