@@ -617,6 +617,32 @@ fn the_batch_size_may_change_between_calls() {
     }
 }
 
+/// The workspace remembers the batch size it is sized for and skips the resizing when
+/// it repeats: a batch too large to allocate must not leave it believing otherwise.
+#[test]
+fn a_batch_too_large_to_allocate_fails_and_the_next_batch_is_sized_anew() {
+    let mut rng = rand::rngs::StdRng::seed_from_u64(4);
+    let mut net = Skip::<f64>::new(&mut rng);
+    let twin = net.to_dynamic();
+    let (small, _, _) = random_batch::<f64, Skip<f64>>(1, 3);
+    net.forward(small.view()).unwrap();
+    // Rows that cost no memory to view (stride 0), but buffers of 2^50 rows.
+    let first = small.row(0);
+    let huge = first.broadcast((1 << 50, small.ncols())).unwrap();
+    let error = net.forward(huge).unwrap_err();
+    assert!(
+        matches!(error, nnscratch::Error::TooLarge { .. }),
+        "{error}"
+    );
+    for rows in [3, 5, 3] {
+        let (x, _, _) = random_batch::<f64, Skip<f64>>(rows as u64, rows);
+        let compiled = net.forward(x.view()).unwrap().to_owned().into_dyn();
+        let dynamic =
+            nnscratch::nn::Module::forward(&twin, &nnscratch::Tensor::new(x.into_dyn())).unwrap();
+        assert!(check::relative_error(&compiled, &dynamic.to_array()) < 1e-14);
+    }
+}
+
 #[test]
 fn the_derived_equations_are_in_the_docs_and_the_graph() {
     let equations = UsedThrice::<f32>::BACKWARD_EQUATIONS;

@@ -149,6 +149,9 @@ pub fn model(input: &ModelInput, model: &Model) -> TokenStream {
                 pub input: ::nnscratch::ndarray::Array2<T>,
                 /// Packing buffers of the matrix products of large layers.
                 pub gemm: ::nnscratch::kernels::GemmWorkspace<T>,
+                /// The batch size the buffers have (`None` before the first step and
+                /// after a failed resize), so that a step of the same size checks none.
+                pub prepared_for: Option<usize>,
                 #buffer_fields
             }
 
@@ -168,6 +171,7 @@ pub fn model(input: &ModelInput, model: &Model) -> TokenStream {
                     Workspace {
                         input: ::nnscratch::ndarray::Array2::zeros((0, 0)),
                         gemm: ::nnscratch::kernels::GemmWorkspace::new(),
+                        prepared_for: None,
                         #buffer_init
                     }
                 }
@@ -259,7 +263,12 @@ pub fn model(input: &ModelInput, model: &Model) -> TokenStream {
             /// Sizes every buffer for `batch` rows (allocates only when it changes).
             fn prepare(&mut self, batch: usize) -> ::nnscratch::Result<()> {
                 let ws = &mut self.workspace;
+                if ws.prepared_for == Some(batch) {
+                    return Ok(());
+                }
+                ws.prepared_for = None;
                 #buffer_resize
+                ws.prepared_for = Some(batch);
                 Ok(())
             }
 

@@ -229,6 +229,7 @@ fn assign_rust_names(model: &mut Model) {
         "input",
         "gemm",
         "buffers",
+        "prepared_for",
         "params_1",
         "params_2",
         "params_3",
