@@ -643,6 +643,60 @@ fn a_batch_too_large_to_allocate_fails_and_the_next_batch_is_sized_anew() {
     }
 }
 
+/// A compiled model's `parameter_layout` is its `PARAMETERS`, exactly what visiting
+/// finds: optimizers trust it instead of comparing names.
+#[test]
+fn the_parameter_layout_is_what_visiting_finds() {
+    use nnscratch::optim::Parameters;
+    fn agrees<M: Parameters<f32>>(mut model: M) {
+        let layout = model
+            .parameter_layout()
+            .expect("a compiled model has a layout");
+        let listed: Vec<(String, Vec<usize>)> = layout
+            .iter()
+            .map(|(name, shape)| (name.to_string(), shape.to_vec()))
+            .collect();
+        assert_eq!(listed, model.parameter_shapes());
+    }
+    let mut rng = rand::rngs::StdRng::seed_from_u64(6);
+    agrees(SineNet::<f32>::new(&mut rng));
+    agrees(Skip::<f32>::new(&mut rng));
+    agrees(UsedThrice::<f32>::new(&mut rng));
+    agrees(DeepSkip::<f32>::new(&mut rng));
+}
+
+/// An optimizer's state belongs to one set of parameters: another compiled model is
+/// refused (nothing changes), one of the same type or its dynamic twin (the same names
+/// and shapes) is not.
+#[test]
+fn optimizers_refuse_a_compiled_model_of_other_parameters() {
+    use nnscratch::optim::{Optimizer, Parameters, Sgd};
+    let mut rng = rand::rngs::StdRng::seed_from_u64(7);
+    let mut sine = SineNet::<f64>::new(&mut rng);
+    let mut other = Skip::<f64>::new(&mut rng);
+    let mut sgd = Sgd::new(0.1).momentum(0.9);
+    let (x, y, _) = random_batch::<f64, SineNet<f64>>(1, 4);
+    sine.loss_backward(x.view(), y.view()).unwrap();
+    sgd.step(&mut sine).unwrap();
+    let (x, y, _) = random_batch::<f64, Skip<f64>>(1, 4);
+    other.loss_backward(x.view(), y.view()).unwrap();
+    let before = other.parameter("h.weight").unwrap();
+    let error = sgd.step(&mut other).unwrap_err();
+    assert!(error.to_string().contains("optimizer step"), "{error}");
+    assert_eq!(
+        other.parameter("h.weight").unwrap(),
+        before,
+        "nothing changed"
+    );
+
+    let mut same_kind = SineNet::<f64>::new(&mut rng);
+    let (x, y, _) = random_batch::<f64, SineNet<f64>>(2, 4);
+    same_kind.loss_backward(x.view(), y.view()).unwrap();
+    sgd.step(&mut same_kind).unwrap();
+    let mut twin = sine.to_dynamic();
+    sgd.step(&mut twin).unwrap();
+}
+
 #[test]
 fn the_derived_equations_are_in_the_docs_and_the_graph() {
     let equations = UsedThrice::<f32>::BACKWARD_EQUATIONS;

@@ -385,6 +385,10 @@ pub fn visitor(model: &Model) -> TokenStream {
             #(#zeros)*
             self.grad.filled = false;
         }
+
+        fn parameter_layout(&self) -> Option<::nnscratch::optim::ParameterLayout> {
+            Some(Self::PARAMETERS)
+        }
     }
 }
 

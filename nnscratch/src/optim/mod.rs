@@ -155,6 +155,10 @@ pub fn visit_buffer_array<T: Float, D: Dimension>(
     });
 }
 
+/// Names and shapes of a model's parameters, in visiting order (see
+/// [`Parameters::parameter_layout`]).
+pub type ParameterLayout = &'static [(&'static str, &'static [usize])];
+
 /// Anything with named, trainable parameters: the one trait optimizers and `io` need.
 pub trait Parameters<T: Float> {
     /// Calls `visitor` once per parameter, always in the same order.
@@ -179,6 +183,14 @@ pub trait Parameters<T: Float> {
 
     /// Clears every parameter's gradient.
     fn zero_grad(&mut self);
+
+    /// Every parameter's name and shape in visiting order, when the type alone fixes
+    /// them (a `model!` struct returns its `PARAMETERS`); `None`, the default, when they
+    /// are only known at run time. An optimizer that has seen this same list before
+    /// need not compare the names one by one at each step.
+    fn parameter_layout(&self) -> Option<ParameterLayout> {
+        None
+    }
 
     /// The parameters' names and shapes, in visiting order.
     fn parameter_shapes(&mut self) -> Vec<(String, Vec<usize>)> {
@@ -289,6 +301,8 @@ pub trait Optimizer<T: Float> {
 #[derive(Debug, Clone, Default)]
 pub(crate) struct StateList<S> {
     entries: Vec<(String, Vec<usize>, S)>,
+    /// The [`Parameters::parameter_layout`] of the model the entries were made for.
+    layout: Option<ParameterLayout>,
 }
 
 impl<S> StateList<S> {
@@ -299,11 +313,20 @@ impl<S> StateList<S> {
     /// A refused step leaves every weight as it was; the error names the parameter (and
     /// the first bad element).
     pub(crate) fn check_step<T: Float>(
-        &self,
+        &mut self,
         model: &mut (impl Parameters<T> + ?Sized),
     ) -> Result<()> {
-        // Compared while visiting, so that a good step allocates nothing.
-        let check_names = !self.entries.is_empty();
+        // A model whose type fixes its parameters, the same list as before: nothing to
+        // compare by name. Otherwise names and shapes are compared while visiting, so
+        // that a good step allocates nothing.
+        let layout = model.parameter_layout();
+        let same_layout = matches!((self.layout, layout),
+            (Some(known), Some(now)) if std::ptr::eq(known, now) || known == now);
+        let check_names = !self.entries.is_empty() && !same_layout;
+        if self.entries.is_empty() {
+            // This step makes the entries, from this model.
+            self.layout = layout;
+        }
         let path = KernelPath::default_for_this_cpu();
         let mut index = 0;
         let mut agrees = true;
