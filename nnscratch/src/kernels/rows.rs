@@ -283,7 +283,7 @@ mod avx512 {
         __m512, __m512i, __mmask16, _CMP_ORD_Q, _mm512_add_ps, _mm512_cmp_ps_mask, _mm512_fmadd_ps,
         _mm512_loadu_ps, _mm512_loadu_si512, _mm512_mask_storeu_ps, _mm512_maskz_loadu_ps,
         _mm512_mul_ps, _mm512_permutex2var_ps, _mm512_reduce_add_ps, _mm512_set1_ps,
-        _mm512_setzero_ps, _mm512_storeu_ps, _mm512_sub_ps,
+        _mm512_setzero_ps, _mm512_storeu_ps,
     };
 
     use super::{Avx512, Rows};
@@ -732,15 +732,19 @@ mod avx512 {
         unsafe fn scale_add(self, alpha: f32, x: &[f32], b: &[f32], y: &mut [f32]) {
             let n = x.len().min(b.len()).min(y.len());
             let alpha = _mm512_set1_ps(alpha);
-            let mut i = 0;
-            while i < n {
-                let m = lanes(n - i);
+            let step = |i: usize, m: __mmask16, y: &mut [f32]| {
                 // SAFETY: lanes i.. under m lie within 0..n, the length of all three.
                 unsafe {
                     let v = _mm512_add_ps(load(b, i, m), _mm512_mul_ps(alpha, load(x, i, m)));
                     store(y, i, m, v);
                 }
-                i += W;
+            };
+            let whole = n - n % W;
+            for i in (0..whole).step_by(W) {
+                step(i, !0, y);
+            }
+            if whole < n {
+                step(whole, lanes(n - whole), y);
             }
         }
 
@@ -749,42 +753,43 @@ mod avx512 {
         unsafe fn axpy(self, alpha: f32, x: &[f32], y: &mut [f32]) {
             let n = x.len().min(y.len());
             let alpha = _mm512_set1_ps(alpha);
-            let mut i = 0;
-            while i < n {
-                let m = lanes(n - i);
+            let step = |i: usize, m: __mmask16, y: &mut [f32]| {
                 // SAFETY: lanes i.. under m lie within 0..n, the length of both.
                 unsafe {
                     let v = _mm512_add_ps(load(y, i, m), _mm512_mul_ps(alpha, load(x, i, m)));
                     store(y, i, m, v);
                 }
-                i += W;
+            };
+            // Whole chunks in a loop of their own (no mask to compute), then the tail.
+            let whole = n - n % W;
+            for i in (0..whole).step_by(W) {
+                step(i, !0, y);
+            }
+            if whole < n {
+                step(whole, lanes(n - whole), y);
             }
         }
 
         #[inline]
         #[target_feature(enable = "avx512f")]
         unsafe fn all_finite(self, values: &[f32]) -> bool {
-            // As the portable test (`g - g` is NaN exactly for a non-finite g), in four
-            // independent sums; masked-off lanes load as 0.
+            // `g·0` is 0 for a finite g and NaN for an infinite or NaN one (the portable
+            // test's `g - g`), and a fused multiply-add adds it to a running sum in one
+            // operation: four independent sums; masked-off lanes load as 0.
             let n = values.len();
             let zero = _mm512_setzero_ps();
             let (mut s0, mut s1, mut s2, mut s3) = (zero, zero, zero, zero);
-            let mut i = 0;
+            let whole = n - n % (4 * W);
             // SAFETY (the loads): every chunk lies within the slice.
             unsafe {
-                while i + 4 * W <= n {
-                    let (g0, g1) = (load(values, i, !0), load(values, i + W, !0));
-                    let (g2, g3) = (load(values, i + 2 * W, !0), load(values, i + 3 * W, !0));
-                    s0 = _mm512_add_ps(s0, _mm512_sub_ps(g0, g0));
-                    s1 = _mm512_add_ps(s1, _mm512_sub_ps(g1, g1));
-                    s2 = _mm512_add_ps(s2, _mm512_sub_ps(g2, g2));
-                    s3 = _mm512_add_ps(s3, _mm512_sub_ps(g3, g3));
-                    i += 4 * W;
+                for i in (0..whole).step_by(4 * W) {
+                    s0 = _mm512_fmadd_ps(load(values, i, !0), zero, s0);
+                    s1 = _mm512_fmadd_ps(load(values, i + W, !0), zero, s1);
+                    s2 = _mm512_fmadd_ps(load(values, i + 2 * W, !0), zero, s2);
+                    s3 = _mm512_fmadd_ps(load(values, i + 3 * W, !0), zero, s3);
                 }
-                while i < n {
-                    let g = load(values, i, lanes(n - i));
-                    s0 = _mm512_add_ps(s0, _mm512_sub_ps(g, g));
-                    i += W;
+                for i in (whole..n).step_by(W) {
+                    s0 = _mm512_fmadd_ps(load(values, i, lanes(n - i)), zero, s0);
                 }
             }
             let sum = _mm512_add_ps(_mm512_add_ps(s0, s1), _mm512_add_ps(s2, s3));
