@@ -462,6 +462,36 @@ mod avx512 {
         }
     }
 
+    /// The partial sums of `count` dots (16 when `FULL`) of `x` with the rows from
+    /// `rows`, `inputs` apart: register `o` holds row `o`'s, by lanes.
+    ///
+    /// # Safety
+    /// AVX-512F; `rows` points to `count` rows of `x.len() == inputs` readable floats.
+    #[inline]
+    #[target_feature(enable = "avx512f")]
+    unsafe fn block_sums<const FULL: bool>(
+        rows: *const f32,
+        inputs: usize,
+        x: &[f32],
+        count: usize,
+    ) -> [__m512; W] {
+        let mut sums = [_mm512_setzero_ps(); W];
+        for j in (0..inputs).step_by(W) {
+            let mask = lanes(inputs - j);
+            // SAFETY: columns j.. under the mask lie within `x` and within each row.
+            unsafe {
+                let x = _mm512_maskz_loadu_ps(mask, x.as_ptr().add(j));
+                for (o, sum) in sums.iter_mut().enumerate() {
+                    if FULL || o < count {
+                        let row = _mm512_maskz_loadu_ps(mask, rows.add(o * inputs + j));
+                        *sum = _mm512_fmadd_ps(row, x, *sum);
+                    }
+                }
+            }
+        }
+        sums
+    }
+
     /// Lane `o` of the result is the sum of the lanes of `sums[o]` (pairs folded for
     /// D = 8, 4, 2, 1: after the last, lane `c` carries register `c`'s sum).
     #[inline]
@@ -532,21 +562,14 @@ mod avx512 {
                     }
                     return;
                 }
-                let mut sums = [_mm512_setzero_ps(); W];
-                for j in (0..inputs).step_by(W) {
-                    let mask = lanes(inputs - j);
-                    // SAFETY: columns j.. under the mask lie within `x` and within each of
-                    // rows o0..o0 + count of `w`.
-                    unsafe {
-                        let x = load(x, j, mask);
-                        for (o, sum) in sums.iter_mut().enumerate() {
-                            if o < count {
-                                let row = load(w, (o0 + o) * inputs + j, mask);
-                                *sum = _mm512_fmadd_ps(row, x, *sum);
-                            }
-                        }
+                // SAFETY: rows o0..o0 + count of `w` hold `inputs` values each.
+                let sums = unsafe {
+                    let rows = w.as_ptr().add(o0 * inputs);
+                    match count {
+                        W => block_sums::<true>(rows, inputs, x, count),
+                        _ => block_sums::<false>(rows, inputs, x, count),
                     }
-                }
+                };
                 let mut total = add_across(sums);
                 // SAFETY: lanes o0.. under the mask lie within `b` (checked) and `y`.
                 unsafe {
