@@ -128,23 +128,46 @@ impl Write {
 }
 
 /// `out = f(a)` element by element: a plain slice loop when both are contiguous (always,
-/// in generated code), a `Zip` otherwise.
+/// in generated code), a `Zip` otherwise. The slice loop is compiled for AVX-512 too and
+/// run so where the CPU has it (LLVM vectorises `f` on 512-bit registers).
 #[inline]
 pub(crate) fn map_into<T: Float>(
     a: ArrayView2<'_, T>,
     mut out: ArrayViewMut2<'_, T>,
     f: impl Fn(T) -> T,
 ) {
-    if let (Some(a), Some(out)) = (a.to_slice(), out.as_slice_mut()) {
+    #[inline(always)]
+    fn slices<T: Float>(a: &[T], out: &mut [T], f: &impl Fn(T) -> T) {
         for (o, &a) in out.iter_mut().zip(a) {
             *o = f(a);
         }
+    }
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx512f")]
+    fn slices_avx512<T: Float>(a: &[T], out: &mut [T], f: &impl Fn(T) -> T) {
+        slices(a, out, f);
+    }
+    if let (Some(a), Some(out)) = (a.to_slice(), out.as_slice_mut()) {
+        #[cfg(target_arch = "x86_64")]
+        if avx512() {
+            // SAFETY: the CPU has AVX-512F (checked).
+            return unsafe { slices_avx512(a, out, &f) };
+        }
+        slices(a, out, &f);
     } else {
         Zip::from(out).and(a).for_each(|o, &a| *o = f(a));
     }
 }
 
-/// `out (=|+=) f(a, b)` element by element (see [`Write`]), slices when contiguous.
+/// Whether this CPU runs AVX-512F (the kernels' element-wise loops use it then).
+#[cfg(target_arch = "x86_64")]
+#[inline(always)]
+fn avx512() -> bool {
+    std::arch::is_x86_feature_detected!("avx512f")
+}
+
+/// `out (=|+=) f(a, b)` element by element (see [`Write`]), slices when contiguous (and
+/// on AVX-512 where the CPU has it, as [`map_into`]).
 #[inline]
 pub(crate) fn map2_into<T: Float>(
     a: ArrayView2<'_, T>,
@@ -153,7 +176,8 @@ pub(crate) fn map2_into<T: Float>(
     write: Write,
     f: impl Fn(T, T) -> T,
 ) {
-    if let (Some(a), Some(b), Some(out)) = (a.to_slice(), b.to_slice(), out.as_slice_mut()) {
+    #[inline(always)]
+    fn slices<T: Float>(a: &[T], b: &[T], out: &mut [T], write: Write, f: &impl Fn(T, T) -> T) {
         match write {
             Write::Set => {
                 for ((o, &a), &b) in out.iter_mut().zip(a).zip(b) {
@@ -166,6 +190,25 @@ pub(crate) fn map2_into<T: Float>(
                 }
             }
         }
+    }
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx512f")]
+    fn slices_avx512<T: Float>(
+        a: &[T],
+        b: &[T],
+        out: &mut [T],
+        write: Write,
+        f: &impl Fn(T, T) -> T,
+    ) {
+        slices(a, b, out, write, f);
+    }
+    if let (Some(a), Some(b), Some(out)) = (a.to_slice(), b.to_slice(), out.as_slice_mut()) {
+        #[cfg(target_arch = "x86_64")]
+        if avx512() {
+            // SAFETY: the CPU has AVX-512F (checked).
+            return unsafe { slices_avx512(a, b, out, write, &f) };
+        }
+        slices(a, b, out, write, &f);
     } else {
         Zip::from(out)
             .and(a)
