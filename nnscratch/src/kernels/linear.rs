@@ -34,8 +34,9 @@ enum Route {
 
 /// The route for an `m×k · k×n` product on `path`, as measured with `bench`: below
 /// `m·n·k = 1024` (or with fewer than 4 rows or columns) loops over rows win. Between
-/// that and `2^15`, where the path has register-tiled row operations (AVX-512), a
-/// product with nothing packed wins: seed-fit's 20×30·30×30 products, whose gradients
+/// that and `2^15`, where the path has register-tiled row operations (AVX-512, AVX2), a
+/// product with nothing packed wins (on AVX2, seed-fit 5.9 -> 3.1 µs a step with the
+/// AVX2 rows and tiles): seed-fit's 20×30·30×30 products, whose gradients
 /// took 4.52 µs a step packed and 3.18 tiled, the forward 3.18 and 2.63 (on a transposed
 /// copy of W). w2's 64×64·64×64 stay packed (29.0 µs a step against 35.7 tiled).
 fn route<T: Float>(m: usize, n: usize, k: usize, path: KernelPath) -> Route {

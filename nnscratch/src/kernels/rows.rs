@@ -6,9 +6,12 @@
 //! optimizers need. [`Portable`] is plain Rust that LLVM vectorises for the baseline
 //! instruction set; [`Avx512`] is `f32` on 512-bit registers whose last, partial chunk
 //! is a masked load and store, so a row of 30 is two vector operations with no scalar
-//! tail. Kernels are written once, generic over `Rows`, and entered through a
+//! tail; [`Avx2`] the same on 256-bit registers (`vmaskmovps` for the partial chunk).
+//! Kernels are written once, generic over `Rows`, and entered through a
 //! `#[target_feature]` function per path (see [`with_rows`]), so the operations inline
-//! into the loop that calls them.
+//! into the loop that calls them. The path is the GEMM's [`KernelPath`] (a workspace's,
+//! or the CPU's default), so `NNSCRATCH_GEMM` and `set_kernel_path` choose it too, and
+//! the tests below run every operation on every path the CPU has.
 //!
 //! `axpy`, `scale`, `scale_add` and `add` round exactly as the portable loops (a multiply
 //! and an add, never fused), so every path gives the same bits for them; `dot` sums in
@@ -821,6 +824,421 @@ mod avx512 {
     }
 }
 
+/// `f32` on AVX2 with FMA: 8 lanes, the last partial chunk of a row read and written
+/// through a lane mask (`vmaskmovps`).
+#[cfg(target_arch = "x86_64")]
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Avx2;
+
+#[cfg(target_arch = "x86_64")]
+mod avx2 {
+    use std::arch::x86_64::{
+        __m256, __m256i, _CMP_ORD_Q, _mm_add_ps, _mm_add_ss, _mm_cvtss_f32, _mm_movehdup_ps,
+        _mm_movehl_ps, _mm256_add_ps, _mm256_castps256_ps128, _mm256_cmp_ps, _mm256_extractf128_ps,
+        _mm256_fmadd_ps, _mm256_hadd_ps, _mm256_loadu_ps, _mm256_loadu_si256, _mm256_maskload_ps,
+        _mm256_maskstore_ps, _mm256_movemask_ps, _mm256_mul_ps, _mm256_permute2f128_ps,
+        _mm256_set1_ps, _mm256_setzero_ps, _mm256_storeu_ps,
+    };
+
+    use super::{Avx2, Portable, Rows};
+
+    /// Lanes per register.
+    const W: usize = 8;
+
+    /// Eight lanes on, then eight off: the mask of the first `n` lanes starts at `8 - n`.
+    static MASKS: [i32; 16] = [-1, -1, -1, -1, -1, -1, -1, -1, 0, 0, 0, 0, 0, 0, 0, 0];
+
+    /// The mask of the first `min(n, 8)` lanes.
+    #[inline]
+    #[target_feature(enable = "avx2,fma")]
+    fn lanes(n: usize) -> __m256i {
+        let off = W - n.min(W);
+        // SAFETY: off <= 8, so eight i32 from MASKS[off] lie within it.
+        unsafe { _mm256_loadu_si256(MASKS.as_ptr().add(off).cast()) }
+    }
+
+    /// The `n` (at most 8) values from `x[start]`, zero in the other lanes.
+    ///
+    /// # Safety
+    /// AVX2; `x[start..start + min(n, 8)]` lies within `x` (masked-off lanes are never
+    /// read).
+    #[inline]
+    #[target_feature(enable = "avx2,fma")]
+    unsafe fn load(x: &[f32], start: usize, n: usize) -> __m256 {
+        // SAFETY: the caller's contract.
+        unsafe {
+            if n >= W {
+                _mm256_loadu_ps(x.as_ptr().add(start))
+            } else {
+                _mm256_maskload_ps(x.as_ptr().add(start), lanes(n))
+            }
+        }
+    }
+
+    /// Stores the first `min(n, 8)` lanes of `v` at `y[start..]`.
+    ///
+    /// # Safety
+    /// As [`load`].
+    #[inline]
+    #[target_feature(enable = "avx2,fma")]
+    unsafe fn store(y: &mut [f32], start: usize, n: usize, v: __m256) {
+        // SAFETY: the caller's contract.
+        unsafe {
+            if n >= W {
+                _mm256_storeu_ps(y.as_mut_ptr().add(start), v)
+            } else {
+                _mm256_maskstore_ps(y.as_mut_ptr().add(start), lanes(n), v)
+            }
+        }
+    }
+
+    /// The sum of the lanes.
+    #[inline]
+    #[target_feature(enable = "avx2,fma")]
+    fn sum(v: __m256) -> f32 {
+        let quad = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps::<1>(v));
+        let pair = _mm_add_ps(quad, _mm_movehl_ps(quad, quad));
+        _mm_cvtss_f32(_mm_add_ss(pair, _mm_movehdup_ps(pair)))
+    }
+
+    /// Lane `o` of the result is the sum of the lanes of `sums[o]` (horizontal adds
+    /// pairing the registers, then the two halves).
+    #[inline]
+    #[target_feature(enable = "avx2,fma")]
+    fn add_across(s: [__m256; W]) -> __m256 {
+        let (t0, t1) = (_mm256_hadd_ps(s[0], s[1]), _mm256_hadd_ps(s[2], s[3]));
+        let (t2, t3) = (_mm256_hadd_ps(s[4], s[5]), _mm256_hadd_ps(s[6], s[7]));
+        let (u0, u1) = (_mm256_hadd_ps(t0, t1), _mm256_hadd_ps(t2, t3));
+        _mm256_add_ps(
+            _mm256_permute2f128_ps::<0x20>(u0, u1),
+            _mm256_permute2f128_ps::<0x31>(u0, u1),
+        )
+    }
+
+    /// Rows `i..i + R`, columns `j..j + 16` (cut to `n`) of `C (=|+=) A·B`, as the
+    /// AVX-512 tile with two 8-lane chunks per row.
+    ///
+    /// # Safety
+    /// As the AVX-512 `product_tile`, with AVX2 and FMA.
+    #[inline]
+    #[target_feature(enable = "avx2,fma")]
+    unsafe fn product_tile<const R: usize>(
+        a: &[f32],
+        (rs, cs): (usize, usize),
+        b: &[f32],
+        c: &mut [f32],
+        (n, k): (usize, usize),
+        (i, j): (usize, usize),
+        add: bool,
+    ) {
+        let (na, nb) = (n - j, n.saturating_sub(j + W));
+        let mut sums = [[_mm256_setzero_ps(); 2]; R];
+        for p in 0..k {
+            // SAFETY: row p of B, lanes j.. cut to n, lies within `b`; A's values lie
+            // within `a` (the function's contract).
+            unsafe {
+                let b0 = load(b, p * n + j, na);
+                let b1 = if nb > 0 {
+                    load(b, p * n + j + W, nb)
+                } else {
+                    b0
+                };
+                for (r, sum) in sums.iter_mut().enumerate() {
+                    let value = _mm256_set1_ps(*a.get_unchecked((i + r) * rs + p * cs));
+                    sum[0] = _mm256_fmadd_ps(value, b0, sum[0]);
+                    if nb > 0 {
+                        sum[1] = _mm256_fmadd_ps(value, b1, sum[1]);
+                    }
+                }
+            }
+        }
+        for (r, [s0, s1]) in sums.into_iter().enumerate() {
+            let at = (i + r) * n + j;
+            // SAFETY: row i + r of C, lanes j.. cut to n, lies within `c`.
+            unsafe {
+                let (mut s0, mut s1) = (s0, s1);
+                if add {
+                    s0 = _mm256_add_ps(s0, load(c, at, na));
+                    if nb > 0 {
+                        s1 = _mm256_add_ps(s1, load(c, at + W, nb));
+                    }
+                }
+                store(c, at, na, s0);
+                if nb > 0 {
+                    store(c, at + W, nb, s1);
+                }
+            }
+        }
+    }
+
+    // SAFETY: the methods need AVX2 and FMA, which callers check (`with_rows`).
+    unsafe impl Rows<f32> for Avx2 {
+        #[inline]
+        #[target_feature(enable = "avx2,fma")]
+        unsafe fn dot(self, a: &[f32], b: &[f32]) -> f32 {
+            let n = a.len().min(b.len());
+            let (mut even, mut odd) = (_mm256_setzero_ps(), _mm256_setzero_ps());
+            let mut i = 0;
+            // SAFETY (the loads): every chunk lies within 0..n, the length of both.
+            unsafe {
+                while i + 2 * W <= n {
+                    even = _mm256_fmadd_ps(load(a, i, W), load(b, i, W), even);
+                    odd = _mm256_fmadd_ps(load(a, i + W, W), load(b, i + W, W), odd);
+                    i += 2 * W;
+                }
+                if i < n {
+                    even = _mm256_fmadd_ps(load(a, i, n - i), load(b, i, n - i), even);
+                    i += W;
+                }
+                if i < n {
+                    odd = _mm256_fmadd_ps(load(a, i, n - i), load(b, i, n - i), odd);
+                }
+            }
+            sum(_mm256_add_ps(even, odd))
+        }
+
+        /// Eight outputs at a time: eight registers of partial sums, added across lanes
+        /// together ([`add_across`]); fewer than four outputs left take a dot each.
+        #[inline]
+        #[target_feature(enable = "avx2,fma")]
+        unsafe fn matvec(self, w: &[f32], x: &[f32], b: &[f32], y: &mut [f32]) {
+            let (inputs, outputs) = (x.len(), y.len());
+            let w = &w[..inputs * outputs];
+            if !b.is_empty() {
+                assert!(
+                    b.len() >= outputs,
+                    "{} biases for {outputs} outputs",
+                    b.len()
+                );
+            }
+            for o0 in (0..outputs).step_by(W) {
+                let count = (outputs - o0).min(W);
+                if count < W / 2 {
+                    for o in o0..outputs {
+                        // SAFETY: this function's contract.
+                        let dot = unsafe { self.dot(x, &w[o * inputs..(o + 1) * inputs]) };
+                        y[o] = if b.is_empty() { dot } else { b[o] + dot };
+                    }
+                    return;
+                }
+                let mut sums = [_mm256_setzero_ps(); W];
+                for j in (0..inputs).step_by(W) {
+                    // SAFETY: columns j.. cut to `inputs` lie within `x` and each row.
+                    unsafe {
+                        let x = load(x, j, inputs - j);
+                        for (o, sum) in sums.iter_mut().enumerate().take(count) {
+                            let row = load(w, (o0 + o) * inputs + j, inputs - j);
+                            *sum = _mm256_fmadd_ps(row, x, *sum);
+                        }
+                    }
+                }
+                let mut total = add_across(sums);
+                // SAFETY: lanes o0.. cut to `count` lie within `b` (checked) and `y`.
+                unsafe {
+                    if !b.is_empty() {
+                        total = _mm256_add_ps(total, load(b, o0, count));
+                    }
+                    store(y, o0, count, total);
+                }
+            }
+        }
+
+        #[inline]
+        #[target_feature(enable = "avx2,fma")]
+        unsafe fn combine(
+            self,
+            coefficients: &[f32],
+            stride: usize,
+            m: &[f32],
+            out: &mut [f32],
+            add: bool,
+        ) {
+            let cols = out.len();
+            if cols == 0 {
+                return;
+            }
+            let rows = m.len() / cols;
+            let coefficient = |r: usize| match coefficients.is_empty() {
+                true => 1.0,
+                false => coefficients[r * stride],
+            };
+            // 16 columns at a time, two sums per chunk (rows alternating).
+            let mut j = 0;
+            while j < cols {
+                let (na, nb) = (cols - j, cols.saturating_sub(j + W));
+                let zero = _mm256_setzero_ps();
+                let (mut a0, mut b0, mut a1, mut b1) = (zero, zero, zero, zero);
+                let mut r = 0;
+                // SAFETY (the loads): row r's lanes j.. cut to `cols` lie within `m`.
+                unsafe {
+                    while r + 2 <= rows {
+                        let c0 = _mm256_set1_ps(coefficient(r));
+                        let c1 = _mm256_set1_ps(coefficient(r + 1));
+                        let (at0, at1) = (r * cols + j, (r + 1) * cols + j);
+                        a0 = _mm256_fmadd_ps(c0, load(m, at0, na), a0);
+                        a1 = _mm256_fmadd_ps(c1, load(m, at1, na), a1);
+                        if nb > 0 {
+                            b0 = _mm256_fmadd_ps(c0, load(m, at0 + W, nb), b0);
+                            b1 = _mm256_fmadd_ps(c1, load(m, at1 + W, nb), b1);
+                        }
+                        r += 2;
+                    }
+                    if r < rows {
+                        let c = _mm256_set1_ps(coefficient(r));
+                        a0 = _mm256_fmadd_ps(c, load(m, r * cols + j, na), a0);
+                        if nb > 0 {
+                            b0 = _mm256_fmadd_ps(c, load(m, r * cols + j + W, nb), b0);
+                        }
+                    }
+                }
+                let (mut a, mut b) = (_mm256_add_ps(a0, a1), _mm256_add_ps(b0, b1));
+                // SAFETY: lanes j.. of `out` cut to `cols` lie within it.
+                unsafe {
+                    if add {
+                        a = _mm256_add_ps(a, load(out, j, na));
+                        if nb > 0 {
+                            b = _mm256_add_ps(b, load(out, j + W, nb));
+                        }
+                    }
+                    store(out, j, na, a);
+                    if nb > 0 {
+                        store(out, j + W, nb, b);
+                    }
+                }
+                j += 2 * W;
+            }
+        }
+
+        #[inline]
+        #[target_feature(enable = "avx2,fma")]
+        unsafe fn product(
+            self,
+            a: &[f32],
+            strides: (usize, usize),
+            b: &[f32],
+            c: &mut [f32],
+            n: usize,
+            add: bool,
+        ) {
+            let Some((m, k)) = super::product_size(a, strides, b, c, n, add) else {
+                return;
+            };
+            let mut j = 0;
+            while j < n {
+                let mut i = 0;
+                // SAFETY (both): product_size checked that `a` holds A, and the tiles
+                // stay within m rows, k depth and n columns.
+                while i + 4 <= m {
+                    unsafe { product_tile::<4>(a, strides, b, c, (n, k), (i, j), add) };
+                    i += 4;
+                }
+                while i < m {
+                    unsafe { product_tile::<1>(a, strides, b, c, (n, k), (i, j), add) };
+                    i += 1;
+                }
+                j += 2 * W;
+            }
+        }
+
+        /// Element by element, as the portable loop (a small share of the tiled
+        /// forward's time: W is transposed once per product).
+        #[inline]
+        #[target_feature(enable = "avx2,fma")]
+        unsafe fn transpose(self, src: &[f32], rows: usize, cols: usize, dst: &mut [f32]) {
+            // SAFETY: baseline instructions.
+            unsafe { Rows::<f32>::transpose(Portable, src, rows, cols, dst) }
+        }
+
+        #[inline]
+        #[target_feature(enable = "avx2,fma")]
+        unsafe fn outer(self, g: &[f32], x: &[f32], out: &mut [f32], add: bool) {
+            let cols = x.len();
+            if cols == 0 {
+                return;
+            }
+            for j in (0..cols).step_by(W) {
+                let count = cols - j;
+                // SAFETY: lanes j.. cut to `cols` lie within `x` and within each row of
+                // `out`, rows visited while they lie within `out`.
+                unsafe {
+                    let x = load(x, j, count);
+                    for (o, &g) in g.iter().enumerate().take(out.len() / cols) {
+                        let mut v = _mm256_mul_ps(_mm256_set1_ps(g), x);
+                        if add {
+                            v = _mm256_add_ps(load(out, o * cols + j, count), v);
+                        }
+                        store(out, o * cols + j, count, v);
+                    }
+                }
+            }
+        }
+
+        #[inline]
+        #[target_feature(enable = "avx2,fma")]
+        unsafe fn scale_add(self, alpha: f32, x: &[f32], b: &[f32], y: &mut [f32]) {
+            let n = x.len().min(b.len()).min(y.len());
+            let alpha = _mm256_set1_ps(alpha);
+            for i in (0..n).step_by(W) {
+                // SAFETY: lanes i.. cut to n lie within all three.
+                unsafe {
+                    let v =
+                        _mm256_add_ps(load(b, i, n - i), _mm256_mul_ps(alpha, load(x, i, n - i)));
+                    store(y, i, n - i, v);
+                }
+            }
+        }
+
+        #[inline]
+        #[target_feature(enable = "avx2,fma")]
+        unsafe fn axpy(self, alpha: f32, x: &[f32], y: &mut [f32]) {
+            let n = x.len().min(y.len());
+            let alpha = _mm256_set1_ps(alpha);
+            let whole = n - n % W;
+            // SAFETY (all): lanes i.. cut to n lie within both.
+            for i in (0..whole).step_by(W) {
+                unsafe {
+                    let v = _mm256_add_ps(load(y, i, W), _mm256_mul_ps(alpha, load(x, i, W)));
+                    store(y, i, W, v);
+                }
+            }
+            if whole < n {
+                unsafe {
+                    let rest = n - whole;
+                    let v = _mm256_add_ps(
+                        load(y, whole, rest),
+                        _mm256_mul_ps(alpha, load(x, whole, rest)),
+                    );
+                    store(y, whole, rest, v);
+                }
+            }
+        }
+
+        #[inline]
+        #[target_feature(enable = "avx2,fma")]
+        unsafe fn all_finite(self, values: &[f32]) -> bool {
+            // As the AVX-512 test: `g·0` is NaN exactly for a non-finite g.
+            let n = values.len();
+            let zero = _mm256_setzero_ps();
+            let (mut s0, mut s1, mut s2, mut s3) = (zero, zero, zero, zero);
+            let whole = n - n % (4 * W);
+            // SAFETY (the loads): every chunk lies within the slice.
+            unsafe {
+                for i in (0..whole).step_by(4 * W) {
+                    s0 = _mm256_fmadd_ps(load(values, i, W), zero, s0);
+                    s1 = _mm256_fmadd_ps(load(values, i + W, W), zero, s1);
+                    s2 = _mm256_fmadd_ps(load(values, i + 2 * W, W), zero, s2);
+                    s3 = _mm256_fmadd_ps(load(values, i + 3 * W, W), zero, s3);
+                }
+                for i in (whole..n).step_by(W) {
+                    s0 = _mm256_fmadd_ps(load(values, i, n - i), zero, s0);
+                }
+            }
+            let sum = _mm256_add_ps(_mm256_add_ps(s0, s1), _mm256_add_ps(s2, s3));
+            _mm256_movemask_ps(_mm256_cmp_ps::<_CMP_ORD_Q>(sum, sum)) == 0xff
+        }
+    }
+}
+
 /// `slice` as `&[f32]` when `T` is `f32`.
 #[inline(always)]
 pub(crate) fn as_f32<T: Float>(slice: &[T]) -> Option<&[f32]> {
@@ -839,15 +1257,21 @@ pub(crate) fn as_f32_mut<T: Float>(slice: &mut [T]) -> Option<&mut [f32]> {
     })
 }
 
-/// Whether `path` has its own [`Rows`] for `T` and this CPU runs it (AVX-512 for `f32`);
-/// otherwise kernels use [`Portable`].
+/// Whether `path` has its own [`Rows`] for `T` and this CPU runs it (AVX-512 and
+/// AVX2+FMA, for `f32`); otherwise kernels use [`Portable`].
 #[inline(always)]
 pub(crate) fn has_rows<T: Float>(path: KernelPath) -> bool {
     #[cfg(target_arch = "x86_64")]
     {
-        path == KernelPath::Avx512
-            && std::any::TypeId::of::<T>() == std::any::TypeId::of::<f32>()
-            && std::arch::is_x86_feature_detected!("avx512f")
+        std::any::TypeId::of::<T>() == std::any::TypeId::of::<f32>()
+            && match path {
+                KernelPath::Avx512 => std::arch::is_x86_feature_detected!("avx512f"),
+                KernelPath::Avx2Fma => {
+                    std::arch::is_x86_feature_detected!("avx2")
+                        && std::arch::is_x86_feature_detected!("fma")
+                }
+                KernelPath::Portable => false,
+            }
     }
     #[cfg(not(target_arch = "x86_64"))]
     {
@@ -858,8 +1282,8 @@ pub(crate) fn has_rows<T: Float>(path: KernelPath) -> bool {
 
 /// Defines a kernel over slices of `T` and plain values, written once as a body generic
 /// over `R: Rows<T>` (the row operations bound to `$rows`), and run on the path's rows:
-/// the AVX-512 version inside a `#[target_feature]` function, so that the operations
-/// inline into the body's loops; the portable version otherwise. The function takes the
+/// the AVX-512 and AVX2 versions inside `#[target_feature]` functions, so that the
+/// operations inline into the body's loops; the portable version otherwise. The function takes the
 /// [`KernelPath`] first, then the slices, the mutable slices and the values in order
 /// (values and the result are of types that do not name `T`).
 macro_rules! with_rows {
@@ -894,13 +1318,26 @@ macro_rules! with_rows {
             }
 
             #[cfg(target_arch = "x86_64")]
+            #[target_feature(enable = "avx2,fma")]
+            #[allow(clippy::too_many_arguments)]
+            fn avx2(
+                $($s: &[f32],)* $($m: &mut [f32],)* $($v: $vty,)*
+            ) $(-> $ret)? {
+                body::<f32, _>($crate::kernels::rows::Avx2, $($s,)* $($m,)* $($v,)*)
+            }
+
+            #[cfg(target_arch = "x86_64")]
             if $crate::kernels::rows::has_rows::<$T>(path) {
                 if let ($(Some($s),)* $(Some($m),)*) = (
                     $($crate::kernels::rows::as_f32($s),)*
                     $($crate::kernels::rows::as_f32_mut($m),)*
                 ) {
-                    // SAFETY: has_rows checked that this CPU has AVX-512F.
-                    return unsafe { avx512($($s,)* $($m,)* $($v,)*) };
+                    // SAFETY (both): has_rows checked that this CPU has the path's
+                    // instructions.
+                    return match path {
+                        $crate::kernels::KernelPath::Avx512 => unsafe { avx512($($s,)* $($m,)* $($v,)*) },
+                        _ => unsafe { avx2($($s,)* $($m,)* $($v,)*) },
+                    };
                 }
             }
             body::<$T, _>($crate::kernels::rows::Portable, $($s,)* $($m,)* $($v,)*)
