@@ -280,75 +280,183 @@ fn product_size<T: Float>(
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Avx512;
 
+/// `f32` on AVX2 with FMA: 8 lanes, the last partial chunk of a row read and written
+/// through a lane mask (`vmaskmovps`).
 #[cfg(target_arch = "x86_64")]
-mod avx512 {
-    use std::arch::x86_64::{
-        __m512, __m512i, __mmask16, _CMP_ORD_Q, _mm512_add_ps, _mm512_cmp_ps_mask, _mm512_fmadd_ps,
-        _mm512_loadu_ps, _mm512_loadu_si512, _mm512_mask_storeu_ps, _mm512_maskz_loadu_ps,
-        _mm512_mul_ps, _mm512_permutex2var_ps, _mm512_reduce_add_ps, _mm512_set1_ps,
-        _mm512_setzero_ps, _mm512_storeu_ps,
-    };
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Avx2;
 
-    use super::{Avx512, Rows};
+/// The row operations written once over a register width ([`simd::Lanes`]), and the
+/// few that each width does its own way (a dot per row of `W` summed across lanes, the
+/// transpose).
+#[cfg(target_arch = "x86_64")]
+mod simd {
+    use super::Rows;
 
-    /// Lanes per register.
-    const W: usize = 16;
+    /// One x86 register width, as the row operations use it: loads and stores of the
+    /// lanes under a mask of the first `n` (the others zero, and never read or written),
+    /// and the arithmetic.
+    ///
+    /// # Safety
+    /// The methods need the width's instructions; implementations say which.
+    pub(super) unsafe trait Lanes: Copy {
+        /// A register of `f32`.
+        type V: Copy;
+        /// The lanes a load or store touches.
+        type M: Copy;
+        /// Lanes per register.
+        const W: usize;
+        /// # Safety
+        /// The CPU has the width's instructions (all methods).
+        unsafe fn zero() -> Self::V;
+        unsafe fn splat(v: f32) -> Self::V;
+        /// The first `min(n, W)` lanes (computed once per chunk of columns, outside the
+        /// loops that load and store under it).
+        unsafe fn mask(n: usize) -> Self::M;
+        /// `x[start..]` under `mask`; the caller promises those lanes lie within `x`.
+        unsafe fn load(x: &[f32], start: usize, mask: Self::M) -> Self::V;
+        /// Stores the lanes under `mask` at `y[start..]`; as [`Lanes::load`].
+        unsafe fn store(y: &mut [f32], start: usize, mask: Self::M, v: Self::V);
+        /// `a·b + c`, rounded once.
+        unsafe fn fma(a: Self::V, b: Self::V, c: Self::V) -> Self::V;
+        unsafe fn add(a: Self::V, b: Self::V) -> Self::V;
+        unsafe fn mul(a: Self::V, b: Self::V) -> Self::V;
+        /// The sum of the lanes.
+        unsafe fn sum(v: Self::V) -> f32;
+        /// Whether no lane is NaN.
+        unsafe fn ordered(v: Self::V) -> bool;
+    }
 
-    /// The mask of the first `min(n, 16)` lanes.
+    /// `Σ a_i b_i` in two sums, the last chunk partial.
     #[inline(always)]
-    fn lanes(n: usize) -> __mmask16 {
-        if n >= W {
-            !0
-        } else {
-            ((1u32 << n) - 1) as __mmask16
-        }
-    }
-
-    /// The 16 values from `x[start]` under `mask` (zero elsewhere; masked-off lanes are
-    /// never read).
-    ///
-    /// # Safety
-    /// AVX-512F; the lanes under `mask` lie within `x`.
-    #[inline]
-    #[target_feature(enable = "avx512f")]
-    unsafe fn load(x: &[f32], start: usize, mask: __mmask16) -> __m512 {
-        // SAFETY: the caller's contract.
+    pub(super) unsafe fn dot<L: Lanes>(a: &[f32], b: &[f32]) -> f32 {
+        let (w, n) = (L::W, a.len().min(b.len()));
+        // SAFETY (all): the caller has the instructions; every chunk lies within 0..n,
+        // the length of both.
         unsafe {
-            if mask == !0 {
-                _mm512_loadu_ps(x.as_ptr().add(start))
-            } else {
-                _mm512_maskz_loadu_ps(mask, x.as_ptr().add(start))
+            let (mut even, mut odd) = (L::zero(), L::zero());
+            let full = L::mask(w);
+            let mut i = 0;
+            while i + 2 * w <= n {
+                even = L::fma(L::load(a, i, full), L::load(b, i, full), even);
+                odd = L::fma(L::load(a, i + w, full), L::load(b, i + w, full), odd);
+                i += 2 * w;
             }
+            if i < n {
+                let m = L::mask(n - i);
+                even = L::fma(L::load(a, i, m), L::load(b, i, m), even);
+                i += w;
+            }
+            if i < n {
+                let m = L::mask(n - i);
+                odd = L::fma(L::load(a, i, m), L::load(b, i, m), odd);
+            }
+            L::sum(L::add(even, odd))
         }
     }
 
-    /// Stores the lanes of `v` under `mask` at `y[start..]`.
-    ///
-    /// # Safety
-    /// As [`load`].
-    #[inline]
-    #[target_feature(enable = "avx512f")]
-    unsafe fn store(y: &mut [f32], start: usize, mask: __mmask16, v: __m512) {
-        // SAFETY: the caller's contract.
-        unsafe {
-            if mask == !0 {
-                _mm512_storeu_ps(y.as_mut_ptr().add(start), v)
-            } else {
-                _mm512_mask_storeu_ps(y.as_mut_ptr().add(start), mask, v)
+    /// [`Rows::combine`]: two chunks of columns at a time, rows alternating between two
+    /// sets of sums (four independent chains of fused multiply-adds).
+    #[inline(always)]
+    pub(super) unsafe fn combine<L: Lanes>(
+        coefficients: &[f32],
+        stride: usize,
+        m: &[f32],
+        out: &mut [f32],
+        add: bool,
+    ) {
+        let (w, cols) = (L::W, out.len());
+        if cols == 0 {
+            return;
+        }
+        let rows = m.len() / cols;
+        let coefficient = |r: usize| match coefficients.is_empty() {
+            true => 1.0,
+            false => coefficients[r * stride],
+        };
+        let mut j = 0;
+        while j < cols {
+            let nb = cols.saturating_sub(j + w);
+            // SAFETY (all): the caller has the instructions; row r's lanes j.. cut to
+            // `cols` lie within `m` (r < rows), and lanes j.. of `out` within it.
+            unsafe {
+                let (ma, mb) = (L::mask(cols - j), L::mask(nb));
+                let (mut a0, mut b0, mut a1, mut b1) = (L::zero(), L::zero(), L::zero(), L::zero());
+                let mut r = 0;
+                while r + 2 <= rows {
+                    let (c0, c1) = (L::splat(coefficient(r)), L::splat(coefficient(r + 1)));
+                    let (at0, at1) = (r * cols + j, (r + 1) * cols + j);
+                    a0 = L::fma(c0, L::load(m, at0, ma), a0);
+                    a1 = L::fma(c1, L::load(m, at1, ma), a1);
+                    if nb > 0 {
+                        b0 = L::fma(c0, L::load(m, at0 + w, mb), b0);
+                        b1 = L::fma(c1, L::load(m, at1 + w, mb), b1);
+                    }
+                    r += 2;
+                }
+                if r < rows {
+                    let c = L::splat(coefficient(r));
+                    a0 = L::fma(c, L::load(m, r * cols + j, ma), a0);
+                    if nb > 0 {
+                        b0 = L::fma(c, L::load(m, r * cols + j + w, mb), b0);
+                    }
+                }
+                let (mut a, mut b) = (L::add(a0, a1), L::add(b0, b1));
+                if add {
+                    a = L::add(a, L::load(out, j, ma));
+                    if nb > 0 {
+                        b = L::add(b, L::load(out, j + w, mb));
+                    }
+                }
+                L::store(out, j, ma, a);
+                if nb > 0 {
+                    L::store(out, j + w, mb, b);
+                }
             }
+            j += 2 * w;
         }
     }
 
-    /// Rows `i..i + R`, columns `j..j + 32` (masked to `n`) of `C (=|+=) A·B`, the sums in
-    /// `2·R` registers; each step of `p` loads one row of `B` (two chunks) and
-    /// broadcasts `R` values of `A`.
+    /// [`Rows::product`]: tiles of 4 rows (then single rows) by two chunks of columns.
+    #[inline(always)]
+    pub(super) unsafe fn product<L: Lanes>(
+        a: &[f32],
+        strides: (usize, usize),
+        b: &[f32],
+        c: &mut [f32],
+        n: usize,
+        add: bool,
+    ) {
+        let Some((m, k)) = super::product_size(a, strides, b, c, n, add) else {
+            return;
+        };
+        let mut j = 0;
+        while j < n {
+            let mut i = 0;
+            // SAFETY (all): product_size checked that `a` holds A; the tiles stay
+            // within m rows, k depth and n columns.
+            while i + 4 <= m {
+                unsafe { product_tile::<L, 4>(a, strides, b, c, (n, k), (i, j), add) };
+                i += 4;
+            }
+            while i < m {
+                unsafe { product_tile::<L, 1>(a, strides, b, c, (n, k), (i, j), add) };
+                i += 1;
+            }
+            j += 2 * L::W;
+        }
+    }
+
+    /// Rows `i..i + R`, columns `j..j + 2W` (cut to `n`) of `C (=|+=) A·B`, the sums in
+    /// `2·R` registers; each step of `p` loads one row of `B` (two chunks) and broadcasts
+    /// `R` values of `A`.
     ///
     /// # Safety
-    /// AVX-512F; `a` holds `A[i.., p]` for the tile's rows and every `p < k` (at
-    /// `a[row·strides.0 + p·strides.1]`), `b` is `k×n` and `c` at least `(i + R)×n`.
-    #[inline]
-    #[target_feature(enable = "avx512f")]
-    unsafe fn product_tile<const R: usize>(
+    /// The width's instructions; `a` holds `A[i.., p]` for the tile's rows and every
+    /// `p < k` (at `a[row·strides.0 + p·strides.1]`), `b` is `k×n` and `c` at least
+    /// `(i + R)×n`.
+    #[inline(always)]
+    unsafe fn product_tile<L: Lanes, const R: usize>(
         a: &[f32],
         (rs, cs): (usize, usize),
         b: &[f32],
@@ -357,183 +465,433 @@ mod avx512 {
         (i, j): (usize, usize),
         add: bool,
     ) {
-        let (ma, mb) = (lanes(n - j), lanes(n.saturating_sub(j + W)));
-        let mut sums = [[_mm512_setzero_ps(); 2]; R];
-        for p in 0..k {
-            // SAFETY: row p of B, lanes j.. under the masks, lies within `b`; A's values
-            // lie within `a` (the function's contract).
-            unsafe {
-                let b0 = load(b, p * n + j, ma);
-                let b1 = if mb != 0 {
-                    load(b, p * n + j + W, mb)
+        let w = L::W;
+        let nb = n.saturating_sub(j + w);
+        // SAFETY (all): the function's contract.
+        unsafe {
+            let (ma, mb) = (L::mask(n - j), L::mask(nb));
+            let mut sums = [[L::zero(); 2]; R];
+            for p in 0..k {
+                let b0 = L::load(b, p * n + j, ma);
+                let b1 = if nb > 0 {
+                    L::load(b, p * n + j + w, mb)
                 } else {
                     b0
                 };
                 for (r, sum) in sums.iter_mut().enumerate() {
-                    let value = *a.get_unchecked((i + r) * rs + p * cs);
-                    let value = _mm512_set1_ps(value);
-                    sum[0] = _mm512_fmadd_ps(value, b0, sum[0]);
-                    if mb != 0 {
-                        sum[1] = _mm512_fmadd_ps(value, b1, sum[1]);
+                    let value = L::splat(*a.get_unchecked((i + r) * rs + p * cs));
+                    sum[0] = L::fma(value, b0, sum[0]);
+                    if nb > 0 {
+                        sum[1] = L::fma(value, b1, sum[1]);
                     }
                 }
             }
-        }
-        for (r, [s0, s1]) in sums.into_iter().enumerate() {
-            let at = (i + r) * n + j;
-            // SAFETY: row i + r of C, lanes j.. under the masks, lies within `c`.
-            unsafe {
+            for (r, [s0, s1]) in sums.into_iter().enumerate() {
+                let at = (i + r) * n + j;
                 let (mut s0, mut s1) = (s0, s1);
                 if add {
-                    s0 = _mm512_add_ps(s0, load(c, at, ma));
-                    if mb != 0 {
-                        s1 = _mm512_add_ps(s1, load(c, at + W, mb));
+                    s0 = L::add(s0, L::load(c, at, ma));
+                    if nb > 0 {
+                        s1 = L::add(s1, L::load(c, at + w, mb));
                     }
                 }
-                store(c, at, ma, s0);
-                if mb != 0 {
-                    store(c, at + W, mb, s1);
+                L::store(c, at, ma, s0);
+                if nb > 0 {
+                    L::store(c, at + w, mb, s1);
                 }
             }
         }
     }
 
-    /// The two permutes of a pair of registers `(a, b)` for step `d` (8, 4, 2 or 1):
-    /// `upper` takes `a`'s lanes `c & d == 0` and `b`'s lanes `c - d` into the others,
-    /// `lower` `a`'s lanes `c + d` and `b`'s own lanes `c & d != 0` (an index of 16 and up
-    /// picks from `b`).
-    const fn pair_indices(d: usize) -> ([i32; W], [i32; W]) {
-        let (mut upper, mut lower) = ([0; W], [0; W]);
-        let mut c = 0;
-        while c < W {
-            (upper[c], lower[c]) = if c & d == 0 {
-                (c as i32, (c + d) as i32)
-            } else {
-                ((W + c - d) as i32, (W + c) as i32)
-            };
-            c += 1;
+    /// [`Rows::outer`]: a chunk of `x` loaded once for every row of `out`.
+    #[inline(always)]
+    pub(super) unsafe fn outer<L: Lanes>(g: &[f32], x: &[f32], out: &mut [f32], add: bool) {
+        let cols = x.len();
+        if cols == 0 {
+            return;
         }
-        (upper, lower)
-    }
-
-    /// [`pair_indices`] as registers.
-    #[inline]
-    #[target_feature(enable = "avx512f")]
-    fn pair_permutes<const D: usize>() -> (__m512i, __m512i) {
-        const { assert!(D == 1 || D == 2 || D == 4 || D == 8) };
-        let (upper, lower) = const { pair_indices(D) };
-        // SAFETY: 16 i32 each, read unaligned.
-        unsafe {
-            (
-                _mm512_loadu_si512(upper.as_ptr().cast()),
-                _mm512_loadu_si512(lower.as_ptr().cast()),
-            )
-        }
-    }
-
-    /// Folds the pairs `(i, i + D)`, `i < D`, of `sums` into `sums[i]`, whose lanes
-    /// `c & D == 0` then carry `i`'s partial sums and the others `i + D`'s.
-    #[inline]
-    #[target_feature(enable = "avx512f")]
-    fn fold_pairs<const D: usize>(sums: &mut [__m512; W]) {
-        let (upper, lower) = pair_permutes::<D>();
-        let mut i = 0;
-        while i < D {
-            let (a, b) = (sums[i], sums[i + D]);
-            sums[i] = _mm512_add_ps(
-                _mm512_permutex2var_ps(a, upper, b),
-                _mm512_permutex2var_ps(a, lower, b),
-            );
-            i += 1;
-        }
-    }
-
-    /// Swaps the off-diagonal `D×D` blocks of every `2D×2D` block of a 16×16 block of
-    /// registers (one row each); doing so for D = 8, 4, 2, 1 transposes it.
-    #[inline]
-    #[target_feature(enable = "avx512f")]
-    fn swap_blocks<const D: usize>(block: &mut [__m512; W]) {
-        let (upper, lower) = pair_permutes::<D>();
-        let mut i = 0;
-        while i < W {
-            if i & D == 0 {
-                let (a, b) = (block[i], block[i + D]);
-                block[i] = _mm512_permutex2var_ps(a, upper, b);
-                block[i + D] = _mm512_permutex2var_ps(a, lower, b);
-            }
-            i += 1;
-        }
-    }
-
-    /// The partial sums of `count` dots (16 when `FULL`) of `x` with the rows from
-    /// `rows`, `inputs` apart: register `o` holds row `o`'s, by lanes.
-    ///
-    /// # Safety
-    /// AVX-512F; `rows` points to `count` rows of `x.len() == inputs` readable floats.
-    #[inline]
-    #[target_feature(enable = "avx512f")]
-    unsafe fn block_sums<const FULL: bool>(
-        rows: *const f32,
-        inputs: usize,
-        x: &[f32],
-        count: usize,
-    ) -> [__m512; W] {
-        let mut sums = [_mm512_setzero_ps(); W];
-        for j in (0..inputs).step_by(W) {
-            let mask = lanes(inputs - j);
-            // SAFETY: columns j.. under the mask lie within `x` and within each row.
+        for j in (0..cols).step_by(L::W) {
+            // SAFETY (all): the caller has the instructions; lanes j.. cut to `cols` lie
+            // within `x` and within each row of `out`, rows visited while within it.
             unsafe {
-                let x = _mm512_maskz_loadu_ps(mask, x.as_ptr().add(j));
-                for (o, sum) in sums.iter_mut().enumerate() {
-                    if FULL || o < count {
-                        let row = _mm512_maskz_loadu_ps(mask, rows.add(o * inputs + j));
-                        *sum = _mm512_fmadd_ps(row, x, *sum);
+                let m = L::mask(cols - j);
+                let x = L::load(x, j, m);
+                for (o, &g) in g.iter().enumerate().take(out.len() / cols) {
+                    let mut v = L::mul(L::splat(g), x);
+                    if add {
+                        v = L::add(L::load(out, o * cols + j, m), v);
                     }
+                    L::store(out, o * cols + j, m, v);
                 }
             }
         }
-        sums
     }
 
-    /// Lane `o` of the result is the sum of the lanes of `sums[o]` (pairs folded for
-    /// D = 8, 4, 2, 1: after the last, lane `c` carries register `c`'s sum).
-    #[inline]
-    #[target_feature(enable = "avx512f")]
-    fn add_across(mut sums: [__m512; W]) -> __m512 {
-        fold_pairs::<8>(&mut sums);
-        fold_pairs::<4>(&mut sums);
-        fold_pairs::<2>(&mut sums);
-        fold_pairs::<1>(&mut sums);
-        sums[0]
+    /// `y = b + alpha·x` (`b` = `y` for an axpy), whole chunks in a loop of their own,
+    /// then the partial one; a multiply and an add, each rounded, as the portable loop.
+    #[inline(always)]
+    pub(super) unsafe fn scale_add<L: Lanes>(
+        alpha: f32,
+        x: &[f32],
+        b: Option<&[f32]>,
+        y: &mut [f32],
+    ) {
+        let n = x.len().min(y.len()).min(b.map_or(usize::MAX, <[f32]>::len));
+        let w = L::W;
+        // SAFETY (all): the caller has the instructions; lanes i.. cut to n lie within
+        // all three.
+        unsafe {
+            let alpha = L::splat(alpha);
+            let step = |i: usize, m: L::M, y: &mut [f32]| {
+                let base = match b {
+                    Some(b) => L::load(b, i, m),
+                    None => L::load(y, i, m),
+                };
+                L::store(y, i, m, L::add(base, L::mul(alpha, L::load(x, i, m))));
+            };
+            let (whole, full) = (n - n % w, L::mask(w));
+            for i in (0..whole).step_by(w) {
+                step(i, full, y);
+            }
+            if whole < n {
+                step(whole, L::mask(n - whole), y);
+            }
+        }
     }
 
-    // SAFETY: the methods need AVX-512F, which callers check (`with_rows`). Every loop
-    // below is written out (no closures), so the sums stay in registers.
-    unsafe impl Rows<f32> for Avx512 {
+    /// [`Rows::all_finite`]: `g·0` is NaN exactly for a non-finite `g`, added to one of
+    /// four running sums by a fused multiply-add (one operation per chunk).
+    #[inline(always)]
+    pub(super) unsafe fn all_finite<L: Lanes>(values: &[f32]) -> bool {
+        let (w, n) = (L::W, values.len());
+        // SAFETY (all): the caller has the instructions; every chunk lies within the
+        // slice.
+        unsafe {
+            let zero = L::zero();
+            let (mut s0, mut s1, mut s2, mut s3) = (zero, zero, zero, zero);
+            let (whole, full) = (n - n % (4 * w), L::mask(w));
+            for i in (0..whole).step_by(4 * w) {
+                s0 = L::fma(L::load(values, i, full), zero, s0);
+                s1 = L::fma(L::load(values, i + w, full), zero, s1);
+                s2 = L::fma(L::load(values, i + 2 * w, full), zero, s2);
+                s3 = L::fma(L::load(values, i + 3 * w, full), zero, s3);
+            }
+            for i in (whole..n).step_by(w) {
+                s0 = L::fma(L::load(values, i, L::mask(n - i)), zero, s0);
+            }
+            L::ordered(L::add(L::add(s0, s1), L::add(s2, s3)))
+        }
+    }
+
+    /// `impl Rows<f32>` for a width: the shared operations above, and `matvec` and
+    /// `transpose` from the width's own module.
+    macro_rules! rows_for {
+        ($width:ty, $features:literal, $own:ident) => {
+            // SAFETY: every method needs the width's instructions, which callers check
+            // (`with_rows`), and runs with them enabled.
+            unsafe impl Rows<f32> for $width {
+                #[inline]
+                #[target_feature(enable = $features)]
+                unsafe fn dot(self, a: &[f32], b: &[f32]) -> f32 {
+                    // SAFETY: (each) the instructions are enabled here.
+                    unsafe { dot::<$width>(a, b) }
+                }
+
+                #[inline]
+                #[target_feature(enable = $features)]
+                unsafe fn matvec(self, w: &[f32], x: &[f32], b: &[f32], y: &mut [f32]) {
+                    unsafe { $own::matvec(w, x, b, y) }
+                }
+
+                #[inline]
+                #[target_feature(enable = $features)]
+                unsafe fn combine(
+                    self,
+                    coefficients: &[f32],
+                    stride: usize,
+                    m: &[f32],
+                    out: &mut [f32],
+                    add: bool,
+                ) {
+                    unsafe { combine::<$width>(coefficients, stride, m, out, add) }
+                }
+
+                #[inline]
+                #[target_feature(enable = $features)]
+                unsafe fn product(
+                    self,
+                    a: &[f32],
+                    strides: (usize, usize),
+                    b: &[f32],
+                    c: &mut [f32],
+                    n: usize,
+                    add: bool,
+                ) {
+                    unsafe { product::<$width>(a, strides, b, c, n, add) }
+                }
+
+                #[inline]
+                #[target_feature(enable = $features)]
+                unsafe fn transpose(self, src: &[f32], rows: usize, cols: usize, dst: &mut [f32]) {
+                    unsafe { $own::transpose(src, rows, cols, dst) }
+                }
+
+                #[inline]
+                #[target_feature(enable = $features)]
+                unsafe fn outer(self, g: &[f32], x: &[f32], out: &mut [f32], add: bool) {
+                    unsafe { outer::<$width>(g, x, out, add) }
+                }
+
+                #[inline]
+                #[target_feature(enable = $features)]
+                unsafe fn scale_add(self, alpha: f32, x: &[f32], b: &[f32], y: &mut [f32]) {
+                    unsafe { scale_add::<$width>(alpha, x, Some(b), y) }
+                }
+
+                #[inline]
+                #[target_feature(enable = $features)]
+                unsafe fn axpy(self, alpha: f32, x: &[f32], y: &mut [f32]) {
+                    unsafe { scale_add::<$width>(alpha, x, None, y) }
+                }
+
+                #[inline]
+                #[target_feature(enable = $features)]
+                unsafe fn all_finite(self, values: &[f32]) -> bool {
+                    unsafe { all_finite::<$width>(values) }
+                }
+            }
+        };
+    }
+
+    rows_for!(super::Avx512, "avx512f", avx512);
+    rows_for!(super::Avx2, "avx2,fma", avx2);
+
+    /// AVX-512: lane masks, and the sixteen-register folds of `matvec` and `transpose`.
+    mod avx512 {
+        use std::arch::x86_64::{
+            __m512, __m512i, __mmask16, _CMP_ORD_Q, _mm512_add_ps, _mm512_cmp_ps_mask,
+            _mm512_fmadd_ps, _mm512_loadu_ps, _mm512_loadu_si512, _mm512_mask_storeu_ps,
+            _mm512_maskz_loadu_ps, _mm512_mul_ps, _mm512_permutex2var_ps, _mm512_reduce_add_ps,
+            _mm512_set1_ps, _mm512_setzero_ps, _mm512_storeu_ps,
+        };
+
+        use super::super::Avx512;
+        use super::Lanes;
+
+        /// Lanes per register.
+        const W: usize = 16;
+
+        /// The mask of the first `min(n, 16)` lanes.
+        #[inline(always)]
+        fn lanes(n: usize) -> __mmask16 {
+            if n >= W {
+                !0
+            } else {
+                ((1u32 << n) - 1) as __mmask16
+            }
+        }
+
+        /// The 16 values from `x[start]` under `mask` (zero elsewhere; masked-off lanes are
+        /// never read).
+        ///
+        /// # Safety
+        /// AVX-512F; the lanes under `mask` lie within `x`.
         #[inline]
         #[target_feature(enable = "avx512f")]
-        unsafe fn dot(self, a: &[f32], b: &[f32]) -> f32 {
-            let n = a.len().min(b.len());
-            let (mut even, mut odd) = (_mm512_setzero_ps(), _mm512_setzero_ps());
-            let mut i = 0;
-            // SAFETY (the loads): every chunk lies within 0..n, the length of both.
+        unsafe fn load(x: &[f32], start: usize, mask: __mmask16) -> __m512 {
+            // SAFETY: the caller's contract.
             unsafe {
-                while i + 2 * W <= n {
-                    even = _mm512_fmadd_ps(load(a, i, !0), load(b, i, !0), even);
-                    odd = _mm512_fmadd_ps(load(a, i + W, !0), load(b, i + W, !0), odd);
-                    i += 2 * W;
-                }
-                if i < n {
-                    let m = lanes(n - i);
-                    even = _mm512_fmadd_ps(load(a, i, m), load(b, i, m), even);
-                    i += W;
-                }
-                if i < n {
-                    let m = lanes(n - i);
-                    odd = _mm512_fmadd_ps(load(a, i, m), load(b, i, m), odd);
+                if mask == !0 {
+                    _mm512_loadu_ps(x.as_ptr().add(start))
+                } else {
+                    _mm512_maskz_loadu_ps(mask, x.as_ptr().add(start))
                 }
             }
-            _mm512_reduce_add_ps(_mm512_add_ps(even, odd))
+        }
+
+        /// Stores the lanes of `v` under `mask` at `y[start..]`.
+        ///
+        /// # Safety
+        /// As [`load`].
+        #[inline]
+        #[target_feature(enable = "avx512f")]
+        unsafe fn store(y: &mut [f32], start: usize, mask: __mmask16, v: __m512) {
+            // SAFETY: the caller's contract.
+            unsafe {
+                if mask == !0 {
+                    _mm512_storeu_ps(y.as_mut_ptr().add(start), v)
+                } else {
+                    _mm512_mask_storeu_ps(y.as_mut_ptr().add(start), mask, v)
+                }
+            }
+        }
+
+        // SAFETY: every method needs AVX-512F and enables it.
+        unsafe impl Lanes for Avx512 {
+            type V = __m512;
+            type M = __mmask16;
+            const W: usize = W;
+            #[inline]
+            #[target_feature(enable = "avx512f")]
+            unsafe fn zero() -> __m512 {
+                _mm512_setzero_ps()
+            }
+            #[inline]
+            #[target_feature(enable = "avx512f")]
+            unsafe fn splat(v: f32) -> __m512 {
+                _mm512_set1_ps(v)
+            }
+            #[inline]
+            #[target_feature(enable = "avx512f")]
+            unsafe fn mask(n: usize) -> __mmask16 {
+                lanes(n)
+            }
+            #[inline]
+            #[target_feature(enable = "avx512f")]
+            unsafe fn load(x: &[f32], start: usize, mask: __mmask16) -> __m512 {
+                // SAFETY: the caller's contract.
+                unsafe { load(x, start, mask) }
+            }
+            #[inline]
+            #[target_feature(enable = "avx512f")]
+            unsafe fn store(y: &mut [f32], start: usize, mask: __mmask16, v: __m512) {
+                // SAFETY: the caller's contract.
+                unsafe { store(y, start, mask, v) }
+            }
+            #[inline]
+            #[target_feature(enable = "avx512f")]
+            unsafe fn fma(a: __m512, b: __m512, c: __m512) -> __m512 {
+                _mm512_fmadd_ps(a, b, c)
+            }
+            #[inline]
+            #[target_feature(enable = "avx512f")]
+            unsafe fn add(a: __m512, b: __m512) -> __m512 {
+                _mm512_add_ps(a, b)
+            }
+            #[inline]
+            #[target_feature(enable = "avx512f")]
+            unsafe fn mul(a: __m512, b: __m512) -> __m512 {
+                _mm512_mul_ps(a, b)
+            }
+            #[inline]
+            #[target_feature(enable = "avx512f")]
+            unsafe fn sum(v: __m512) -> f32 {
+                _mm512_reduce_add_ps(v)
+            }
+            #[inline]
+            #[target_feature(enable = "avx512f")]
+            unsafe fn ordered(v: __m512) -> bool {
+                _mm512_cmp_ps_mask::<_CMP_ORD_Q>(v, v) == !0
+            }
+        }
+
+        /// The two permutes of a pair of registers `(a, b)` for step `d` (8, 4, 2 or 1):
+        /// `upper` takes `a`'s lanes `c & d == 0` and `b`'s lanes `c - d` into the others,
+        /// `lower` `a`'s lanes `c + d` and `b`'s own lanes `c & d != 0` (an index of 16 and up
+        /// picks from `b`).
+        const fn pair_indices(d: usize) -> ([i32; W], [i32; W]) {
+            let (mut upper, mut lower) = ([0; W], [0; W]);
+            let mut c = 0;
+            while c < W {
+                (upper[c], lower[c]) = if c & d == 0 {
+                    (c as i32, (c + d) as i32)
+                } else {
+                    ((W + c - d) as i32, (W + c) as i32)
+                };
+                c += 1;
+            }
+            (upper, lower)
+        }
+
+        /// [`pair_indices`] as registers.
+        #[inline]
+        #[target_feature(enable = "avx512f")]
+        fn pair_permutes<const D: usize>() -> (__m512i, __m512i) {
+            const { assert!(D == 1 || D == 2 || D == 4 || D == 8) };
+            let (upper, lower) = const { pair_indices(D) };
+            // SAFETY: 16 i32 each, read unaligned.
+            unsafe {
+                (
+                    _mm512_loadu_si512(upper.as_ptr().cast()),
+                    _mm512_loadu_si512(lower.as_ptr().cast()),
+                )
+            }
+        }
+
+        /// Folds the pairs `(i, i + D)`, `i < D`, of `sums` into `sums[i]`, whose lanes
+        /// `c & D == 0` then carry `i`'s partial sums and the others `i + D`'s.
+        #[inline]
+        #[target_feature(enable = "avx512f")]
+        fn fold_pairs<const D: usize>(sums: &mut [__m512; W]) {
+            let (upper, lower) = pair_permutes::<D>();
+            let mut i = 0;
+            while i < D {
+                let (a, b) = (sums[i], sums[i + D]);
+                sums[i] = _mm512_add_ps(
+                    _mm512_permutex2var_ps(a, upper, b),
+                    _mm512_permutex2var_ps(a, lower, b),
+                );
+                i += 1;
+            }
+        }
+
+        /// Swaps the off-diagonal `D×D` blocks of every `2D×2D` block of a 16×16 block of
+        /// registers (one row each); doing so for D = 8, 4, 2, 1 transposes it.
+        #[inline]
+        #[target_feature(enable = "avx512f")]
+        fn swap_blocks<const D: usize>(block: &mut [__m512; W]) {
+            let (upper, lower) = pair_permutes::<D>();
+            let mut i = 0;
+            while i < W {
+                if i & D == 0 {
+                    let (a, b) = (block[i], block[i + D]);
+                    block[i] = _mm512_permutex2var_ps(a, upper, b);
+                    block[i + D] = _mm512_permutex2var_ps(a, lower, b);
+                }
+                i += 1;
+            }
+        }
+
+        /// The partial sums of `count` dots (16 when `FULL`) of `x` with the rows from
+        /// `rows`, `inputs` apart: register `o` holds row `o`'s, by lanes.
+        ///
+        /// # Safety
+        /// AVX-512F; `rows` points to `count` rows of `x.len() == inputs` readable floats.
+        #[inline]
+        #[target_feature(enable = "avx512f")]
+        unsafe fn block_sums<const FULL: bool>(
+            rows: *const f32,
+            inputs: usize,
+            x: &[f32],
+            count: usize,
+        ) -> [__m512; W] {
+            let mut sums = [_mm512_setzero_ps(); W];
+            for j in (0..inputs).step_by(W) {
+                let mask = lanes(inputs - j);
+                // SAFETY: columns j.. under the mask lie within `x` and within each row.
+                unsafe {
+                    let x = _mm512_maskz_loadu_ps(mask, x.as_ptr().add(j));
+                    for (o, sum) in sums.iter_mut().enumerate() {
+                        if FULL || o < count {
+                            let row = _mm512_maskz_loadu_ps(mask, rows.add(o * inputs + j));
+                            *sum = _mm512_fmadd_ps(row, x, *sum);
+                        }
+                    }
+                }
+            }
+            sums
+        }
+
+        /// Lane `o` of the result is the sum of the lanes of `sums[o]` (pairs folded for
+        /// D = 8, 4, 2, 1: after the last, lane `c` carries register `c`'s sum).
+        #[inline]
+        #[target_feature(enable = "avx512f")]
+        fn add_across(mut sums: [__m512; W]) -> __m512 {
+            fold_pairs::<8>(&mut sums);
+            fold_pairs::<4>(&mut sums);
+            fold_pairs::<2>(&mut sums);
+            fold_pairs::<1>(&mut sums);
+            sums[0]
         }
 
         /// Sixteen outputs at a time: sixteen registers of partial sums (one per row of
@@ -544,7 +902,7 @@ mod avx512 {
         /// take a dot each).
         #[inline]
         #[target_feature(enable = "avx512f")]
-        unsafe fn matvec(self, w: &[f32], x: &[f32], b: &[f32], y: &mut [f32]) {
+        pub(super) unsafe fn matvec(w: &[f32], x: &[f32], b: &[f32], y: &mut [f32]) {
             let (inputs, outputs) = (x.len(), y.len());
             let w = &w[..inputs * outputs];
             if !b.is_empty() {
@@ -560,7 +918,8 @@ mod avx512 {
                     // Too few outputs left to pay for the fold: a dot each.
                     for o in o0..outputs {
                         // SAFETY: this function's contract.
-                        let dot = unsafe { self.dot(x, &w[o * inputs..(o + 1) * inputs]) };
+                        let dot =
+                            unsafe { super::dot::<Avx512>(x, &w[o * inputs..(o + 1) * inputs]) };
                         y[o] = if b.is_empty() { dot } else { b[o] + dot };
                     }
                     return;
@@ -584,117 +943,13 @@ mod avx512 {
             }
         }
 
-        #[inline]
-        #[target_feature(enable = "avx512f")]
-        unsafe fn combine(
-            self,
-            coefficients: &[f32],
-            stride: usize,
-            m: &[f32],
-            out: &mut [f32],
-            add: bool,
-        ) {
-            let cols = out.len();
-            if cols == 0 {
-                return;
-            }
-            let rows = m.len() / cols;
-            let ones = coefficients.is_empty();
-            // 32 columns at a time (two chunks, either masked), rows alternating between
-            // two sets of sums: four independent chains of fused multiply-adds.
-            let mut j = 0;
-            while j < cols {
-                let (ma, mb) = (lanes(cols - j), lanes(cols.saturating_sub(j + W)));
-                let zero = _mm512_setzero_ps();
-                let (mut a0, mut b0, mut a1, mut b1) = (zero, zero, zero, zero);
-                let mut r = 0;
-                // SAFETY (the loads): row r's lanes j.. under the masks lie within its
-                // `cols`, and r < rows, so within `m`.
-                unsafe {
-                    while r + 2 <= rows {
-                        let (c0, c1) = match ones {
-                            true => (_mm512_set1_ps(1.0), _mm512_set1_ps(1.0)),
-                            false => (
-                                _mm512_set1_ps(coefficients[r * stride]),
-                                _mm512_set1_ps(coefficients[(r + 1) * stride]),
-                            ),
-                        };
-                        let (at0, at1) = (r * cols + j, (r + 1) * cols + j);
-                        a0 = _mm512_fmadd_ps(c0, load(m, at0, ma), a0);
-                        a1 = _mm512_fmadd_ps(c1, load(m, at1, ma), a1);
-                        if mb != 0 {
-                            b0 = _mm512_fmadd_ps(c0, load(m, at0 + W, mb), b0);
-                            b1 = _mm512_fmadd_ps(c1, load(m, at1 + W, mb), b1);
-                        }
-                        r += 2;
-                    }
-                    if r < rows {
-                        let c = match ones {
-                            true => _mm512_set1_ps(1.0),
-                            false => _mm512_set1_ps(coefficients[r * stride]),
-                        };
-                        a0 = _mm512_fmadd_ps(c, load(m, r * cols + j, ma), a0);
-                        if mb != 0 {
-                            b0 = _mm512_fmadd_ps(c, load(m, r * cols + j + W, mb), b0);
-                        }
-                    }
-                }
-                let (mut a, mut b) = (_mm512_add_ps(a0, a1), _mm512_add_ps(b0, b1));
-                // SAFETY: lanes j.. of `out` under the masks lie within it.
-                unsafe {
-                    if add {
-                        a = _mm512_add_ps(a, load(out, j, ma));
-                        if mb != 0 {
-                            b = _mm512_add_ps(b, load(out, j + W, mb));
-                        }
-                    }
-                    store(out, j, ma, a);
-                    if mb != 0 {
-                        store(out, j + W, mb, b);
-                    }
-                }
-                j += 2 * W;
-            }
-        }
-
-        #[inline]
-        #[target_feature(enable = "avx512f")]
-        unsafe fn product(
-            self,
-            a: &[f32],
-            strides: (usize, usize),
-            b: &[f32],
-            c: &mut [f32],
-            n: usize,
-            add: bool,
-        ) {
-            let Some((m, k)) = super::product_size(a, strides, b, c, n, add) else {
-                return;
-            };
-            let mut j = 0;
-            while j < n {
-                let mut i = 0;
-                // SAFETY (both): product_size checked that `a` holds A, and the tiles
-                // stay within m rows, k depth and n columns.
-                while i + 4 <= m {
-                    unsafe { product_tile::<4>(a, strides, b, c, (n, k), (i, j), add) };
-                    i += 4;
-                }
-                while i < m {
-                    unsafe { product_tile::<1>(a, strides, b, c, (n, k), (i, j), add) };
-                    i += 1;
-                }
-                j += 2 * W;
-            }
-        }
-
         /// In blocks of 16×16 held in registers, transposed by swapping the off-diagonal
         /// halves of every 2d×2d block for d = 8, 4, 2, 1 (two two-register permutes per
         /// pair of rows and step): 64 permutes per block where element by element it
         /// was 256 loads and 256 stores.
         #[inline]
         #[target_feature(enable = "avx512f")]
-        unsafe fn transpose(self, src: &[f32], rows: usize, cols: usize, dst: &mut [f32]) {
+        pub(super) unsafe fn transpose(src: &[f32], rows: usize, cols: usize, dst: &mut [f32]) {
             let (src, dst) = (&src[..rows * cols], &mut dst[..rows * cols]);
             for r0 in (0..rows).step_by(W) {
                 for c0 in (0..cols).step_by(W) {
@@ -721,287 +976,172 @@ mod avx512 {
                 }
             }
         }
-
-        #[inline]
-        #[target_feature(enable = "avx512f")]
-        unsafe fn outer(self, g: &[f32], x: &[f32], out: &mut [f32], add: bool) {
-            let cols = x.len();
-            if cols == 0 {
-                return;
-            }
-            let mut j = 0;
-            while j < cols {
-                let (ma, mb) = (lanes(cols - j), lanes(cols.saturating_sub(j + W)));
-                // SAFETY: lanes j.. under the masks lie within `x` and within each row of
-                // `out` (as long as `x`); rows are visited while they lie within `out`.
-                unsafe {
-                    let (xa, xb) = (load(x, j, ma), load(x, j + W, mb));
-                    for (o, &g) in g.iter().enumerate().take(out.len() / cols) {
-                        let (g, at) = (_mm512_set1_ps(g), o * cols + j);
-                        let (mut a, mut b) = (_mm512_mul_ps(g, xa), _mm512_mul_ps(g, xb));
-                        if add {
-                            a = _mm512_add_ps(load(out, at, ma), a);
-                            b = _mm512_add_ps(load(out, at + W, mb), b);
-                        }
-                        store(out, at, ma, a);
-                        if mb != 0 {
-                            store(out, at + W, mb, b);
-                        }
-                    }
-                }
-                j += 2 * W;
-            }
-        }
-
-        #[inline]
-        #[target_feature(enable = "avx512f")]
-        unsafe fn scale_add(self, alpha: f32, x: &[f32], b: &[f32], y: &mut [f32]) {
-            let n = x.len().min(b.len()).min(y.len());
-            let alpha = _mm512_set1_ps(alpha);
-            let step = |i: usize, m: __mmask16, y: &mut [f32]| {
-                // SAFETY: lanes i.. under m lie within 0..n, the length of all three.
-                unsafe {
-                    let v = _mm512_add_ps(load(b, i, m), _mm512_mul_ps(alpha, load(x, i, m)));
-                    store(y, i, m, v);
-                }
-            };
-            let whole = n - n % W;
-            for i in (0..whole).step_by(W) {
-                step(i, !0, y);
-            }
-            if whole < n {
-                step(whole, lanes(n - whole), y);
-            }
-        }
-
-        #[inline]
-        #[target_feature(enable = "avx512f")]
-        unsafe fn axpy(self, alpha: f32, x: &[f32], y: &mut [f32]) {
-            let n = x.len().min(y.len());
-            let alpha = _mm512_set1_ps(alpha);
-            let step = |i: usize, m: __mmask16, y: &mut [f32]| {
-                // SAFETY: lanes i.. under m lie within 0..n, the length of both.
-                unsafe {
-                    let v = _mm512_add_ps(load(y, i, m), _mm512_mul_ps(alpha, load(x, i, m)));
-                    store(y, i, m, v);
-                }
-            };
-            // Whole chunks in a loop of their own (no mask to compute), then the tail.
-            let whole = n - n % W;
-            for i in (0..whole).step_by(W) {
-                step(i, !0, y);
-            }
-            if whole < n {
-                step(whole, lanes(n - whole), y);
-            }
-        }
-
-        #[inline]
-        #[target_feature(enable = "avx512f")]
-        unsafe fn all_finite(self, values: &[f32]) -> bool {
-            // `g·0` is 0 for a finite g and NaN for an infinite or NaN one (the portable
-            // test's `g - g`), and a fused multiply-add adds it to a running sum in one
-            // operation: four independent sums; masked-off lanes load as 0.
-            let n = values.len();
-            let zero = _mm512_setzero_ps();
-            let (mut s0, mut s1, mut s2, mut s3) = (zero, zero, zero, zero);
-            let whole = n - n % (4 * W);
-            // SAFETY (the loads): every chunk lies within the slice.
-            unsafe {
-                for i in (0..whole).step_by(4 * W) {
-                    s0 = _mm512_fmadd_ps(load(values, i, !0), zero, s0);
-                    s1 = _mm512_fmadd_ps(load(values, i + W, !0), zero, s1);
-                    s2 = _mm512_fmadd_ps(load(values, i + 2 * W, !0), zero, s2);
-                    s3 = _mm512_fmadd_ps(load(values, i + 3 * W, !0), zero, s3);
-                }
-                for i in (whole..n).step_by(W) {
-                    s0 = _mm512_fmadd_ps(load(values, i, lanes(n - i)), zero, s0);
-                }
-            }
-            let sum = _mm512_add_ps(_mm512_add_ps(s0, s1), _mm512_add_ps(s2, s3));
-            _mm512_cmp_ps_mask::<_CMP_ORD_Q>(sum, sum) == !0
-        }
-    }
-}
-
-/// `f32` on AVX2 with FMA: 8 lanes, the last partial chunk of a row read and written
-/// through a lane mask (`vmaskmovps`).
-#[cfg(target_arch = "x86_64")]
-#[derive(Debug, Clone, Copy)]
-pub(crate) struct Avx2;
-
-#[cfg(target_arch = "x86_64")]
-mod avx2 {
-    use std::arch::x86_64::{
-        __m256, __m256i, _CMP_ORD_Q, _mm_add_ps, _mm_add_ss, _mm_cvtss_f32, _mm_movehdup_ps,
-        _mm_movehl_ps, _mm256_add_ps, _mm256_castps256_ps128, _mm256_cmp_ps, _mm256_extractf128_ps,
-        _mm256_fmadd_ps, _mm256_hadd_ps, _mm256_loadu_ps, _mm256_loadu_si256, _mm256_maskload_ps,
-        _mm256_maskstore_ps, _mm256_movemask_ps, _mm256_mul_ps, _mm256_permute2f128_ps,
-        _mm256_set1_ps, _mm256_setzero_ps, _mm256_storeu_ps,
-    };
-
-    use super::{Avx2, Portable, Rows};
-
-    /// Lanes per register.
-    const W: usize = 8;
-
-    /// Eight lanes on, then eight off: the mask of the first `n` lanes starts at `8 - n`.
-    static MASKS: [i32; 16] = [-1, -1, -1, -1, -1, -1, -1, -1, 0, 0, 0, 0, 0, 0, 0, 0];
-
-    /// The mask of the first `min(n, 8)` lanes.
-    #[inline]
-    #[target_feature(enable = "avx2,fma")]
-    fn lanes(n: usize) -> __m256i {
-        let off = W - n.min(W);
-        // SAFETY: off <= 8, so eight i32 from MASKS[off] lie within it.
-        unsafe { _mm256_loadu_si256(MASKS.as_ptr().add(off).cast()) }
     }
 
-    /// The `n` (at most 8) values from `x[start]`, zero in the other lanes.
-    ///
-    /// # Safety
-    /// AVX2; `x[start..start + min(n, 8)]` lies within `x` (masked-off lanes are never
-    /// read).
-    #[inline]
-    #[target_feature(enable = "avx2,fma")]
-    unsafe fn load(x: &[f32], start: usize, n: usize) -> __m256 {
-        // SAFETY: the caller's contract.
-        unsafe {
-            if n >= W {
-                _mm256_loadu_ps(x.as_ptr().add(start))
-            } else {
-                _mm256_maskload_ps(x.as_ptr().add(start), lanes(n))
-            }
-        }
-    }
+    /// AVX2: lane masks from a sliding table, and the eight-register fold of `matvec`.
+    mod avx2 {
+        use std::arch::x86_64::{
+            __m256, __m256i, _CMP_ORD_Q, _mm_add_ps, _mm_add_ss, _mm_cvtss_f32, _mm_movehdup_ps,
+            _mm_movehl_ps, _mm256_add_ps, _mm256_castps256_ps128, _mm256_cmp_ps,
+            _mm256_extractf128_ps, _mm256_fmadd_ps, _mm256_hadd_ps, _mm256_loadu_ps,
+            _mm256_loadu_si256, _mm256_maskload_ps, _mm256_maskstore_ps, _mm256_movemask_ps,
+            _mm256_mul_ps, _mm256_permute2f128_ps, _mm256_set1_ps, _mm256_setzero_ps,
+            _mm256_storeu_ps,
+        };
 
-    /// Stores the first `min(n, 8)` lanes of `v` at `y[start..]`.
-    ///
-    /// # Safety
-    /// As [`load`].
-    #[inline]
-    #[target_feature(enable = "avx2,fma")]
-    unsafe fn store(y: &mut [f32], start: usize, n: usize, v: __m256) {
-        // SAFETY: the caller's contract.
-        unsafe {
-            if n >= W {
-                _mm256_storeu_ps(y.as_mut_ptr().add(start), v)
-            } else {
-                _mm256_maskstore_ps(y.as_mut_ptr().add(start), lanes(n), v)
-            }
-        }
-    }
+        use super::super::{Avx2, Portable, Rows};
+        use super::Lanes;
 
-    /// The sum of the lanes.
-    #[inline]
-    #[target_feature(enable = "avx2,fma")]
-    fn sum(v: __m256) -> f32 {
-        let quad = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps::<1>(v));
-        let pair = _mm_add_ps(quad, _mm_movehl_ps(quad, quad));
-        _mm_cvtss_f32(_mm_add_ss(pair, _mm_movehdup_ps(pair)))
-    }
+        /// Lanes per register.
+        const W: usize = 8;
 
-    /// Lane `o` of the result is the sum of the lanes of `sums[o]` (horizontal adds
-    /// pairing the registers, then the two halves).
-    #[inline]
-    #[target_feature(enable = "avx2,fma")]
-    fn add_across(s: [__m256; W]) -> __m256 {
-        let (t0, t1) = (_mm256_hadd_ps(s[0], s[1]), _mm256_hadd_ps(s[2], s[3]));
-        let (t2, t3) = (_mm256_hadd_ps(s[4], s[5]), _mm256_hadd_ps(s[6], s[7]));
-        let (u0, u1) = (_mm256_hadd_ps(t0, t1), _mm256_hadd_ps(t2, t3));
-        _mm256_add_ps(
-            _mm256_permute2f128_ps::<0x20>(u0, u1),
-            _mm256_permute2f128_ps::<0x31>(u0, u1),
-        )
-    }
+        /// Eight lanes on, then eight off: the mask of the first `n` lanes starts at `8 - n`.
+        static MASKS: [i32; 16] = [-1, -1, -1, -1, -1, -1, -1, -1, 0, 0, 0, 0, 0, 0, 0, 0];
 
-    /// Rows `i..i + R`, columns `j..j + 16` (cut to `n`) of `C (=|+=) A·B`, as the
-    /// AVX-512 tile with two 8-lane chunks per row.
-    ///
-    /// # Safety
-    /// As the AVX-512 `product_tile`, with AVX2 and FMA.
-    #[inline]
-    #[target_feature(enable = "avx2,fma")]
-    unsafe fn product_tile<const R: usize>(
-        a: &[f32],
-        (rs, cs): (usize, usize),
-        b: &[f32],
-        c: &mut [f32],
-        (n, k): (usize, usize),
-        (i, j): (usize, usize),
-        add: bool,
-    ) {
-        let (na, nb) = (n - j, n.saturating_sub(j + W));
-        let mut sums = [[_mm256_setzero_ps(); 2]; R];
-        for p in 0..k {
-            // SAFETY: row p of B, lanes j.. cut to n, lies within `b`; A's values lie
-            // within `a` (the function's contract).
-            unsafe {
-                let b0 = load(b, p * n + j, na);
-                let b1 = if nb > 0 {
-                    load(b, p * n + j + W, nb)
-                } else {
-                    b0
-                };
-                for (r, sum) in sums.iter_mut().enumerate() {
-                    let value = _mm256_set1_ps(*a.get_unchecked((i + r) * rs + p * cs));
-                    sum[0] = _mm256_fmadd_ps(value, b0, sum[0]);
-                    if nb > 0 {
-                        sum[1] = _mm256_fmadd_ps(value, b1, sum[1]);
-                    }
-                }
-            }
-        }
-        for (r, [s0, s1]) in sums.into_iter().enumerate() {
-            let at = (i + r) * n + j;
-            // SAFETY: row i + r of C, lanes j.. cut to n, lies within `c`.
-            unsafe {
-                let (mut s0, mut s1) = (s0, s1);
-                if add {
-                    s0 = _mm256_add_ps(s0, load(c, at, na));
-                    if nb > 0 {
-                        s1 = _mm256_add_ps(s1, load(c, at + W, nb));
-                    }
-                }
-                store(c, at, na, s0);
-                if nb > 0 {
-                    store(c, at + W, nb, s1);
-                }
-            }
-        }
-    }
-
-    // SAFETY: the methods need AVX2 and FMA, which callers check (`with_rows`).
-    unsafe impl Rows<f32> for Avx2 {
+        /// The mask of the first `min(n, 8)` lanes.
         #[inline]
         #[target_feature(enable = "avx2,fma")]
-        unsafe fn dot(self, a: &[f32], b: &[f32]) -> f32 {
-            let n = a.len().min(b.len());
-            let (mut even, mut odd) = (_mm256_setzero_ps(), _mm256_setzero_ps());
-            let mut i = 0;
-            // SAFETY (the loads): every chunk lies within 0..n, the length of both.
+        fn lanes(n: usize) -> __m256i {
+            let off = W - n.min(W);
+            // SAFETY: off <= 8, so eight i32 from MASKS[off] lie within it.
+            unsafe { _mm256_loadu_si256(MASKS.as_ptr().add(off).cast()) }
+        }
+
+        /// The `n` (at most 8) values from `x[start]`, zero in the other lanes.
+        ///
+        /// # Safety
+        /// AVX2; `x[start..start + min(n, 8)]` lies within `x` (masked-off lanes are never
+        /// read).
+        #[inline]
+        #[target_feature(enable = "avx2,fma")]
+        unsafe fn load(x: &[f32], start: usize, n: usize) -> __m256 {
+            // SAFETY: the caller's contract.
             unsafe {
-                while i + 2 * W <= n {
-                    even = _mm256_fmadd_ps(load(a, i, W), load(b, i, W), even);
-                    odd = _mm256_fmadd_ps(load(a, i + W, W), load(b, i + W, W), odd);
-                    i += 2 * W;
-                }
-                if i < n {
-                    even = _mm256_fmadd_ps(load(a, i, n - i), load(b, i, n - i), even);
-                    i += W;
-                }
-                if i < n {
-                    odd = _mm256_fmadd_ps(load(a, i, n - i), load(b, i, n - i), odd);
+                if n >= W {
+                    _mm256_loadu_ps(x.as_ptr().add(start))
+                } else {
+                    _mm256_maskload_ps(x.as_ptr().add(start), lanes(n))
                 }
             }
-            sum(_mm256_add_ps(even, odd))
+        }
+
+        /// Stores the first `min(n, 8)` lanes of `v` at `y[start..]`.
+        ///
+        /// # Safety
+        /// As [`load`].
+        #[inline]
+        #[target_feature(enable = "avx2,fma")]
+        unsafe fn store(y: &mut [f32], start: usize, n: usize, v: __m256) {
+            // SAFETY: the caller's contract.
+            unsafe {
+                if n >= W {
+                    _mm256_storeu_ps(y.as_mut_ptr().add(start), v)
+                } else {
+                    _mm256_maskstore_ps(y.as_mut_ptr().add(start), lanes(n), v)
+                }
+            }
+        }
+
+        /// The sum of the lanes.
+        #[inline]
+        #[target_feature(enable = "avx2,fma")]
+        fn sum(v: __m256) -> f32 {
+            let quad = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps::<1>(v));
+            let pair = _mm_add_ps(quad, _mm_movehl_ps(quad, quad));
+            _mm_cvtss_f32(_mm_add_ss(pair, _mm_movehdup_ps(pair)))
+        }
+
+        // SAFETY: every method needs AVX2 and FMA and enables them.
+        unsafe impl Lanes for Avx2 {
+            type V = __m256;
+            /// The lane count, and its mask when partial.
+            type M = (usize, __m256i);
+            const W: usize = W;
+            #[inline]
+            #[target_feature(enable = "avx2,fma")]
+            unsafe fn zero() -> __m256 {
+                _mm256_setzero_ps()
+            }
+            #[inline]
+            #[target_feature(enable = "avx2,fma")]
+            unsafe fn splat(v: f32) -> __m256 {
+                _mm256_set1_ps(v)
+            }
+            #[inline]
+            #[target_feature(enable = "avx2,fma")]
+            unsafe fn mask(n: usize) -> (usize, __m256i) {
+                (n, lanes(n))
+            }
+            #[inline]
+            #[target_feature(enable = "avx2,fma")]
+            unsafe fn load(x: &[f32], start: usize, (n, mask): (usize, __m256i)) -> __m256 {
+                // SAFETY: the caller's contract.
+                unsafe {
+                    if n >= W {
+                        _mm256_loadu_ps(x.as_ptr().add(start))
+                    } else {
+                        _mm256_maskload_ps(x.as_ptr().add(start), mask)
+                    }
+                }
+            }
+            #[inline]
+            #[target_feature(enable = "avx2,fma")]
+            unsafe fn store(y: &mut [f32], start: usize, (n, mask): (usize, __m256i), v: __m256) {
+                // SAFETY: the caller's contract.
+                unsafe {
+                    if n >= W {
+                        _mm256_storeu_ps(y.as_mut_ptr().add(start), v)
+                    } else {
+                        _mm256_maskstore_ps(y.as_mut_ptr().add(start), mask, v)
+                    }
+                }
+            }
+            #[inline]
+            #[target_feature(enable = "avx2,fma")]
+            unsafe fn fma(a: __m256, b: __m256, c: __m256) -> __m256 {
+                _mm256_fmadd_ps(a, b, c)
+            }
+            #[inline]
+            #[target_feature(enable = "avx2,fma")]
+            unsafe fn add(a: __m256, b: __m256) -> __m256 {
+                _mm256_add_ps(a, b)
+            }
+            #[inline]
+            #[target_feature(enable = "avx2,fma")]
+            unsafe fn mul(a: __m256, b: __m256) -> __m256 {
+                _mm256_mul_ps(a, b)
+            }
+            #[inline]
+            #[target_feature(enable = "avx2,fma")]
+            unsafe fn sum(v: __m256) -> f32 {
+                sum(v)
+            }
+            #[inline]
+            #[target_feature(enable = "avx2,fma")]
+            unsafe fn ordered(v: __m256) -> bool {
+                _mm256_movemask_ps(_mm256_cmp_ps::<_CMP_ORD_Q>(v, v)) == 0xff
+            }
+        }
+
+        /// Lane `o` of the result is the sum of the lanes of `sums[o]` (horizontal adds
+        /// pairing the registers, then the two halves).
+        #[inline]
+        #[target_feature(enable = "avx2,fma")]
+        fn add_across(s: [__m256; W]) -> __m256 {
+            let (t0, t1) = (_mm256_hadd_ps(s[0], s[1]), _mm256_hadd_ps(s[2], s[3]));
+            let (t2, t3) = (_mm256_hadd_ps(s[4], s[5]), _mm256_hadd_ps(s[6], s[7]));
+            let (u0, u1) = (_mm256_hadd_ps(t0, t1), _mm256_hadd_ps(t2, t3));
+            _mm256_add_ps(
+                _mm256_permute2f128_ps::<0x20>(u0, u1),
+                _mm256_permute2f128_ps::<0x31>(u0, u1),
+            )
         }
 
         /// Eight outputs at a time: eight registers of partial sums, added across lanes
         /// together ([`add_across`]); fewer than four outputs left take a dot each.
         #[inline]
         #[target_feature(enable = "avx2,fma")]
-        unsafe fn matvec(self, w: &[f32], x: &[f32], b: &[f32], y: &mut [f32]) {
+        pub(super) unsafe fn matvec(w: &[f32], x: &[f32], b: &[f32], y: &mut [f32]) {
             let (inputs, outputs) = (x.len(), y.len());
             let w = &w[..inputs * outputs];
             if !b.is_empty() {
@@ -1016,7 +1156,8 @@ mod avx2 {
                 if count < W / 2 {
                     for o in o0..outputs {
                         // SAFETY: this function's contract.
-                        let dot = unsafe { self.dot(x, &w[o * inputs..(o + 1) * inputs]) };
+                        let dot =
+                            unsafe { super::dot::<Avx2>(x, &w[o * inputs..(o + 1) * inputs]) };
                         y[o] = if b.is_empty() { dot } else { b[o] + dot };
                     }
                     return;
@@ -1043,198 +1184,13 @@ mod avx2 {
             }
         }
 
-        #[inline]
-        #[target_feature(enable = "avx2,fma")]
-        unsafe fn combine(
-            self,
-            coefficients: &[f32],
-            stride: usize,
-            m: &[f32],
-            out: &mut [f32],
-            add: bool,
-        ) {
-            let cols = out.len();
-            if cols == 0 {
-                return;
-            }
-            let rows = m.len() / cols;
-            let coefficient = |r: usize| match coefficients.is_empty() {
-                true => 1.0,
-                false => coefficients[r * stride],
-            };
-            // 16 columns at a time, two sums per chunk (rows alternating).
-            let mut j = 0;
-            while j < cols {
-                let (na, nb) = (cols - j, cols.saturating_sub(j + W));
-                let zero = _mm256_setzero_ps();
-                let (mut a0, mut b0, mut a1, mut b1) = (zero, zero, zero, zero);
-                let mut r = 0;
-                // SAFETY (the loads): row r's lanes j.. cut to `cols` lie within `m`.
-                unsafe {
-                    while r + 2 <= rows {
-                        let c0 = _mm256_set1_ps(coefficient(r));
-                        let c1 = _mm256_set1_ps(coefficient(r + 1));
-                        let (at0, at1) = (r * cols + j, (r + 1) * cols + j);
-                        a0 = _mm256_fmadd_ps(c0, load(m, at0, na), a0);
-                        a1 = _mm256_fmadd_ps(c1, load(m, at1, na), a1);
-                        if nb > 0 {
-                            b0 = _mm256_fmadd_ps(c0, load(m, at0 + W, nb), b0);
-                            b1 = _mm256_fmadd_ps(c1, load(m, at1 + W, nb), b1);
-                        }
-                        r += 2;
-                    }
-                    if r < rows {
-                        let c = _mm256_set1_ps(coefficient(r));
-                        a0 = _mm256_fmadd_ps(c, load(m, r * cols + j, na), a0);
-                        if nb > 0 {
-                            b0 = _mm256_fmadd_ps(c, load(m, r * cols + j + W, nb), b0);
-                        }
-                    }
-                }
-                let (mut a, mut b) = (_mm256_add_ps(a0, a1), _mm256_add_ps(b0, b1));
-                // SAFETY: lanes j.. of `out` cut to `cols` lie within it.
-                unsafe {
-                    if add {
-                        a = _mm256_add_ps(a, load(out, j, na));
-                        if nb > 0 {
-                            b = _mm256_add_ps(b, load(out, j + W, nb));
-                        }
-                    }
-                    store(out, j, na, a);
-                    if nb > 0 {
-                        store(out, j + W, nb, b);
-                    }
-                }
-                j += 2 * W;
-            }
-        }
-
-        #[inline]
-        #[target_feature(enable = "avx2,fma")]
-        unsafe fn product(
-            self,
-            a: &[f32],
-            strides: (usize, usize),
-            b: &[f32],
-            c: &mut [f32],
-            n: usize,
-            add: bool,
-        ) {
-            let Some((m, k)) = super::product_size(a, strides, b, c, n, add) else {
-                return;
-            };
-            let mut j = 0;
-            while j < n {
-                let mut i = 0;
-                // SAFETY (both): product_size checked that `a` holds A, and the tiles
-                // stay within m rows, k depth and n columns.
-                while i + 4 <= m {
-                    unsafe { product_tile::<4>(a, strides, b, c, (n, k), (i, j), add) };
-                    i += 4;
-                }
-                while i < m {
-                    unsafe { product_tile::<1>(a, strides, b, c, (n, k), (i, j), add) };
-                    i += 1;
-                }
-                j += 2 * W;
-            }
-        }
-
         /// Element by element, as the portable loop (a small share of the tiled
         /// forward's time: W is transposed once per product).
         #[inline]
         #[target_feature(enable = "avx2,fma")]
-        unsafe fn transpose(self, src: &[f32], rows: usize, cols: usize, dst: &mut [f32]) {
+        pub(super) unsafe fn transpose(src: &[f32], rows: usize, cols: usize, dst: &mut [f32]) {
             // SAFETY: baseline instructions.
             unsafe { Rows::<f32>::transpose(Portable, src, rows, cols, dst) }
-        }
-
-        #[inline]
-        #[target_feature(enable = "avx2,fma")]
-        unsafe fn outer(self, g: &[f32], x: &[f32], out: &mut [f32], add: bool) {
-            let cols = x.len();
-            if cols == 0 {
-                return;
-            }
-            for j in (0..cols).step_by(W) {
-                let count = cols - j;
-                // SAFETY: lanes j.. cut to `cols` lie within `x` and within each row of
-                // `out`, rows visited while they lie within `out`.
-                unsafe {
-                    let x = load(x, j, count);
-                    for (o, &g) in g.iter().enumerate().take(out.len() / cols) {
-                        let mut v = _mm256_mul_ps(_mm256_set1_ps(g), x);
-                        if add {
-                            v = _mm256_add_ps(load(out, o * cols + j, count), v);
-                        }
-                        store(out, o * cols + j, count, v);
-                    }
-                }
-            }
-        }
-
-        #[inline]
-        #[target_feature(enable = "avx2,fma")]
-        unsafe fn scale_add(self, alpha: f32, x: &[f32], b: &[f32], y: &mut [f32]) {
-            let n = x.len().min(b.len()).min(y.len());
-            let alpha = _mm256_set1_ps(alpha);
-            for i in (0..n).step_by(W) {
-                // SAFETY: lanes i.. cut to n lie within all three.
-                unsafe {
-                    let v =
-                        _mm256_add_ps(load(b, i, n - i), _mm256_mul_ps(alpha, load(x, i, n - i)));
-                    store(y, i, n - i, v);
-                }
-            }
-        }
-
-        #[inline]
-        #[target_feature(enable = "avx2,fma")]
-        unsafe fn axpy(self, alpha: f32, x: &[f32], y: &mut [f32]) {
-            let n = x.len().min(y.len());
-            let alpha = _mm256_set1_ps(alpha);
-            let whole = n - n % W;
-            // SAFETY (all): lanes i.. cut to n lie within both.
-            for i in (0..whole).step_by(W) {
-                unsafe {
-                    let v = _mm256_add_ps(load(y, i, W), _mm256_mul_ps(alpha, load(x, i, W)));
-                    store(y, i, W, v);
-                }
-            }
-            if whole < n {
-                unsafe {
-                    let rest = n - whole;
-                    let v = _mm256_add_ps(
-                        load(y, whole, rest),
-                        _mm256_mul_ps(alpha, load(x, whole, rest)),
-                    );
-                    store(y, whole, rest, v);
-                }
-            }
-        }
-
-        #[inline]
-        #[target_feature(enable = "avx2,fma")]
-        unsafe fn all_finite(self, values: &[f32]) -> bool {
-            // As the AVX-512 test: `g·0` is NaN exactly for a non-finite g.
-            let n = values.len();
-            let zero = _mm256_setzero_ps();
-            let (mut s0, mut s1, mut s2, mut s3) = (zero, zero, zero, zero);
-            let whole = n - n % (4 * W);
-            // SAFETY (the loads): every chunk lies within the slice.
-            unsafe {
-                for i in (0..whole).step_by(4 * W) {
-                    s0 = _mm256_fmadd_ps(load(values, i, W), zero, s0);
-                    s1 = _mm256_fmadd_ps(load(values, i + W, W), zero, s1);
-                    s2 = _mm256_fmadd_ps(load(values, i + 2 * W, W), zero, s2);
-                    s3 = _mm256_fmadd_ps(load(values, i + 3 * W, W), zero, s3);
-                }
-                for i in (whole..n).step_by(W) {
-                    s0 = _mm256_fmadd_ps(load(values, i, n - i), zero, s0);
-                }
-            }
-            let sum = _mm256_add_ps(_mm256_add_ps(s0, s1), _mm256_add_ps(s2, s3));
-            _mm256_movemask_ps(_mm256_cmp_ps::<_CMP_ORD_Q>(sum, sum)) == 0xff
         }
     }
 }
