@@ -603,6 +603,31 @@ fn a_transposed_input_is_read_correctly() {
     assert_eq!(expected, from_transposed);
 }
 
+/// Every kernel path this CPU has gives the same training step as the portable one, to
+/// rounding (a model's `set_kernel_path`; `NNSCRATCH_GEMM` picks the default).
+#[test]
+fn every_kernel_path_computes_the_same_step() {
+    use nnscratch::kernels::KernelPath;
+    use nnscratch::optim::Parameters;
+    let step = |path: KernelPath| {
+        let mut rng = rand::rngs::StdRng::seed_from_u64(8);
+        let mut net = SineNet::<f32>::new(&mut rng);
+        net.set_kernel_path(path).unwrap();
+        let (x, y, _) = random_batch::<f32, SineNet<f32>>(8, 20);
+        let loss = net.loss_backward(x.view(), y.view()).unwrap();
+        (loss, net.gradient("2.weight").unwrap())
+    };
+    let (loss, gradient) = step(KernelPath::Portable);
+    for path in KernelPath::ALL.into_iter().filter(|p| p.is_available()) {
+        let (other_loss, other_gradient) = step(path);
+        assert!((other_loss - loss).abs() <= 1e-5 * loss.abs(), "{path:?}");
+        assert!(
+            check::relative_error(&other_gradient, &gradient) < 1e-4,
+            "{path:?}"
+        );
+    }
+}
+
 #[test]
 fn the_batch_size_may_change_between_calls() {
     let mut rng = rand::rngs::StdRng::seed_from_u64(4);

@@ -228,6 +228,11 @@ where
     T: Float,
     M: CompiledModel<T> + 'static,
 {
+    // The steps leave running statistics in the exported file: on the portable path
+    // they (and so the file's bytes) are the same on every CPU.
+    model
+        .set_kernel_path(nnscratch::kernels::KernelPath::Portable)
+        .unwrap();
     let mut rng = StdRng::seed_from_u64(7);
     for _ in 0..3 {
         let x = random_rows::<T>(&mut rng, 6, M::INPUT_WIDTH);
@@ -257,6 +262,8 @@ where
 
 /// A `Sequential` after three training-mode passes, in evaluation mode, exported.
 fn sequential<T: Float>(case: SequentialCase) -> Exported<T> {
+    // As for compiled models: running statistics the same on every CPU.
+    nnscratch::tensor::set_kernel_path(nnscratch::kernels::KernelPath::Portable).unwrap();
     let mut rng = StdRng::seed_from_u64(3);
     let mut net = Sequential::<T>::new(case.specs.iter().copied(), &mut rng).unwrap();
     let shape = case.input_shape.clone();

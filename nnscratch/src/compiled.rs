@@ -181,6 +181,10 @@ pub trait CompiledModel<T: Float>: Parameters<T> {
     /// included), on the dynamic engine.
     fn to_dynamic(&self) -> GraphModule<T>;
 
+    /// Runs the model's kernels on `path` (see the generated `set_kernel_path`):
+    /// `Portable` gives the same bits on every CPU.
+    fn set_kernel_path(&mut self, path: crate::kernels::KernelPath) -> Result<()>;
+
     /// Switches training-mode behaviour (Dropout, BatchNorm) on or off; a model without
     /// such layers has nothing to switch.
     fn set_training(&mut self, _training: bool) {}

@@ -260,6 +260,14 @@ pub fn model(input: &ModelInput, model: &Model) -> TokenStream {
                 self.workspace.gemm.set_threads(threads);
             }
 
+            /// Runs this model's products and row operations on `path` (default: the
+            /// fastest this CPU has). The paths round differently (AVX-512 and AVX2 fuse
+            /// multiply-adds, sums run in other orders), so `Portable` gives the same bits
+            /// on every machine. An `Err`, changing nothing, if this CPU cannot run it.
+            pub fn set_kernel_path(&mut self, path: ::nnscratch::kernels::KernelPath) -> ::nnscratch::Result<()> {
+                self.workspace.gemm.set_kernel_path(path)
+            }
+
             /// Sizes every buffer for `batch` rows (allocates only when it changes).
             fn prepare(&mut self, batch: usize) -> ::nnscratch::Result<()> {
                 let ws = &mut self.workspace;
@@ -309,6 +317,10 @@ pub fn model(input: &ModelInput, model: &Model) -> TokenStream {
 
             fn forward(&mut self, x: ::nnscratch::ndarray::ArrayView2<'_, T>) -> ::nnscratch::Result<::nnscratch::ndarray::ArrayView2<'_, T>> {
                 #ident::forward(self, x)
+            }
+
+            fn set_kernel_path(&mut self, path: ::nnscratch::kernels::KernelPath) -> ::nnscratch::Result<()> {
+                #ident::set_kernel_path(self, path)
             }
 
             fn loss(&mut self, x: ::nnscratch::ndarray::ArrayView2<'_, T>, target: ::nnscratch::compiled::Target<'_, T>) -> ::nnscratch::Result<T> {

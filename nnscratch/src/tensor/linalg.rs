@@ -18,7 +18,7 @@ use ndarray::{Array2, ArrayD, ArrayView2, Ix2, IxDyn};
 
 use super::arith::{broadcast_shape, unbroadcast};
 use super::{Function, Partial, Tensor};
-use crate::kernels::{MatRef, gemm};
+use crate::kernels::{KernelPath, MatRef, gemm};
 use crate::{Error, Float, Result};
 
 /// `op(A)·op(B)` into a new row-major `[rows, cols]` array, reading both operands in
@@ -83,6 +83,11 @@ fn matrix_product<T: Float>(a: ArrayView2<'_, T>, b: ArrayView2<'_, T>) -> Array
         if workspace.threads() != threads {
             workspace.set_threads(threads);
         }
+        let path = kernel_path();
+        if workspace.kernel_path() != path {
+            // Available: `set_kernel_path` below only stores paths this CPU runs.
+            let _ = workspace.set_kernel_path(path);
+        }
         gemm(a, b, out, false, workspace);
     });
     c
@@ -97,6 +102,35 @@ static THREADS: AtomicUsize = AtomicUsize::new(1);
 /// setting (`set_threads` on the model).
 pub fn set_num_threads(threads: usize) {
     THREADS.store(threads.max(1), Ordering::Relaxed);
+}
+
+/// The kernel path of the dynamic engine's matrix products, if set
+/// ([`KernelPath::ALL`] index + 1; 0 for the CPU's default).
+static PATH: AtomicUsize = AtomicUsize::new(0);
+
+/// Runs the dynamic engine's matrix products on `path` (default: the fastest this CPU
+/// has), as a compiled model's `set_kernel_path`: the paths round differently, and
+/// `Portable` gives the same bits on every machine. An `Err`, changing nothing, if this
+/// CPU cannot run it.
+pub fn set_kernel_path(path: KernelPath) -> crate::Result<()> {
+    if !path.is_available() {
+        return Err(crate::Error::InvalidArgument {
+            what: "tensor::set_kernel_path".into(),
+            expected: "a kernel path this CPU supports".into(),
+            found: format!("{path:?}"),
+        });
+    }
+    let index = KernelPath::ALL.iter().position(|&p| p == path).unwrap_or(0);
+    PATH.store(index + 1, Ordering::Relaxed);
+    Ok(())
+}
+
+/// The kernel path of the dynamic engine's matrix products.
+pub fn kernel_path() -> KernelPath {
+    match PATH.load(Ordering::Relaxed) {
+        0 => KernelPath::default_for_this_cpu(),
+        index => KernelPath::ALL[index - 1],
+    }
 }
 
 /// The number of threads the dynamic engine's matrix products use.

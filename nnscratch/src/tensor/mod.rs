@@ -47,7 +47,7 @@ mod softplus;
 mod tanh;
 mod unary;
 
-pub use linalg::{num_threads, set_num_threads};
+pub use linalg::{kernel_path, num_threads, set_kernel_path, set_num_threads};
 pub(crate) use sigmoid::sigmoid;
 
 /// PyTorch's floor rule for a convolution's or a pooling's output size (`None` when the
