@@ -159,6 +159,19 @@ impl WorstError {
         expected: &ArrayD<T>,
         floor: f64,
     ) {
+        self.check_within(what, actual, expected, floor, tolerance::<T>());
+    }
+
+    /// [`check_above`](Self::check_above) against `allowed` instead of the dtype's
+    /// tolerance.
+    pub fn check_within<T: Float>(
+        &mut self,
+        what: &str,
+        actual: &ArrayD<T>,
+        expected: &ArrayD<T>,
+        floor: f64,
+        allowed: f64,
+    ) {
         let scale = expected.iter().fold(0.0f64, |m, v| m.max(v.as_f64().abs()));
         let error = if scale < floor {
             let diff = actual
@@ -174,10 +187,9 @@ impl WorstError {
             relative_error(actual, expected)
         };
         assert!(
-            error <= tolerance::<T>(),
-            "{what} ({}): relative error {error:e} over {:e}\n actual:   {actual}\n expected: {expected}",
+            error <= allowed,
+            "{what} ({}): relative error {error:e} over {allowed:e}\n actual:   {actual}\n expected: {expected}",
             T::DTYPE,
-            tolerance::<T>()
         );
         self.compared += 1;
         let case = what.split_whitespace().next().unwrap_or(what).to_string();
