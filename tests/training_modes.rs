@@ -152,11 +152,16 @@ fn check_model<T: Float, M: CompiledModel<T>>(
     }
 }
 
+/// f64 against the dynamic engine to 1e-6: a gradient that is zero in exact arithmetic
+/// (a bias before a BatchNorm on batch statistics) is rounding noise of order
+/// `batch·ε·Σ|dY|`, which the report measures against `√ε` of the model's largest gradient:
+/// about 1e-7 for a batch of 5 (AllOptions' `7.bias` on the portable path, 1.1e-7), where
+/// every other gradient agrees to 1e-14 and a wrong derivative is off by order 1.
 macro_rules! gradient_checks {
     ($($model:ident => $f64_test:ident, $f32_test:ident;)*) => {$(
         #[test]
         fn $f64_test() {
-            check_model::<f64, $model<f64>>(|rng| $model::new(rng), 1e-7, Some(1e-6));
+            check_model::<f64, $model<f64>>(|rng| $model::new(rng), 1e-6, Some(1e-6));
         }
         #[test]
         fn $f32_test() {
