@@ -8,10 +8,11 @@
 //! ∂L/∂X_ik = Σ_o ∂L/∂Y_io · W_ok     dX = dY·W
 //! ```
 //!
-//! Small layers run direct loops over contiguous rows (the row operations of `rows.rs`:
-//! dots for `Y`, sums of weighted rows for the gradients, on the workspace's kernel
-//! path); large ones the packed GEMM of `gemm.rs`, whose buffers the caller keeps. Every array here is
-//! in standard (row-major) layout, which the generated code guarantees.
+//! Each product takes one of three routes ([`route`]): tiny ones loops over contiguous
+//! rows, small ones register tiles with nothing packed (both the row operations of
+//! `rows.rs`, on the workspace's kernel path), large ones the packed GEMM of `gemm.rs`,
+//! whose buffers the caller keeps. Every array here is in standard (row-major) layout,
+//! which the generated code guarantees.
 
 use ndarray::{ArrayView1, ArrayView2, ArrayViewMut1, ArrayViewMut2};
 
@@ -32,13 +33,13 @@ enum Route {
     Gemm,
 }
 
-/// The route for an `m×k · k×n` product on `path`, as measured with `bench`: below
-/// `m·n·k = 1024` (or with fewer than 4 rows or columns) loops over rows win. Between
-/// that and `2^15`, where the path has register-tiled row operations (AVX-512, AVX2), a
-/// product with nothing packed wins (on AVX2, seed-fit 5.9 -> 3.1 µs a step with the
-/// AVX2 rows and tiles): seed-fit's 20×30·30×30 products, whose gradients
-/// took 4.52 µs a step packed and 3.18 tiled, the forward 3.18 and 2.63 (on a transposed
-/// copy of W). w2's 64×64·64×64 stay packed (29.0 µs a step against 35.7 tiled).
+/// The route for an `m×k · k×n` product on `path`, as measured with `bench`. Below
+/// `m·n·k = 1024` (or with fewer than 4 rows or columns) loops over rows win. Below
+/// `2^15`, where the path has register-tiled row operations (AVX-512, AVX2), tiles with
+/// nothing packed win: seed-fit's 20×30·30×30 products took 4.52 µs a step with their
+/// gradients packed and 3.18 tiled, then 2.63 with the forward tiled too (on a
+/// transposed copy of W); on the AVX2 path the step went from 5.9 to 3.1 µs. Larger
+/// products are packed: w2's 64×64·64×64 measured 29.0 µs a step packed, 35.7 tiled.
 fn route<T: Float>(m: usize, n: usize, k: usize, path: KernelPath) -> Route {
     let size = m * n * k;
     if m < 4 || n < 4 || size < 1024 {

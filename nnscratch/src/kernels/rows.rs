@@ -13,9 +13,10 @@
 //! or the CPU's default), so `NNSCRATCH_GEMM` and `set_kernel_path` choose it too, and
 //! the tests below run every operation on every path the CPU has.
 //!
-//! `axpy`, `scale`, `scale_add` and `add` round exactly as the portable loops (a multiply
-//! and an add, never fused), so every path gives the same bits for them; `dot` sums in
-//! another order on each path (as the GEMM's paths do).
+//! `axpy`, `scale_add` and `outer` round exactly as the portable loops (a multiply and an
+//! add, never fused), so every path gives the same bits for them; the sums (`dot`,
+//! `matvec`, `combine`, `product`) fuse and run in another order on each path, as the
+//! GEMM's paths do.
 
 use super::KernelPath;
 use crate::Float;
