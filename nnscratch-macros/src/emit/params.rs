@@ -363,7 +363,6 @@ pub fn visitor(model: &Model) -> TokenStream {
             }
         }
     });
-    let lend = lend_parameters(model);
     let buffers = buffer_visits(model);
     let buffers = if buffers.is_empty() {
         quote!()
@@ -389,34 +388,6 @@ pub fn visitor(model: &Model) -> TokenStream {
 
         fn parameter_layout(&self) -> Option<::nnscratch::optim::ParameterLayout> {
             Some(Self::PARAMETERS)
-        }
-
-        #lend
-    }
-}
-
-/// `lend_parameters`: the per-rank arrays and a table of each parameter's rank.
-fn lend_parameters(model: &Model) -> TokenStream {
-    let ranks: Vec<u8> = tensors(model).map(|(_, t)| t.shape.len() as u8).collect();
-    let count = ranks.len();
-    if count == 0 || ranks.iter().any(|&r| !(1..=4).contains(&r)) {
-        return quote!();
-    }
-    let present = by_rank(model);
-    let (values, grads): (Vec<_>, Vec<_>) = (1..=4)
-        .map(|rank| match present.contains_key(&rank) {
-            true => {
-                let field = rank_field(rank);
-                (quote!(&mut self.#field[..]), quote!(&self.grad.#field[..]))
-            }
-            false => (quote!(&mut [][..]), quote!(&[][..])),
-        })
-        .unzip();
-    quote! {
-        fn lend_parameters(&mut self, lend: &mut dyn FnMut(&mut ::nnscratch::optim::ParameterArrays<'_, T>)) {
-            const RANKS: [u8; #count] = [#(#ranks),*];
-            let grads = self.grad.filled.then_some((#(#grads),*));
-            lend(&mut ::nnscratch::optim::ParameterArrays::new(Self::PARAMETERS, &RANKS, (#(#values),*), grads));
         }
     }
 }

@@ -14,10 +14,7 @@
 //! [`Adam::clip_grad_norm`], `g` is first scaled as `torch.nn.utils.clip_grad_norm_`
 //! scales it.
 
-use super::{
-    Clipping, LearningRate, Optimizer, Parameters, Source, StateList, StepOn, check_hyper,
-    step_with,
-};
+use super::{Clipping, LearningRate, Optimizer, Parameters, StateList, check_hyper};
 use crate::{Float, Result};
 
 /// `torch.optim.Adam`, or `torch.optim.AdamW` when built with [`Adam::adamw`]. Build with
@@ -159,12 +156,6 @@ impl<T: Float> LearningRate for Adam<T> {
 impl<T: Float> Optimizer<T> for Adam<T> {
     fn step(&mut self, model: &mut (impl Parameters<T> + ?Sized)) -> Result<()> {
         self.check()?;
-        step_with(self, model)
-    }
-}
-
-impl<T: Float> StepOn<T> for Adam<T> {
-    fn step_on(&mut self, model: &mut impl Source<T>) -> Result<()> {
         self.moments.check_step(model)?;
         let clip: T = self.clipping.coefficient(model);
         let (beta1, beta2) = self.betas;
@@ -173,7 +164,7 @@ impl<T: Float> StepOn<T> for Adam<T> {
         let shrink = T::of(1.0 - self.lr * self.weight_decay);
         let mut index = 0;
         let moments = &mut self.moments;
-        model.each(|p| {
+        model.visit_parameters(&mut |p| {
             let slot = moments.get(index, p.name, p.shape, || None);
             index += 1;
             let Some(grad) = p.grad else { return };

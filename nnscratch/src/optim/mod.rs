@@ -83,21 +83,12 @@ pub fn visit_array<T: Float, D: Dimension>(
     grad: Option<&Array<T, D>>,
     visitor: &mut dyn FnMut(Param<'_, T>),
 ) {
-    lend_array(name, value, grad, visitor);
-}
-
-/// [`visit_array`] for any closure (inlined where the caller loops).
-#[inline]
-fn lend_array<T: Float, D: Dimension>(
-    name: &str,
-    value: &mut Array<T, D>,
-    grad: Option<&Array<T, D>>,
-    mut visitor: impl FnMut(Param<'_, T>),
-) {
     if value.as_slice().is_none() {
         *value = value.as_standard_layout().into_owned();
     }
-    let dim = value.raw_dim();
+    let mut dims = [0usize; 8];
+    let ndim = value.ndim().min(dims.len());
+    dims[..ndim].copy_from_slice(&value.shape()[..ndim]);
     // Row-major gradients (the usual case) are lent as they are; others copied.
     let reordered;
     let grad = match grad {
@@ -113,7 +104,7 @@ fn lend_array<T: Float, D: Dimension>(
         .unwrap_or_else(|| unreachable!("made standard above"));
     visitor(Param {
         name,
-        shape: dim.slice(),
+        shape: &dims[..ndim],
         value,
         grad,
     });
@@ -199,14 +190,6 @@ pub trait Parameters<T: Float> {
     /// need not compare the names one by one at each step.
     fn parameter_layout(&self) -> Option<ParameterLayout> {
         None
-    }
-
-    /// Calls `lend` once with all the parameter arrays, when the model keeps them so (a
-    /// `model!` struct); the default calls nothing, and callers then visit. Optimizers
-    /// use it to walk the parameters in loops of their own instead of through a visitor
-    /// call per parameter and pass.
-    fn lend_parameters(&mut self, lend: &mut dyn FnMut(&mut ParameterArrays<'_, T>)) {
-        let _ = lend;
     }
 
     /// The parameters' names and shapes, in visiting order.
@@ -314,146 +297,6 @@ pub trait Optimizer<T: Float> {
     fn step(&mut self, model: &mut (impl Parameters<T> + ?Sized)) -> Result<()>;
 }
 
-/// Where an optimizer step finds the parameters: lent all at once
-/// ([`ParameterArrays`]) or visited one by one ([`Visited`]). A step is written once against this, and run on
-/// whichever the model offers ([`step_with`]).
-pub(crate) trait Source<T: Float> {
-    /// Calls `f` for every parameter, in visiting order.
-    fn each(&mut self, f: impl FnMut(Param<'_, T>));
-    /// The model's [`Parameters::parameter_layout`].
-    fn layout(&self) -> Option<ParameterLayout>;
-    /// Names and shapes, for messages.
-    fn shapes(&mut self) -> Vec<(String, Vec<usize>)>;
-}
-
-/// A model whose parameters are visited one at a time.
-pub(crate) struct Visited<'m, M: ?Sized>(&'m mut M);
-
-impl<T: Float, M: Parameters<T> + ?Sized> Source<T> for Visited<'_, M> {
-    fn each(&mut self, mut f: impl FnMut(Param<'_, T>)) {
-        self.0.visit_parameters(&mut f);
-    }
-
-    fn layout(&self) -> Option<ParameterLayout> {
-        self.0.parameter_layout()
-    }
-
-    fn shapes(&mut self) -> Vec<(String, Vec<usize>)> {
-        self.0.parameter_shapes()
-    }
-}
-
-/// An optimizer's step, written once for either [`Source`].
-pub(crate) trait StepOn<T: Float> {
-    /// One step on `params` (hyper-parameters already checked).
-    fn step_on(&mut self, params: &mut impl Source<T>) -> Result<()>;
-}
-
-/// Runs `optimizer`'s step on `model`'s parameters lent all at once if the model lends
-/// them, visited otherwise.
-pub(crate) fn step_with<T: Float>(
-    optimizer: &mut impl StepOn<T>,
-    model: &mut (impl Parameters<T> + ?Sized),
-) -> Result<()> {
-    let mut outcome = None;
-    model.lend_parameters(&mut |arrays| outcome = Some(optimizer.step_on(arrays)));
-    outcome.unwrap_or_else(|| optimizer.step_on(&mut Visited(model)))
-}
-
-/// A compiled model's parameter arrays (kept in one array per rank) and their
-/// gradients, lent together ([`Parameters::lend_parameters`]): an optimizer walks them
-/// in visiting order with its own loop, calling no visitor.
-pub struct ParameterArrays<'a, T: Float> {
-    layout: ParameterLayout,
-    ranks: &'a [u8],
-    values: ArraysByRank<'a, T>,
-    grads: Option<GradsByRank<'a, T>>,
-}
-
-type ArraysByRank<'a, T> = (
-    &'a mut [ndarray::Array1<T>],
-    &'a mut [ndarray::Array2<T>],
-    &'a mut [ndarray::Array3<T>],
-    &'a mut [ndarray::Array4<T>],
-);
-type GradsByRank<'a, T> = (
-    &'a [ndarray::Array1<T>],
-    &'a [ndarray::Array2<T>],
-    &'a [ndarray::Array3<T>],
-    &'a [ndarray::Array4<T>],
-);
-
-impl<'a, T: Float> ParameterArrays<'a, T> {
-    /// What `model!`-generated `lend_parameters` builds: parameter `i` is named and
-    /// shaped `layout[i]` and has rank `ranks[i]`; each rank's arrays (and gradients, when
-    /// filled) are in visiting order.
-    #[doc(hidden)]
-    pub fn new(
-        layout: ParameterLayout,
-        ranks: &'a [u8],
-        values: ArraysByRank<'a, T>,
-        grads: Option<GradsByRank<'a, T>>,
-    ) -> Self {
-        ParameterArrays {
-            layout,
-            ranks,
-            values,
-            grads,
-        }
-    }
-}
-
-impl<T: Float> Source<T> for ParameterArrays<'_, T> {
-    fn each(&mut self, mut f: impl FnMut(Param<'_, T>)) {
-        let values = &mut self.values;
-        let mut values = (
-            values.0.iter_mut(),
-            values.1.iter_mut(),
-            values.2.iter_mut(),
-            values.3.iter_mut(),
-        );
-        // No gradients (none filled): empty iterators, so every gradient is None.
-        let grads = self.grads.unwrap_or((&[], &[], &[], &[]));
-        let mut grads = (
-            grads.0.iter(),
-            grads.1.iter(),
-            grads.2.iter(),
-            grads.3.iter(),
-        );
-        for (&(name, _), &rank) in self.layout.iter().zip(self.ranks) {
-            match rank {
-                1 => values
-                    .0
-                    .next()
-                    .map(|v| lend_array(name, v, grads.0.next(), &mut f)),
-                2 => values
-                    .1
-                    .next()
-                    .map(|v| lend_array(name, v, grads.1.next(), &mut f)),
-                3 => values
-                    .2
-                    .next()
-                    .map(|v| lend_array(name, v, grads.2.next(), &mut f)),
-                _ => values
-                    .3
-                    .next()
-                    .map(|v| lend_array(name, v, grads.3.next(), &mut f)),
-            };
-        }
-    }
-
-    fn layout(&self) -> Option<ParameterLayout> {
-        Some(self.layout)
-    }
-
-    fn shapes(&mut self) -> Vec<(String, Vec<usize>)> {
-        self.layout
-            .iter()
-            .map(|(name, shape)| (name.to_string(), shape.to_vec()))
-            .collect()
-    }
-}
-
 /// Per-parameter state of an optimizer, created on first use and checked afterwards.
 #[derive(Debug, Clone, Default)]
 pub(crate) struct StateList<S> {
@@ -469,11 +312,14 @@ impl<S> StateList<S> {
     /// would be written into the weights and every later step would compute garbage.
     /// A refused step leaves every weight as it was; the error names the parameter (and
     /// the first bad element).
-    pub(crate) fn check_step<T: Float>(&mut self, model: &mut impl Source<T>) -> Result<()> {
+    pub(crate) fn check_step<T: Float>(
+        &mut self,
+        model: &mut (impl Parameters<T> + ?Sized),
+    ) -> Result<()> {
         // A model whose type fixes its parameters, the same list as before: nothing to
         // compare by name. Otherwise names and shapes are compared while visiting, so
         // that a good step allocates nothing.
-        let layout = model.layout();
+        let layout = model.parameter_layout();
         let same_layout = matches!((self.layout, layout),
             (Some(known), Some(now)) if std::ptr::eq(known, now) || known == now);
         let check_names = !self.entries.is_empty() && !same_layout;
@@ -485,7 +331,7 @@ impl<S> StateList<S> {
         let mut index = 0;
         let mut agrees = true;
         let mut bad: Option<(String, usize, T)> = None;
-        model.each(|p| {
+        model.visit_parameters(&mut |p| {
             if check_names {
                 agrees &= matches!(self.entries.get(index),
                     Some((name, shape, _)) if name == p.name && shape.as_slice() == p.shape);
@@ -509,7 +355,7 @@ impl<S> StateList<S> {
             return Err(Error::InvalidArgument {
                 what: "optimizer step".into(),
                 expected: format!("the parameters this optimizer was used with: {known:?}"),
-                found: format!("{:?}", model.shapes()),
+                found: format!("{:?}", model.parameter_shapes()),
             });
         }
         match bad {
@@ -573,13 +419,13 @@ impl Clipping {
 
     /// The factor every gradient is multiplied by, `min(1, max_norm / (‖g‖₂ + 1e-6))`
     /// over all gradients together (1 without clipping); records `‖g‖₂`.
-    pub(crate) fn coefficient<T: Float>(&mut self, model: &mut impl Source<T>) -> T {
+    pub(crate) fn coefficient<T: Float>(&mut self, model: &mut (impl Parameters<T> + ?Sized)) -> T {
         let Some(max_norm) = self.max_norm else {
             self.last_norm = None;
             return T::one();
         };
         let mut sum_of_squares = 0.0f64;
-        model.each(|p| {
+        model.visit_parameters(&mut |p| {
             if let Some(grad) = p.grad {
                 sum_of_squares += grad.iter().map(|g| g.as_f64() * g.as_f64()).sum::<f64>();
             }

@@ -13,10 +13,7 @@
 //! not centered. With [`RMSprop::clip_grad_norm`], `grad` is first scaled as
 //! `torch.nn.utils.clip_grad_norm_` scales it.
 
-use super::{
-    Clipping, LearningRate, Optimizer, Parameters, Source, StateList, StepOn, check_hyper,
-    step_with,
-};
+use super::{Clipping, LearningRate, Optimizer, Parameters, StateList, check_hyper};
 use crate::{Float, Result};
 
 /// `torch.optim.RMSprop`. Build with [`RMSprop::new`] and the setters, which mirror
@@ -140,12 +137,6 @@ impl<T: Float> LearningRate for RMSprop<T> {
 impl<T: Float> Optimizer<T> for RMSprop<T> {
     fn step(&mut self, model: &mut (impl Parameters<T> + ?Sized)) -> Result<()> {
         self.check()?;
-        step_with(self, model)
-    }
-}
-
-impl<T: Float> StepOn<T> for RMSprop<T> {
-    fn step_on(&mut self, model: &mut impl Source<T>) -> Result<()> {
         self.state.check_step(model)?;
         let clip: T = self.clipping.coefficient(model);
         let (lr, alpha, eps) = (T::of(self.lr), T::of(self.alpha), T::of(self.eps));
@@ -154,7 +145,7 @@ impl<T: Float> StepOn<T> for RMSprop<T> {
         let (centered, with_momentum) = (self.centered, self.momentum > 0.0);
         let mut index = 0;
         let states = &mut self.state;
-        model.each(|p| {
+        model.visit_parameters(&mut |p| {
             let slot = states.get(index, p.name, p.shape, || None);
             index += 1;
             let Some(grad) = p.grad else { return };

@@ -16,7 +16,7 @@
 use crate::kernels::KernelPath;
 use crate::kernels::rows::with_rows;
 
-use super::{Clipping, Optimizer, Parameters, Source, StateList, StepOn, check_hyper, step_with};
+use super::{Clipping, Optimizer, Parameters, StateList, check_hyper};
 use crate::{Float, Result};
 
 /// `torch.optim.SGD`. Build with [`Sgd::new`] and the setters, which mirror PyTorch's
@@ -148,12 +148,6 @@ impl<T: Float> super::LearningRate for Sgd<T> {
 impl<T: Float> Optimizer<T> for Sgd<T> {
     fn step(&mut self, model: &mut (impl Parameters<T> + ?Sized)) -> Result<()> {
         self.check()?;
-        step_with(self, model)
-    }
-}
-
-impl<T: Float> StepOn<T> for Sgd<T> {
-    fn step_on(&mut self, model: &mut impl Source<T>) -> Result<()> {
         self.buffers.check_step(model)?;
         let clip: T = self.clipping.coefficient(model);
         let (lr, momentum, weight_decay) = (
@@ -166,7 +160,7 @@ impl<T: Float> StepOn<T> for Sgd<T> {
         let mut index = 0;
         let buffers = &mut self.buffers;
         let path = KernelPath::default_for_this_cpu();
-        model.each(|p| {
+        model.visit_parameters(&mut |p| {
             let slot = buffers.get(index, p.name, p.shape, || None);
             index += 1;
             let Some(grad) = p.grad else { return };
