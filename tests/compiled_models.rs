@@ -628,18 +628,30 @@ fn every_kernel_path_computes_the_same_step() {
     }
 }
 
+/// `net`'s outputs for batches of each of `sizes` rows equal its dynamic twin's.
+fn forward_matches_twin(
+    net: &mut Skip<f64>,
+    twin: &nnscratch::nn::GraphModule<f64>,
+    sizes: &[usize],
+) {
+    for &rows in sizes {
+        let (x, _, _) = random_batch::<f64, Skip<f64>>(rows as u64, rows);
+        let compiled = net.forward(x.view()).unwrap().to_owned().into_dyn();
+        let dynamic =
+            nnscratch::nn::Module::forward(twin, &nnscratch::Tensor::new(x.into_dyn())).unwrap();
+        assert!(
+            check::relative_error(&compiled, &dynamic.to_array()) < 1e-14,
+            "{rows} rows"
+        );
+    }
+}
+
 #[test]
 fn the_batch_size_may_change_between_calls() {
     let mut rng = rand::rngs::StdRng::seed_from_u64(4);
     let mut net = Skip::<f64>::new(&mut rng);
     let twin = net.to_dynamic();
-    for rows in [1, 7, 3] {
-        let (x, _, _) = random_batch::<f64, Skip<f64>>(rows as u64, rows);
-        let compiled = net.forward(x.view()).unwrap().to_owned().into_dyn();
-        let dynamic =
-            nnscratch::nn::Module::forward(&twin, &nnscratch::Tensor::new(x.into_dyn())).unwrap();
-        assert!(check::relative_error(&compiled, &dynamic.to_array()) < 1e-14);
-    }
+    forward_matches_twin(&mut net, &twin, &[1, 7, 3]);
 }
 
 /// The workspace remembers the batch size it is sized for and skips the resizing when
@@ -659,13 +671,7 @@ fn a_batch_too_large_to_allocate_fails_and_the_next_batch_is_sized_anew() {
         matches!(error, nnscratch::Error::TooLarge { .. }),
         "{error}"
     );
-    for rows in [3, 5, 3] {
-        let (x, _, _) = random_batch::<f64, Skip<f64>>(rows as u64, rows);
-        let compiled = net.forward(x.view()).unwrap().to_owned().into_dyn();
-        let dynamic =
-            nnscratch::nn::Module::forward(&twin, &nnscratch::Tensor::new(x.into_dyn())).unwrap();
-        assert!(check::relative_error(&compiled, &dynamic.to_array()) < 1e-14);
-    }
+    forward_matches_twin(&mut net, &twin, &[3, 5, 3]);
 }
 
 /// A compiled model's `parameter_layout` is its `PARAMETERS`, exactly what visiting
