@@ -61,7 +61,7 @@ fn interop() -> Interop {
 /// Writes the Rust-side fixture; run once, then `generate.py` reads it in PyTorch:
 /// `cargo test --test io -- --ignored write_nnscratch_fixture`.
 #[test]
-#[ignore]
+#[ignore = "rewrites a committed fixture; run by hand, then tests/fixtures/generate.py"]
 fn write_nnscratch_fixture() {
     let path = fixture("from_nnscratch.safetensors");
     save_safetensors(&mut nnscratch_model(), &path).unwrap();
