@@ -705,27 +705,119 @@ fn optimizers_refuse_a_compiled_model_of_other_parameters() {
     let mut rng = rand::rngs::StdRng::seed_from_u64(7);
     let mut sine = SineNet::<f64>::new(&mut rng);
     let mut other = Skip::<f64>::new(&mut rng);
-    let mut sgd = Sgd::new(0.1).momentum(0.9);
-    let (x, y, _) = random_batch::<f64, SineNet<f64>>(1, 4);
-    sine.loss_backward(x.view(), y.view()).unwrap();
-    sgd.step(&mut sine).unwrap();
-    let (x, y, _) = random_batch::<f64, Skip<f64>>(1, 4);
-    other.loss_backward(x.view(), y.view()).unwrap();
-    let before = other.parameter("h.weight").unwrap();
-    let error = sgd.step(&mut other).unwrap_err();
-    assert!(error.to_string().contains("optimizer step"), "{error}");
-    assert_eq!(
-        other.parameter("h.weight").unwrap(),
-        before,
-        "nothing changed"
-    );
+    // With momentum (state per tensor) and plain (one pass over the flat parameters).
+    for mut sgd in [Sgd::new(0.1).momentum(0.9), Sgd::new(0.1)] {
+        let (x, y, _) = random_batch::<f64, SineNet<f64>>(1, 4);
+        sine.loss_backward(x.view(), y.view()).unwrap();
+        sgd.step(&mut sine).unwrap();
+        sgd.step(&mut sine).unwrap();
+        let (x, y, _) = random_batch::<f64, Skip<f64>>(1, 4);
+        other.loss_backward(x.view(), y.view()).unwrap();
+        let before = other.parameter("h.weight").unwrap();
+        let error = sgd.step(&mut other).unwrap_err();
+        assert!(error.to_string().contains("optimizer step"), "{error}");
+        assert_eq!(
+            other.parameter("h.weight").unwrap(),
+            before,
+            "nothing changed"
+        );
 
-    let mut same_kind = SineNet::<f64>::new(&mut rng);
-    let (x, y, _) = random_batch::<f64, SineNet<f64>>(2, 4);
-    same_kind.loss_backward(x.view(), y.view()).unwrap();
-    sgd.step(&mut same_kind).unwrap();
-    let mut twin = sine.to_dynamic();
-    sgd.step(&mut twin).unwrap();
+        let mut same_kind = SineNet::<f64>::new(&mut rng);
+        let (x, y, _) = random_batch::<f64, SineNet<f64>>(2, 4);
+        same_kind.loss_backward(x.view(), y.view()).unwrap();
+        sgd.step(&mut same_kind).unwrap();
+        let mut twin = sine.to_dynamic();
+        sgd.step(&mut twin).unwrap();
+    }
+}
+
+model! {
+    /// Parameters of ranks 4, 1 and 2 (a convolution, then a Linear).
+    pub struct ConvHead {
+        input: [1, 5, 5],
+        Conv2d(1, 2, 3), Tanh,
+        Flatten, Linear(3),
+        loss: MSELoss,
+    }
+}
+
+/// A compiled model stores its parameters end to end: `flat_parameters` lends the values
+/// (and gradients) that visiting lends tensor by tensor, each tensor one row-major run of
+/// the slice, the runs covering it exactly, the gradients at the same places.
+#[test]
+fn flat_parameters_are_the_visited_tensors_end_to_end() {
+    use nnscratch::compiled::CompiledModel;
+    fn agrees<M: CompiledModel<f64>>(mut model: M) {
+        let (x, y, _) = random_batch::<f64, M>(3, 4);
+        model
+            .loss_backward(x.view(), nnscratch::compiled::Target::Values(y.view()))
+            .unwrap();
+        let flat = model.flat_parameters().expect("a compiled model is flat");
+        // Number every value by its place in the slice.
+        for (k, value) in flat.values.iter_mut().enumerate() {
+            *value = k as f64;
+        }
+        let total = flat.values.len();
+        let grads = flat.grads.expect("backward filled them").to_vec();
+        let mut runs = Vec::new();
+        model.visit_parameters(&mut |p| {
+            let (start, len) = (p.value[0] as usize, p.value.len());
+            assert_eq!(len, p.shape.iter().product::<usize>(), "{}", p.name);
+            let numbers: Vec<f64> = (start..start + len).map(|k| k as f64).collect();
+            assert_eq!(p.value, &numbers[..], "{} is one run of the slice", p.name);
+            assert_eq!(
+                p.grad,
+                Some(&grads[start..start + len]),
+                "{}'s gradient",
+                p.name
+            );
+            runs.push(start..start + len);
+        });
+        runs.sort_by_key(|run| run.start);
+        let mut next = 0;
+        for run in runs {
+            assert_eq!(run.start, next, "no gap, no overlap");
+            next = run.end;
+        }
+        assert_eq!(next, total, "the runs cover the slice");
+        model.zero_grad();
+        assert!(model.flat_parameters().unwrap().grads.is_none());
+    }
+    let mut rng = rand::rngs::StdRng::seed_from_u64(8);
+    agrees(SineNet::<f64>::new(&mut rng));
+    agrees(Skip::<f64>::new(&mut rng));
+    agrees(NoBiasMlp::<f64>::new(&mut rng));
+    agrees(DeepSkip::<f64>::new(&mut rng));
+    agrees(ConvHead::<f64>::new(&mut rng));
+}
+
+/// Plain SGD updates a compiled model in one pass over its flat parameters (after the
+/// first step, which records them), a dynamic model tensor by tensor: the same updates.
+#[test]
+fn plain_sgd_in_one_pass_updates_as_tensor_by_tensor() {
+    use nnscratch::optim::{Optimizer, Parameters, Sgd};
+    let mut rng = rand::rngs::StdRng::seed_from_u64(9);
+    let mut net = ConvHead::<f64>::new(&mut rng);
+    let mut twin = net.to_dynamic();
+    let (mut sgd, mut twin_sgd) = (Sgd::new(0.1), Sgd::new(0.1));
+    for step in 0..4 {
+        let (x, y, _) = random_batch::<f64, ConvHead<f64>>(20 + step, 3);
+        net.loss_backward(x.view(), y.view()).unwrap();
+        sgd.step(&mut net).unwrap();
+        twin.zero_grad();
+        let input = nnscratch::Tensor::new(x.into_dyn());
+        let loss = nnscratch::nn::Module::forward(&twin, &input)
+            .unwrap()
+            .mse_loss(&nnscratch::Tensor::new(y.into_dyn()))
+            .unwrap();
+        loss.backward().unwrap();
+        twin_sgd.step(&mut twin).unwrap();
+    }
+    for (name, _) in ConvHead::<f64>::PARAMETERS {
+        let (ours, theirs) = (net.parameter(name).unwrap(), twin.parameter(name).unwrap());
+        let worst = (&ours - &theirs).fold(0.0f64, |m, d| m.max(d.abs()));
+        assert!(worst < 1e-12, "{name}: {worst:e}");
+    }
 }
 
 #[test]

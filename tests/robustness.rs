@@ -291,6 +291,53 @@ fn optimizers_refuse_non_finite_gradients_and_change_no_weight() {
     assert_eq!(before, after);
 }
 
+/// A compiled model's gradients are checked in one pass over its flat slice; a
+/// non-finite one is still reported by name and element, and no weight changes, whether
+/// the optimizer has seen the model before or not.
+#[test]
+fn optimizers_refuse_a_compiled_models_non_finite_gradient_by_name() {
+    let mut rng = rng();
+    for seen_before in [false, true] {
+        for adam in [false, true] {
+            let mut model = Small::<f32>::new(&mut rng);
+            let mut sgd = Sgd::new(0.1);
+            let mut adam_optimizer = Adam::new(0.1);
+            let mut step = |model: &mut Small<f32>| match adam {
+                true => adam_optimizer.step(model),
+                false => sgd.step(model),
+            };
+            if seen_before {
+                let x = Array2::from_elem((1, 3), 0.5f32);
+                model
+                    .loss_backward(x.view(), Array2::zeros((1, 2)).view())
+                    .unwrap();
+                step(&mut model).unwrap();
+            }
+            // x[0] = 1e38 times a weight of 1e-38 keeps the forward pass (and the loss)
+            // finite, but its weight's gradient, about dH·1e38, overflows.
+            let mut weight = model.parameter("0.weight").unwrap();
+            weight.index_axis_mut(ndarray::Axis(1), 0).fill(1e-38);
+            model.set_parameter("0.weight", weight.view()).unwrap();
+            let x = Array2::from_shape_vec((1, 3), vec![1e38f32, 0.5, -0.5]).unwrap();
+            let target = Array2::from_elem((1, 2), -1e3f32);
+            let loss = model.loss_backward(x.view(), target.view()).unwrap();
+            assert!(loss.is_finite());
+            let before: Vec<_> = ["0.weight", "0.bias", "2.weight", "2.bias"]
+                .map(|name| model.parameter(name).unwrap())
+                .into();
+            let error = message(step(&mut model).unwrap_err());
+            assert!(
+                error.contains("`0.weight`") && error.contains("inf"),
+                "{error}"
+            );
+            let after: Vec<_> = ["0.weight", "0.bias", "2.weight", "2.bias"]
+                .map(|name| model.parameter(name).unwrap())
+                .into();
+            assert_eq!(before, after, "seen before: {seen_before}, adam: {adam}");
+        }
+    }
+}
+
 // ---------------------------------------------------------------- saves
 
 fn saved_model(seed: u64) -> Small<f32> {

@@ -5,12 +5,12 @@
 //! same way: a wrong width, a wrong target, a class index out of range or a non-finite
 //! loss is an `Err` naming the model, never a panic.
 
-use ndarray::{Array2, ArrayView2};
+use ndarray::{Array2, ArrayView2, IntoDimension};
 
 use crate::graph::{Graph, GraphEdge, GraphNode, NodeKind};
 use crate::kernels::{Reduction, ValueLoss};
 use crate::nn::GraphModule;
-use crate::optim::Parameters;
+use crate::optim::{Param, ParameterLayout, Parameters};
 use crate::tensor::{LeafKind, Partial};
 use crate::{Error, Float, Result};
 
@@ -338,6 +338,132 @@ pub fn zeros<T: Float, Sh: ndarray::ShapeBuilder>(shape: Sh) -> ndarray::Array<T
 #[inline(never)]
 pub fn fill_zero<T: Float, D: ndarray::Dimension>(array: &mut ndarray::Array<T, D>) {
     array.fill(T::zero());
+}
+
+/// A zero-filled `Vec` of `len` values: a compiled model's parameters and gradients,
+/// each stored in one slice. Panics, as `new` documents, if the memory cannot be had
+/// (`model!` has already limited every layer's size at compile time).
+#[inline(never)]
+pub fn flat_zeros<T: Float>(len: usize) -> Vec<T> {
+    let mut values = Vec::new();
+    if let Err(error) = values.try_reserve_exact(len) {
+        panic!("cannot allocate {len} parameters: {error}");
+    }
+    values.resize(len, T::zero());
+    values
+}
+
+/// Copies a parameter's initial value (row-major) into its place in the model's slice,
+/// or panics with the error, as [`initialised`]. What a generated `new` calls for each
+/// tensor, in PyTorch's drawing order.
+#[track_caller]
+#[inline(never)]
+pub fn place<T: Float, D: ndarray::Dimension>(
+    flat: &mut [T],
+    offset: usize,
+    value: Result<ndarray::Array<T, D>>,
+) {
+    let value = initialised(value);
+    let slots = &mut flat[offset..offset + value.len()];
+    for (slot, &v) in slots.iter_mut().zip(value.iter()) {
+        *slot = v;
+    }
+}
+
+/// Splits a compiled model's parameter (or gradient) slice into the parts holding the
+/// tensors of each rank, `lengths[r]` values each (the slice holds the rank-1 tensors,
+/// then the rank-2 ones, and so on).
+///
+/// # Panics
+/// If the slice is shorter than the lengths together: generated tables always agree.
+#[inline]
+pub fn split_ranks<T, const K: usize>(flat: &[T], lengths: [usize; K]) -> [&[T]; K] {
+    let mut rest = flat;
+    lengths.map(|len| {
+        let (part, tail) = rest.split_at(len);
+        rest = tail;
+        part
+    })
+}
+
+/// [`split_ranks`] for the gradients, which the backward pass writes.
+#[inline]
+pub fn split_ranks_mut<T, const K: usize>(flat: &mut [T], lengths: [usize; K]) -> [&mut [T]; K] {
+    let mut rest = flat;
+    lengths.map(|len| {
+        let (part, tail) = std::mem::take(&mut rest).split_at_mut(len);
+        rest = tail;
+        part
+    })
+}
+
+/// Views of consecutive row-major tensors of `shapes` in `part` (one rank's part of a
+/// compiled model's parameters), what `run` binds to the tensors' names.
+///
+/// # Panics
+/// If `part` is shorter than the shapes together: generated tables always agree.
+#[inline]
+pub fn views<'a, T, const R: usize, const N: usize>(
+    part: &'a [T],
+    shapes: &[[usize; R]; N],
+) -> [ndarray::ArrayView<'a, T, <[usize; R] as IntoDimension>::Dim>; N]
+where
+    [usize; R]: IntoDimension,
+{
+    let mut rest = part;
+    std::array::from_fn(|k| {
+        let len = shapes[k].iter().product();
+        let (values, tail) = rest.split_at(len);
+        rest = tail;
+        // SAFETY: `values` holds exactly the shape's product of elements, which the
+        // shape's row-major strides address and nothing beyond; the view borrows them.
+        unsafe { ndarray::ArrayView::from_shape_ptr(shapes[k].into_dimension(), values.as_ptr()) }
+    })
+}
+
+/// [`views`] that the backward pass writes the gradients through.
+///
+/// # Panics
+/// As [`views`].
+#[inline]
+pub fn views_mut<'a, T, const R: usize, const N: usize>(
+    part: &'a mut [T],
+    shapes: &[[usize; R]; N],
+) -> [ndarray::ArrayViewMut<'a, T, <[usize; R] as IntoDimension>::Dim>; N]
+where
+    [usize; R]: IntoDimension,
+{
+    let mut rest = part;
+    std::array::from_fn(|k| {
+        let len = shapes[k].iter().product();
+        let (values, tail) = std::mem::take(&mut rest).split_at_mut(len);
+        rest = tail;
+        // SAFETY: as in `views`; the parts are disjoint, so the views are too.
+        unsafe {
+            ndarray::ArrayViewMut::from_shape_ptr(shapes[k].into_dimension(), values.as_mut_ptr())
+        }
+    })
+}
+
+/// A compiled model's `visit_parameters`: `layout` names and shapes each tensor in
+/// visiting order, `offsets` says where it starts in `values` (and in `grads`, laid out
+/// alike; `None` when backward has not filled them).
+pub fn visit_flat<T: Float>(
+    layout: ParameterLayout,
+    offsets: &[usize],
+    values: &mut [T],
+    grads: Option<&[T]>,
+    visitor: &mut dyn FnMut(Param<'_, T>),
+) {
+    for (&(name, shape), &offset) in layout.iter().zip(offsets) {
+        let range = offset..offset + shape.iter().product::<usize>();
+        visitor(Param {
+            name,
+            shape,
+            value: &mut values[range.clone()],
+            grad: grads.map(|g| &g[range]),
+        });
+    }
 }
 
 /// Returns the loss, or an error if it is NaN or infinite (diverged training, bad input).

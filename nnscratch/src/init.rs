@@ -76,21 +76,6 @@ pub fn conv_weight<T: Float, R: Rng + ?Sized>(
     })
 }
 
-/// An array of any rank as the rank a `model!` field declares (the shapes agree by
-/// construction; a mismatch is an error, not a panic).
-pub fn into_dimension<T: Float, D: ndarray::Dimension>(
-    array: ndarray::ArrayD<T>,
-) -> Result<ndarray::Array<T, D>> {
-    let shape = array.shape().to_vec();
-    array
-        .into_dimensionality::<D>()
-        .map_err(|_| Error::InvalidArgument {
-            what: "into_dimension".into(),
-            expected: format!("an array of {} dimensions", D::NDIM.unwrap_or(0)),
-            found: format!("{shape:?}"),
-        })
-}
-
 /// A convolution's bias `[out_channels]` from `U(-1/√fan_in, 1/√fan_in)`.
 pub fn conv_bias<T: Float, R: Rng + ?Sized>(
     fan_in: usize,

@@ -2,9 +2,10 @@
 //!
 //! For `struct M` the output is:
 //!
-//! * `struct M<T = f32>`: the parameters as private `Array2`/`Array1` fields (read and
-//!   written through the checked `Parameters` methods), `grad: __nnscratch_M::Grad<T>`
-//!   with their gradients, and `__nnscratch_M::Workspace<T>` holding one buffer per value
+//! * `struct M<T = f32>`: the parameters in one private slice, rank by rank (read and
+//!   written through the checked `Parameters` methods; `run` binds each tensor's name to
+//!   a view of its place), `grad: __nnscratch_M::Grad<T>` with their gradients laid out
+//!   alike, and `__nnscratch_M::Workspace<T>` holding one buffer per value
 //!   and per value's gradient, sized to the last batch (so a step allocates nothing).
 //!   The two helper types live in a hidden module named after the model, so they never
 //!   clash with a user's items; every buffer and field name is unique by construction
@@ -85,12 +86,13 @@ pub fn model(input: &ModelInput, model: &Model) -> TokenStream {
     let seed_dropout = params::seed_dropout(model);
     let grad_fields = params::grad_fields(model);
     let grad_init = params::grad_init(model);
-    let grad_bind = params::grad_bindings(model);
-    let param_init = params::init(model);
+    let grad_bind = params::grad_bindings(model, &internals);
+    let param_init = params::init(model, &internals);
     let param_init_fields = params::init_fields(model);
     let param_consts = params::shapes_const(model);
-    let visitor = params::visitor(model);
-    let to_dynamic = params::to_dynamic(model, &name);
+    let layout_consts = params::layout_consts(model);
+    let visitor = params::visitor(model, &internals);
+    let to_dynamic = params::to_dynamic(model, &name, &internals);
     let picture = docs::picture(model);
 
     let Buffers {
@@ -103,7 +105,7 @@ pub fn model(input: &ModelInput, model: &Model) -> TokenStream {
     let forward_code = forward::statements(model);
     let derivation = docs::derivation(model, &forward_code, &backward);
     let (forward_code, backward_code) = (segments(&forward_code), segments(&backward.code));
-    let destructure = params::destructure(model);
+    let destructure = params::destructure(model, &internals);
     let output_ident = &output.ident;
     let d_output = &output.grad_ident;
 
@@ -132,7 +134,9 @@ pub fn model(input: &ModelInput, model: &Model) -> TokenStream {
         #[doc(hidden)]
         #[allow(non_snake_case)]
         mod #internals {
-            #[doc = concat!("Gradients of [`", #name, "`]'s parameters: same names, same shapes.")]
+            #layout_consts
+
+            #[doc = concat!("Gradients of [`", #name, "`]'s parameters, laid out as the parameters.")]
             #[derive(Clone, Debug)]
             pub struct Grad<T: ::nnscratch::Float> {
                 #(#grad_fields)*

@@ -24,52 +24,28 @@ fn shape_text(shape: &[usize]) -> String {
     format!("[{}]", dims.join(", "))
 }
 
-/// One array field per rank of parameter tensor (`params_2: [Array2<T>; N]`), preceded by
-/// `vis` and documented by `doc(rank, entries)`, each tensor's entry written by `entry`.
-/// Serves the model struct and its gradient struct, which have the same arrays.
-fn rank_arrays(
-    model: &Model,
-    vis: TokenStream,
-    doc: impl Fn(usize, &str) -> String,
-    entry: impl Fn(&ParamSet, &Parameter) -> String,
-) -> Vec<TokenStream> {
-    by_rank(model)
-        .into_iter()
-        .map(|(rank, tensors)| {
-            let (field, ty, count) = (
-                rank_field(rank),
-                format_ident!("Array{}", rank),
-                tensors.len(),
-            );
-            let entries: Vec<String> = tensors.iter().map(|(p, t)| entry(p, t)).collect();
-            let doc = doc(rank, &entries.join(", "));
-            quote! {
-                #[doc = #doc]
-                #vis #field: [::nnscratch::ndarray::#ty<T>; #count],
-            }
-        })
-        .collect()
-}
-
-/// The parameters: one private array per rank (a user reads and writes them through the
-/// checked `Parameters` methods, by PyTorch name), so that dropping a deep model is a
-/// loop rather than code per tensor.
+/// The parameters: one private slice holding every tensor, rank by rank (a user reads
+/// and writes them through the checked `Parameters` methods, by PyTorch name), so that
+/// an optimizer can update them all in one pass and dropping a deep model frees one
+/// allocation.
 pub fn fields(model: &Model) -> Vec<TokenStream> {
-    rank_arrays(
-        model,
-        quote!(),
-        |rank, entries| {
-            format!(
-                "The rank-{rank} parameters, in order (weights `(out, in, ...)` as in PyTorch): {entries}."
-            )
-        },
-        |p, t| format!("`{}` {}", p.name(t), shape_text(&t.shape)),
-    )
+    let entries: Vec<String> = tensors(model)
+        .map(|(p, t)| format!("`{}` {}", p.name(t), shape_text(&t.shape)))
+        .collect();
+    let doc = format!(
+        "Every parameter, row-major, one tensor after another: the rank-1 tensors first, \
+         then rank 2 and up (weights `(out, in, ...)` as in PyTorch). In visiting order: {}.",
+        entries.join(", ")
+    );
+    vec![quote! {
+        #[doc = #doc]
+        params: ::std::vec::Vec<T>,
+    }]
 }
 
-/// The parameter tensors of each rank, in visiting order: the model and its gradient
-/// struct hold one array per rank (`params_2: [Array2<T>; N]`), so that creating,
-/// zeroing and dropping them are loops (code per tensor cost LLVM seconds on deep models).
+/// The parameter tensors of each rank, in visiting order: the parameters (and the
+/// gradients) are stored rank by rank, so that `run` binds each rank's views with one
+/// statement (code per tensor cost LLVM seconds on deep models).
 fn by_rank(model: &Model) -> std::collections::BTreeMap<usize, Vec<(&ParamSet, &Parameter)>> {
     let mut ranks = std::collections::BTreeMap::<usize, Vec<_>>::new();
     for (p, t) in tensors(model) {
@@ -78,118 +54,171 @@ fn by_rank(model: &Model) -> std::collections::BTreeMap<usize, Vec<(&ParamSet, &
     ranks
 }
 
-/// The field (of the model and of its gradient struct) holding the tensors of rank
-/// `rank`: `params_2`.
-fn rank_field(rank: usize) -> Ident {
-    format_ident!("params_{}", rank)
-}
-
-/// Where each tensor (and its gradient) is in the per-rank arrays, in visiting order:
-/// `params_2[1]`.
-fn array_places(model: &Model) -> Vec<TokenStream> {
-    let mut next = std::collections::BTreeMap::<usize, usize>::new();
-    tensors(model)
+/// Where each tensor starts in the parameter slice (and the gradient slice), in visiting
+/// order, and the length of the whole slice: the rank-1 tensors first, then rank 2, ...,
+/// each rank's in visiting order.
+fn offsets(model: &Model) -> (Vec<usize>, usize) {
+    let mut start = std::collections::BTreeMap::<usize, usize>::new();
+    let mut total = 0;
+    for (rank, tensors) in by_rank(model) {
+        start.insert(rank, total);
+        total += tensors
+            .iter()
+            .map(|(_, t)| t.shape.iter().product::<usize>())
+            .sum::<usize>();
+    }
+    let offsets = tensors(model)
         .map(|(_, t)| {
-            let rank = t.shape.len();
-            let index = next.entry(rank).or_default();
-            let (field, i) = (rank_field(rank), *index);
-            *index += 1;
-            quote!(#field[#i])
+            let next = start
+                .get_mut(&t.shape.len())
+                .unwrap_or_else(|| unreachable!("every rank has a start"));
+            let offset = *next;
+            *next += t.shape.iter().product::<usize>();
+            offset
         })
-        .collect()
+        .collect();
+    (offsets, total)
 }
 
-/// The gradient struct's fields: one array per rank of parameter tensor.
-pub fn grad_fields(model: &Model) -> Vec<TokenStream> {
-    rank_arrays(
-        model,
-        quote!(pub),
-        |rank, entries| format!("Gradients of the rank-{rank} parameters, in order: {entries}."),
-        |p, t| format!("`d loss / d {}` {}", p.name(t), shape_text(&t.shape)),
-    )
+/// The layout tables, in the model's hidden module: `SHAPES_2` (the rank-2 tensors'
+/// shapes, in order), `RANK_LENGTHS` (values per rank), `OFFSETS` (each tensor's start,
+/// in visiting order) and `TOTAL`.
+pub fn layout_consts(model: &Model) -> TokenStream {
+    let ranks = by_rank(model);
+    let shapes = ranks.iter().map(|(&rank, tensors)| {
+        let (name, count) = (shapes_table(rank), tensors.len());
+        let shapes = tensors.iter().map(|(_, t)| {
+            let dims = &t.shape;
+            quote!([#(#dims),*])
+        });
+        quote! {
+            pub const #name: [[usize; #rank]; #count] = [#(#shapes),*];
+        }
+    });
+    let lengths = ranks.values().map(|tensors| {
+        tensors
+            .iter()
+            .map(|(_, t)| t.shape.iter().product::<usize>())
+            .sum::<usize>()
+    });
+    let count = ranks.len();
+    let (offsets, total) = offsets(model);
+    let tensors = offsets.len();
+    quote! {
+        #(#shapes)*
+        /// Values per rank of parameter tensor, in the order the slices hold them.
+        pub const RANK_LENGTHS: [usize; #count] = [#(#lengths),*];
+        /// Where each parameter starts in the parameter and gradient slices, in
+        /// visiting order.
+        pub const OFFSETS: [usize; #tensors] = [#(#offsets),*];
+        /// The number of trainable values.
+        pub const TOTAL: usize = #total;
+    }
 }
 
-/// Zero gradients of the right shapes, from a table per rank.
-pub fn grad_init(model: &Model) -> Vec<TokenStream> {
-    by_rank(model)
-        .into_iter()
-        .map(|(rank, tensors)| {
-            let (field, count) = (rank_field(rank), tensors.len());
-            let shapes = tensors.iter().map(|(_, t)| {
-                let dims = &t.shape;
-                quote!([#(#dims),*])
-            });
-            quote! {
-                #field: {
-                    const SHAPES: [[usize; #rank]; #count] = [#(#shapes),*];
-                    ::std::array::from_fn(|i| ::nnscratch::compiled::zeros(SHAPES[i]))
-                },
-            }
-        })
-        .collect()
+/// `SHAPES_2`: the table of rank-2 shapes.
+fn shapes_table(rank: usize) -> Ident {
+    format_ident!("SHAPES_{}", rank)
 }
 
-/// `run`'s binding of each gradient array's elements to their tensors' names.
-pub fn grad_bindings(model: &Model) -> TokenStream {
-    let binds = by_rank(model).into_iter().map(|(rank, tensors)| {
-        let field = rank_field(rank);
+/// The local holding rank `rank`'s part of a parameter or gradient slice: `part_2`.
+fn part_local(rank: usize) -> Ident {
+    format_ident!("part_{}", rank)
+}
+
+/// The gradient struct's field: every gradient in one slice, laid out as the
+/// parameters.
+pub fn grad_fields(_model: &Model) -> Vec<TokenStream> {
+    vec![quote! {
+        /// Every parameter's gradient, laid out as the parameters (rank by rank, each
+        /// tensor row-major).
+        pub values: ::std::vec::Vec<T>,
+    }]
+}
+
+/// Zero gradients, as many as parameters (in the hidden module, beside `TOTAL`).
+pub fn grad_init(_model: &Model) -> Vec<TokenStream> {
+    vec![quote!(values: ::nnscratch::compiled::flat_zeros(TOTAL),)]
+}
+
+/// `run`'s binding of each gradient tensor's name to a view of its place in the
+/// gradient slice (`&mut ArrayViewMut2`), rank by rank.
+pub fn grad_bindings(model: &Model, internals: &Ident) -> TokenStream {
+    let ranks = by_rank(model);
+    if ranks.is_empty() {
+        return quote! {
+            // Uses `grad` even in a model without parameters.
+            let _ = grad;
+        };
+    }
+    let parts: Vec<Ident> = ranks.keys().map(|&rank| part_local(rank)).collect();
+    let binds = ranks.iter().map(|(&rank, tensors)| {
+        let (part, shapes) = (part_local(rank), shapes_table(rank));
+        let views = format_ident!("views_{}", rank);
         let locals = tensors.iter().map(|(_, t)| &t.grad_local);
-        quote!(let [#(#locals),*] = &mut grad.#field;)
+        quote! {
+            let mut #views = ::nnscratch::compiled::views_mut(#part, &#internals::#shapes);
+            let [#(#locals),*] = &mut #views;
+        }
     });
     quote! {
-        // Uses `grad` even in a model without parameters (no bindings below).
-        #[allow(unused_variables)]
-        let grad = &mut *grad;
+        let [#(#parts),*] = ::nnscratch::compiled::split_ranks_mut(&mut grad.values, #internals::RANK_LENGTHS);
         #(#binds)*
     }
 }
 
 /// PyTorch's initialisation, tensor by tensor, layer by layer (the order matters: it is
-/// the order in which PyTorch draws from its generator): empty per-rank arrays, then one
-/// assignment per tensor, in order. (`let` per tensor, then the arrays, made LLVM spend
-/// 13 s on a 1000-layer model's `new`: each local needs its own cleanup on unwinding.)
-pub fn init(model: &Model) -> Vec<TokenStream> {
-    // Typed: indexing an array of known type is built in (an inferred one made the type
-    // checker resolve `IndexMut` for every assignment: seconds on deep models).
-    let empty = by_rank(model).into_iter().map(|(rank, tensors)| {
-        let (field, ty, count) = (rank_field(rank), format_ident!("Array{}", rank), tensors.len());
-        quote! {
-            let mut #field: [::nnscratch::ndarray::#ty<T>; #count] =
-                ::std::array::from_fn(|_| <::nnscratch::ndarray::#ty<T> as ::core::default::Default>::default());
-        }
+/// the order in which PyTorch draws from its generator): a zero slice, then each
+/// tensor's initial value copied into its place.
+pub fn init(model: &Model, internals: &Ident) -> Vec<TokenStream> {
+    let (offsets, _) = offsets(model);
+    let assign = tensors(model).zip(offsets).map(|((_, t), offset)| {
+        let init = &t.init;
+        // One shared function per rank rather than a closure per tensor: a closure is a
+        // type of its own, so 1000 tensors made 1000 instances for LLVM to compile.
+        quote!(::nnscratch::compiled::place(&mut params, #offset, #init);)
     });
-    let assign = tensors(model)
-        .zip(array_places(model))
-        .map(|((_, t), place)| {
-            let init = &t.init;
-            // One shared function rather than a closure per tensor: a closure is a type of
-            // its own, so 1000 tensors made 1000 instances for LLVM to compile.
-            quote!(#place = ::nnscratch::compiled::initialised(#init);)
-        });
-    empty.chain(assign).collect()
+    std::iter::once(quote! {
+        #[allow(unused_mut)]
+        let mut params = ::nnscratch::compiled::flat_zeros::<T>(#internals::TOTAL);
+    })
+    .chain(assign)
+    .collect()
 }
 
-/// The struct's parameter arrays, which [`init`] filled.
-pub fn init_fields(model: &Model) -> Vec<TokenStream> {
-    by_rank(model)
-        .into_keys()
-        .map(|rank| {
-            let field = rank_field(rank);
-            quote!(#field,)
-        })
-        .collect()
+/// The struct's parameter slice, which [`init`] filled.
+pub fn init_fields(_model: &Model) -> Vec<TokenStream> {
+    vec![quote!(params,)]
 }
 
-/// Binds each parameter array's elements to their tensors' names (`weight_0`) as shared
-/// borrows; `array(params_2)` is the borrowed array (`&self.params_2`, or `&*params_2`
-/// of the destructured struct).
-fn param_bindings(model: &Model, array: impl Fn(&Ident) -> TokenStream) -> TokenStream {
-    let binds = by_rank(model).into_iter().map(|(rank, tensors)| {
-        let array = array(&rank_field(rank));
+/// Binds each parameter tensor's name (`weight_0`) to a view of its place in `params`
+/// (an expression of type `&[T]` or `&Vec<T>`), rank by rank; with `owned`, to a copy
+/// (what `to_dynamic` hands the dynamic engine).
+fn param_bindings(
+    model: &Model,
+    params: TokenStream,
+    internals: &Ident,
+    owned: bool,
+) -> TokenStream {
+    let ranks = by_rank(model);
+    if ranks.is_empty() {
+        return quote!(let _ = #params;);
+    }
+    let parts: Vec<Ident> = ranks.keys().map(|&rank| part_local(rank)).collect();
+    let copy = if owned {
+        quote!(.map(|view| view.to_owned()))
+    } else {
+        quote!()
+    };
+    let binds = ranks.iter().map(|(&rank, tensors)| {
+        let (part, shapes) = (part_local(rank), shapes_table(rank));
         let locals = tensors.iter().map(|(_, t)| &t.field);
-        quote!(let [#(#locals),*] = #array;)
+        quote!(let [#(#locals),*] = ::nnscratch::compiled::views(#part, &#internals::#shapes)#copy;)
     });
-    quote!(#(#binds)*)
+    quote! {
+        let [#(#parts),*] = ::nnscratch::compiled::split_ranks(#params, #internals::RANK_LENGTHS);
+        #(#binds)*
+    }
 }
 
 /// `pub const PARAMETERS: &[(&str, &[usize])]`: names and shapes, in visiting order.
@@ -332,15 +361,14 @@ fn buffer_visits(model: &Model) -> Vec<TokenStream> {
         .collect()
 }
 
-/// `let Self { weight_0, bias_0, ..., grad, workspace: ws, training } = self;`: disjoint
-/// borrows of every field, so the kernels can read parameters and update state while
-/// writing the workspace.
-pub fn destructure(model: &Model) -> TokenStream {
-    let ranks = by_rank(model).into_keys().map(rank_field);
+/// `let Self { params, ..., grad, workspace: ws, training } = self;`: disjoint borrows
+/// of every field, so the kernels can read parameters and update state while writing the
+/// workspace; then each parameter tensor's name bound to a view of it.
+pub fn destructure(model: &Model, internals: &Ident) -> TokenStream {
     let state = state_fields(model).map(|s| &s.field);
-    let params = param_bindings(model, |field| quote!(&*#field));
+    let params = param_bindings(model, quote!(&params[..]), internals, false);
     quote! {
-        let Self { #(#ranks,)* #(#state,)* grad, workspace: ws, training } = self;
+        let Self { params, #(#state,)* grad, workspace: ws, training } = self;
         #params
         #[allow(unused_variables)] // read only by Dropout and BatchNorm
         let training = *training;
@@ -348,21 +376,7 @@ pub fn destructure(model: &Model) -> TokenStream {
 }
 
 /// The `Parameters` impl: what lets `Sgd` and `Adam` train the model.
-pub fn visitor(model: &Model) -> TokenStream {
-    let visits = tensors(model).zip(array_places(model)).map(|((p, t), place)| {
-        let name = p.name(t);
-        quote! {
-            ::nnscratch::optim::visit_array(#name, &mut self.#place, filled.then_some(&self.grad.#place), visitor);
-        }
-    });
-    let zeros = by_rank(model).into_keys().map(|rank| {
-        let field = rank_field(rank);
-        quote! {
-            for gradient in &mut self.grad.#field {
-                ::nnscratch::compiled::fill_zero(gradient);
-            }
-        }
-    });
+pub fn visitor(model: &Model, internals: &Ident) -> TokenStream {
     let buffers = buffer_visits(model);
     let buffers = if buffers.is_empty() {
         quote!()
@@ -375,25 +389,32 @@ pub fn visitor(model: &Model) -> TokenStream {
     };
     quote! {
         fn visit_parameters(&mut self, visitor: &mut dyn FnMut(::nnscratch::optim::Param<'_, T>)) {
-            let filled = self.grad.filled;
-            #(#visits)*
+            let grads = self.grad.filled.then_some(&self.grad.values[..]);
+            ::nnscratch::compiled::visit_flat(Self::PARAMETERS, &#internals::OFFSETS, &mut self.params, grads, visitor);
         }
 
         #buffers
 
         fn zero_grad(&mut self) {
-            #(#zeros)*
+            self.grad.values.fill(T::zero());
             self.grad.filled = false;
         }
 
         fn parameter_layout(&self) -> Option<::nnscratch::optim::ParameterLayout> {
             Some(Self::PARAMETERS)
         }
+
+        fn flat_parameters(&mut self) -> Option<::nnscratch::optim::FlatParameters<'_, T>> {
+            Some(::nnscratch::optim::FlatParameters {
+                values: &mut self.params,
+                grads: self.grad.filled.then_some(&self.grad.values[..]),
+            })
+        }
     }
 }
 
 /// `to_dynamic()`: the same graph on the dynamic engine, built value by value.
-pub fn to_dynamic(model: &Model, name: &str) -> TokenStream {
+pub fn to_dynamic(model: &Model, name: &str, internals: &Ident) -> TokenStream {
     let loss = model.loss.runtime_loss();
     let steps = model.order.iter().map(|&node| {
         let value = &model.graph[node];
@@ -414,7 +435,7 @@ pub fn to_dynamic(model: &Model, name: &str) -> TokenStream {
         }
     });
     let output = format_ident!("v_{}", model.graph[model.output].ident);
-    let params = param_bindings(model, |field| quote!(&self.#field));
+    let params = param_bindings(model, quote!(&self.params[..]), internals, true);
     quote! {
         /// The same network with the same weights on the dynamic engine, whose gradients
         /// come from elementary ops rather than from the compiler's derivation.

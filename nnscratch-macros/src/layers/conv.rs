@@ -373,7 +373,7 @@ fn build(call: &mut Call<'_>, two_d: bool) -> Built {
     let mut tensors = vec![call.parameter(
         "weight",
         weight_shape,
-        quote!(::nnscratch::init::conv_weight(&[#(#dims),*], rng).and_then(::nnscratch::init::into_dimension)),
+        quote!(::nnscratch::init::conv_weight(&[#(#dims),*], rng)),
         "dW = Σ_batch dY·col(X)ᵀ",
     )];
     if bias {

@@ -159,6 +159,15 @@ pub fn visit_buffer_array<T: Float, D: Dimension>(
 /// [`Parameters::parameter_layout`]).
 pub type ParameterLayout = &'static [(&'static str, &'static [usize])];
 
+/// All of a model's parameters and gradients as two slices (see
+/// [`Parameters::flat_parameters`]).
+pub struct FlatParameters<'a, T: Float> {
+    /// Every parameter's values, updated in place.
+    pub values: &'a mut [T],
+    /// The gradients, value for value, or `None` if backward has not filled them.
+    pub grads: Option<&'a [T]>,
+}
+
 /// Anything with named, trainable parameters: the one trait optimizers and `io` need.
 pub trait Parameters<T: Float> {
     /// Calls `visitor` once per parameter, always in the same order.
@@ -189,6 +198,16 @@ pub trait Parameters<T: Float> {
     /// are only known at run time. An optimizer that has seen this same list before
     /// need not compare the names one by one at each step.
     fn parameter_layout(&self) -> Option<ParameterLayout> {
+        None
+    }
+
+    /// Every parameter's values in one slice and their gradients in another laid out
+    /// alike, when the model stores them so (a `model!` struct does); `None`, the
+    /// default, otherwise. An optimizer whose update is the same for every value (plain
+    /// SGD, the finiteness check) then makes one pass rather than one per tensor. The
+    /// order inside is the model's own: only [`visit_parameters`](Parameters::visit_parameters)
+    /// says which value belongs to which tensor.
+    fn flat_parameters(&mut self) -> Option<FlatParameters<'_, T>> {
         None
     }
 
@@ -328,6 +347,13 @@ impl<S> StateList<S> {
             self.layout = layout;
         }
         let path = KernelPath::default_for_this_cpu();
+        if !check_names
+            && let Some(flat) = model.flat_parameters()
+            && flat.grads.is_none_or(|grads| all_finite(path, grads))
+        {
+            // Every gradient in one pass; only a failure needs the names, below.
+            return Ok(());
+        }
         let mut index = 0;
         let mut agrees = true;
         let mut bad: Option<(String, usize, T)> = None;
@@ -367,6 +393,15 @@ impl<S> StateList<S> {
                 value: value.to_string(),
             }),
         }
+    }
+
+    /// Whether the state has an entry for each parameter of `model`, which
+    /// [`StateList::check_step`] has just accepted (so an update that needs no state may
+    /// skip visiting the parameters one by one).
+    pub(crate) fn covers<T: Float>(&self, model: &(impl Parameters<T> + ?Sized)) -> bool {
+        matches!((self.layout, model.parameter_layout()),
+            (Some(known), Some(now)) if self.entries.len() == now.len()
+                && (std::ptr::eq(known, now) || known == now))
     }
 
     /// The state of parameter `index`, created by `init` on first use.

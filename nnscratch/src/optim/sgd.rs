@@ -157,9 +157,20 @@ impl<T: Float> Optimizer<T> for Sgd<T> {
         );
         let one_minus_dampening = T::of(1.0 - self.dampening);
         let (nesterov, use_momentum) = (self.nesterov, self.momentum != 0.0);
+        let path = KernelPath::default_for_this_cpu();
+        let plain = clip == T::one() && !use_momentum && weight_decay == T::zero();
+        if plain
+            && self.buffers.covers(model)
+            && let Some(flat) = model.flat_parameters()
+        {
+            // The same update for every value, and no state to make: one pass.
+            if let Some(grads) = flat.grads {
+                descend(path, grads, flat.values, self.lr);
+            }
+            return Ok(());
+        }
         let mut index = 0;
         let buffers = &mut self.buffers;
-        let path = KernelPath::default_for_this_cpu();
         model.visit_parameters(&mut |p| {
             let slot = buffers.get(index, p.name, p.shape, || None);
             index += 1;
