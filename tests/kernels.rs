@@ -494,3 +494,40 @@ fn linear_kernels_match_the_reference_on_every_path() {
         }
     }
 }
+
+/// The value losses read row-major slices directly and anything else through `Zip`: a
+/// transposed target (or output gradient) gives the same bits as its row-major copy.
+#[test]
+fn value_losses_read_any_layout_the_same() {
+    use nnscratch::kernels::{Reduction, ValueLoss, value_loss, value_loss_backward};
+    let mut rng = rand::rngs::StdRng::seed_from_u64(11);
+    let y = Array2::from_shape_vec((3, 4), random(12, &mut rng)).unwrap();
+    let target_t = Array2::from_shape_vec((4, 3), random(12, &mut rng)).unwrap();
+    let target = target_t.t().as_standard_layout().into_owned();
+    for loss in [
+        ValueLoss::Mse,
+        ValueLoss::L1,
+        ValueLoss::BceWithLogits,
+        ValueLoss::SmoothL1 { beta: 0.5 },
+    ] {
+        for reduction in [Reduction::Mean, Reduction::Sum] {
+            let direct = value_loss(loss, reduction, y.view(), target.view());
+            let strided = value_loss(loss, reduction, y.view(), target_t.t());
+            assert_eq!(direct.to_bits(), strided.to_bits(), "{loss:?}");
+            let mut dy = Array2::zeros((3, 4));
+            let mut dy_t = Array2::zeros((4, 3));
+            let with_slices =
+                value_loss_backward(loss, reduction, y.view(), target.view(), dy.view_mut());
+            let with_zip = value_loss_backward(
+                loss,
+                reduction,
+                y.view(),
+                target_t.t(),
+                dy_t.view_mut().reversed_axes(),
+            );
+            assert_eq!(with_slices.to_bits(), with_zip.to_bits(), "{loss:?}");
+            assert_eq!(dy, dy_t.t(), "{loss:?}");
+            assert_eq!(direct.to_bits(), with_slices.to_bits(), "{loss:?}");
+        }
+    }
+}

@@ -195,7 +195,17 @@ pub fn value_loss<T: Float>(
     total * scale
 }
 
+/// `Σ f(y, t)` in row-major order (row-major slices directly: `Zip`'s layout checks cost
+/// more than the sum for the few values of a small model's batch).
 fn sum<T: Float>(y: &ArrayView2<'_, T>, t: &ArrayView2<'_, T>, f: impl Fn(T, T) -> T) -> T {
+    if y.dim() == t.dim()
+        && let (Some(y), Some(t)) = (y.as_slice(), t.as_slice())
+    {
+        return y
+            .iter()
+            .zip(t)
+            .fold(T::zero(), |acc, (&y, &t)| acc + f(y, t));
+    }
     Zip::from(y)
         .and(t)
         .fold(T::zero(), |acc, &y, &t| acc + f(y, t))
@@ -210,10 +220,19 @@ pub fn value_loss_backward<T: Float>(
     dy: ArrayViewMut2<'_, T>,
 ) -> T {
     let scale: T = reduction.scale(y.len());
-    Zip::from(dy)
-        .and(&y)
-        .and(&t)
-        .for_each(|dy, &y, &t| *dy = loss.slope(y, t) * scale);
+    let mut dy = dy;
+    let same = dy.dim() == y.dim() && y.dim() == t.dim();
+    match (dy.as_slice_mut(), y.as_slice(), t.as_slice()) {
+        (Some(dy), Some(y), Some(t)) if same => {
+            for ((dy, &y), &t) in dy.iter_mut().zip(y).zip(t) {
+                *dy = loss.slope(y, t) * scale;
+            }
+        }
+        _ => Zip::from(dy)
+            .and(&y)
+            .and(&t)
+            .for_each(|dy, &y, &t| *dy = loss.slope(y, t) * scale),
+    }
     value_loss(loss, reduction, y, t)
 }
 
