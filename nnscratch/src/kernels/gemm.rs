@@ -958,29 +958,42 @@ fn gemm_blocked<
                     if SIMD == AVX512
                         && MR == 12
                         && NR == 32
-                        && rows == MR
-                        && cols == NR
                         && std::any::TypeId::of::<T>() == std::any::TypeId::of::<f32>()
                     {
-                        // A whole tile: the AVX-512 kernel adds or stores its block
-                        // straight into C (no block in memory, no copy loop).
-                        let tile = c.tile(row0, col0, MR, NR);
+                        // The AVX-512 kernels add or store their block straight into C
+                        // (no block in memory, no copy loop); a tile at the bottom or
+                        // right edge computes only the registers its rows and columns
+                        // need.
+                        let tile = c.tile(row0, col0, rows, cols);
                         let ldc = c.ldc;
                         assert!(a_panel.len() >= kc * 12 && b_panel.len() >= kc * 32);
-                        // SAFETY: T is f32 (checked), so the cast changes no layout; the
-                        // tile's 12 rows of 32 values, ldc apart, are inside C's band
-                        // (`tile` asserts it); the panels hold kc·12 and kc·32 values
-                        // (asserted); and SIMD == AVX512 only in code compiled for, and
-                        // called on, CPUs with AVX-512F.
+                        let (a_panel, b_panel) = (a_panel.as_ptr().cast(), b_panel.as_ptr().cast());
+                        // SAFETY: T is f32 (checked), so the casts change no layout; the
+                        // tile's `rows` rows of `cols` values (at most 12 and 32), ldc
+                        // apart, are inside C's band (`tile` asserts it); the panels hold
+                        // kc·12 and kc·32 values (asserted); and SIMD == AVX512 only in
+                        // code compiled for, and called on, CPUs with AVX-512F.
                         unsafe {
-                            avx512::kernel_12x32_into(
-                                kc,
-                                a_panel.as_ptr().cast(),
-                                b_panel.as_ptr().cast(),
-                                tile.cast(),
-                                ldc,
-                                add,
-                            );
+                            if rows == MR && cols == NR {
+                                avx512::kernel_12x32_into(
+                                    kc,
+                                    a_panel,
+                                    b_panel,
+                                    tile.cast(),
+                                    ldc,
+                                    add,
+                                );
+                            } else {
+                                avx512::edge_into(
+                                    kc,
+                                    a_panel,
+                                    b_panel,
+                                    tile.cast(),
+                                    ldc,
+                                    (rows, cols),
+                                    add,
+                                );
+                            }
                         }
                         continue;
                     }
@@ -1018,22 +1031,6 @@ fn micro_kernel<T: Float, const MR: usize, const NR: usize, const SIMD: u8>(
     b: &[T],
     acc: &mut [[T; NR]; MR],
 ) {
-    #[cfg(target_arch = "x86_64")]
-    if SIMD == AVX512
-        && MR == 12
-        && NR == 32
-        && std::any::TypeId::of::<T>() == std::any::TypeId::of::<f32>()
-    {
-        assert!(a.len() >= kc * 12 && b.len() >= kc * 32);
-        // SAFETY: T is f32 and acc is [[f32; 32]; 12] (checked just above, so the casts
-        // change no layout); the panels hold kc·12 and kc·32 elements (asserted); and
-        // SIMD == AVX512 only in code compiled for, and called on, CPUs with AVX-512F.
-        unsafe {
-            let acc = &mut *(acc as *mut [[T; NR]; MR] as *mut [[f32; 32]; 12]);
-            avx512::kernel_12x32(kc, a.as_ptr().cast(), b.as_ptr().cast(), acc);
-        }
-        return;
-    }
     *acc = [[T::zero(); NR]; MR];
     for (a_col, b_row) in a.chunks_exact(MR).zip(b.chunks_exact(NR)).take(kc) {
         let a_col: &[T; MR] = a_col
@@ -1059,8 +1056,8 @@ fn micro_kernel<T: Float, const MR: usize, const NR: usize, const SIMD: u8>(
 #[cfg(target_arch = "x86_64")]
 mod avx512 {
     use std::arch::x86_64::{
-        __m512, _mm512_add_ps, _mm512_fmadd_ps, _mm512_loadu_ps, _mm512_set1_ps, _mm512_setzero_ps,
-        _mm512_storeu_ps,
+        __m512, __mmask16, _mm512_add_ps, _mm512_fmadd_ps, _mm512_loadu_ps, _mm512_mask_storeu_ps,
+        _mm512_maskz_loadu_ps, _mm512_set1_ps, _mm512_setzero_ps, _mm512_storeu_ps,
     };
 
     /// `A·B` for packed panels, in 24 registers: `a` holds `kc` columns of 12, `b` `kc`
@@ -1091,24 +1088,100 @@ mod avx512 {
         c
     }
 
-    /// `acc = A·B` for packed panels (see [`block`]).
+    /// Rows `0..R` and the first `16·H` columns of `A·B` for packed panels (12 rows and
+    /// 32 columns wide, as [`block`]'s): the `R·H` registers an edge tile needs.
     ///
     /// # Safety
-    /// As [`block`].
+    /// As [`block`], and `R ≤ 12`, `H ≤ 2`.
+    #[inline]
     #[target_feature(enable = "avx512f")]
-    pub(super) unsafe fn kernel_12x32(
+    unsafe fn edge_block<const R: usize, const H: usize>(
         kc: usize,
         a: *const f32,
         b: *const f32,
-        acc: &mut [[f32; 32]; 12],
+    ) -> [[__m512; H]; R] {
+        let mut c: [[__m512; H]; R] = [[_mm512_setzero_ps(); H]; R];
+        for p in 0..kc {
+            // SAFETY: p < kc and h < 2, within row p of the B panel (the contract).
+            let columns: [__m512; H] =
+                std::array::from_fn(|h| unsafe { _mm512_loadu_ps(b.add(p * 32 + 16 * h)) });
+            for (i, row) in c.iter_mut().enumerate() {
+                // SAFETY: i < R ≤ 12, within column p of the A panel.
+                let ai = _mm512_set1_ps(unsafe { *a.add(p * 12 + i) });
+                for (sum, &column) in row.iter_mut().zip(&columns) {
+                    *sum = _mm512_fmadd_ps(ai, column, *sum);
+                }
+            }
+        }
+        c
+    }
+
+    /// `C (+)= A·B` for an edge tile of `rows × cols` (at most 12 × 32), rows `ldc`
+    /// apart from `c`, through the smallest block that covers it (4, 8 or 12 rows; one
+    /// or two registers of columns), the last chunk of each row masked.
+    ///
+    /// # Safety
+    /// As [`block`], and `c` points to `rows` rows of `cols` writable floats, `ldc`
+    /// apart, that nothing else accesses meanwhile.
+    #[target_feature(enable = "avx512f")]
+    pub(super) unsafe fn edge_into(
+        kc: usize,
+        a: *const f32,
+        b: *const f32,
+        c: *mut f32,
+        ldc: usize,
+        (rows, cols): (usize, usize),
+        add: bool,
     ) {
-        // SAFETY: the function's contract is `block`'s.
-        let c = unsafe { block(kc, a, b) };
-        for (out, row) in acc.iter_mut().zip(&c) {
-            // SAFETY: each row of acc holds 32 floats.
-            unsafe {
-                _mm512_storeu_ps(out.as_mut_ptr(), row[0]);
-                _mm512_storeu_ps(out.as_mut_ptr().add(16), row[1]);
+        // SAFETY (all): the function's contract.
+        unsafe {
+            match (rows, cols > 16) {
+                (..=4, false) => {
+                    store::<1>(&edge_block::<4, 1>(kc, a, b), c, ldc, (rows, cols), add)
+                }
+                (..=4, true) => {
+                    store::<2>(&edge_block::<4, 2>(kc, a, b), c, ldc, (rows, cols), add)
+                }
+                (..=8, false) => {
+                    store::<1>(&edge_block::<8, 1>(kc, a, b), c, ldc, (rows, cols), add)
+                }
+                (..=8, true) => {
+                    store::<2>(&edge_block::<8, 2>(kc, a, b), c, ldc, (rows, cols), add)
+                }
+                (_, false) => store::<1>(&edge_block::<12, 1>(kc, a, b), c, ldc, (rows, cols), add),
+                (_, true) => store::<2>(&edge_block::<12, 2>(kc, a, b), c, ldc, (rows, cols), add),
+            }
+        }
+    }
+
+    /// Adds or stores the first `rows` rows and `cols` columns of `block` into C.
+    ///
+    /// # Safety
+    /// As [`edge_into`]; `block` has at least `rows` rows and `16·H ≥ cols`.
+    #[inline]
+    #[target_feature(enable = "avx512f")]
+    unsafe fn store<const H: usize>(
+        block: &[[__m512; H]],
+        c: *mut f32,
+        ldc: usize,
+        (rows, cols): (usize, usize),
+        add: bool,
+    ) {
+        for (i, row) in block.iter().enumerate().take(rows) {
+            for (h, &sum) in row.iter().enumerate() {
+                let n = cols.saturating_sub(16 * h).min(16);
+                let mask: __mmask16 = ((1u32 << n) - 1) as u16;
+                // SAFETY: lanes under the mask are columns 16h.. < cols of row i < rows
+                // (the contract); the others are neither read nor written.
+                unsafe {
+                    let out = c.add(i * ldc + 16 * h);
+                    let value = if add {
+                        _mm512_add_ps(_mm512_maskz_loadu_ps(mask, out), sum)
+                    } else {
+                        sum
+                    };
+                    _mm512_mask_storeu_ps(out, mask, value);
+                }
             }
         }
     }
