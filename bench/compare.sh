@@ -3,7 +3,9 @@
 # whole step) and numpy (hand-written backprop) — on the same workloads, interleaved
 # A B C ... A B C so that noise on this shared machine hits all of them alike, and prints
 # the medians, each nnscratch engine's speed-up over the fastest peer, and for w3 the
-# GFLOP/s as a fraction of the machine's sgemm peak (PyTorch, 2048x2048, same threads).
+# GFLOP/s as a fraction of the machine's sgemm peak (PyTorch, 2048x2048, same threads)
+# and of its FMA throughput (`bench --fma-peak`: independent FMAs in registers, the
+# roofline no product can pass).
 #
 #   bench/compare.sh [ROUNDS] [THREADS...]      e.g.  bench/compare.sh 5 1 2
 #
@@ -49,6 +51,7 @@ for threads in "${threads_list[@]}"; do
       done
     done
   done
+  "$bench" --fma-peak --threads "$threads" >>"$results" || true
   if printf '%s\n' "${peers[@]}" | grep -qx pytorch; then
     "$python" bench/peers.py --sgemm-peak --threads "$threads" --json >>"$results"
   fi
@@ -58,6 +61,7 @@ python3 - "$results" <<'PY'
 import json, statistics, sys
 rows = [json.loads(line) for line in open(sys.argv[1]) if line.strip()]
 peaks = {r["threads"]: r["sgemm_gflops"] for r in rows if "sgemm_gflops" in r}
+fma = {r["threads"]: r["fma_peak_gflops"] for r in rows if "fma_peak_gflops" in r}
 runs = {}
 for r in rows:
     if "workload" in r:
@@ -66,7 +70,7 @@ engines = ["compiled", "dynamic", "pytorch", "jax", "numpy"]
 peer_names = ["pytorch", "jax", "numpy"]
 median = lambda rs, key: statistics.median(r[key] for r in rs)
 print(f"{'threads':>7} {'workload':<9} {'engine':<9} {'median µs/step':>15} {'vs fastest peer':>16} "
-      f"{'allocs/step':>12} {'GFLOP/s':>8} {'of peak':>8}  runs")
+      f"{'allocs/step':>12} {'GFLOP/s':>8} {'of peak':>8} {'of FMA':>7}  runs")
 for threads in sorted({k[0] for k in runs}):
     for workload in ["w1", "w2", "w3", "w4", "seed-fit"]:
         peer_us = {p: median(runs[(threads, workload, p)], "us_per_step")
@@ -84,13 +88,16 @@ for threads in sorted({k[0] for k in runs}):
             gflops = statistics.median(g) if g else None
             peak = peaks.get(threads)
             of_peak = f"{100 * gflops / peak:.0f}%" if gflops and peak else "-"
+            of_fma = f"{100 * gflops / fma[threads]:.0f}%" if gflops and threads in fma else "-"
             g = f"{gflops:.1f}" if gflops else "-"
             extra = ""
             if workload == "seed-fit":
                 extra = f"  (whole run {median(rs, 'total_seconds'):.3f} s)"
             print(f"{threads:>7} {workload:<9} {engine:<9} {us:>15.2f} {ratio:>16} {allocs:>12} "
-                  f"{g:>8} {of_peak:>8}  {len(rs)}{extra}")
+                  f"{g:>8} {of_peak:>8} {of_fma:>7}  {len(rs)}{extra}")
 for threads, peak in sorted(peaks.items()):
     print(f"sgemm peak (PyTorch, 2048x2048, {threads} thread(s)): {peak:.1f} GFLOP/s")
+for threads, peak in sorted(fma.items()):
+    print(f"FMA peak (bench --fma-peak: 12 chains in registers, {threads} thread(s)): {peak:.1f} GFLOP/s")
 PY
 rm -f "$results"

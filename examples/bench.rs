@@ -17,6 +17,10 @@
 //!   Conv2d(8,16,3,padding=1) ReLU MaxPool2d(2) Flatten Linear(784,10), CrossEntropy;
 //! * `seed-fit`: the function-approximation run, 3000 epochs × 5 shuffled batches of 20
 //!   (`--steps` sets the epochs), reported as total seconds and per step.
+//!
+//! `bench --fma-peak [--threads N]` measures the machine's FMA throughput instead (the
+//! roofline for w3's GFLOP/s): twelve chains of fused multiply-adds in registers per
+//! thread.
 
 #![allow(dead_code)]
 
@@ -394,8 +398,120 @@ fn seed_fit(options: &Options) -> Result<Record, String> {
     })
 }
 
+/// The single-precision FMA throughput of this machine, in GFLOP/s over `threads`
+/// threads running at once: each runs twelve independent chains of fused multiply-adds
+/// on the widest registers the CPU has, nothing read from memory. No matrix product can
+/// go faster: it is the roofline against which the w3 GFLOP/s are read. `None` without
+/// AVX2 and FMA. `iterations` rounds per chain (100 million take about a third of a
+/// second).
+pub fn fma_peak(threads: usize, iterations: u64) -> Option<f64> {
+    #[cfg(target_arch = "x86_64")]
+    {
+        let avx512 = std::arch::is_x86_feature_detected!("avx512f");
+        let avx2 = std::arch::is_x86_feature_detected!("avx2")
+            && std::arch::is_x86_feature_detected!("fma");
+        if !avx512 && !avx2 {
+            return None;
+        }
+        let lanes = if avx512 { 16.0 } else { 8.0 };
+        let barrier = std::sync::Barrier::new(threads);
+        let started = std::thread::scope(|scope| {
+            let workers: Vec<_> = (0..threads)
+                .map(|_| {
+                    scope.spawn(|| {
+                        barrier.wait();
+                        let started = Instant::now();
+                        // SAFETY: the CPU has the instructions, checked above.
+                        let sum = unsafe {
+                            if avx512 {
+                                fma_chains::avx512(std::hint::black_box(iterations))
+                            } else {
+                                fma_chains::avx2(std::hint::black_box(iterations))
+                            }
+                        };
+                        std::hint::black_box(sum);
+                        started.elapsed().as_secs_f64()
+                    })
+                })
+                .collect();
+            workers
+                .into_iter()
+                .map(|w| w.join().unwrap_or(f64::INFINITY))
+                .fold(0.0, f64::max)
+        });
+        let flops = threads as f64 * iterations as f64 * 12.0 * lanes * 2.0;
+        Some(flops / started / 1e9)
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        let _ = (threads, iterations);
+        None
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+mod fma_chains {
+    use std::arch::x86_64::*;
+
+    /// `iterations` rounds of twelve independent `v = v·a + b` on 16 lanes.
+    #[target_feature(enable = "avx512f")]
+    pub unsafe fn avx512(iterations: u64) -> f32 {
+        let (a, b) = (
+            _mm512_set1_ps(std::hint::black_box(0.999_999)),
+            _mm512_set1_ps(std::hint::black_box(1e-7)),
+        );
+        let mut chains = [_mm512_set1_ps(1.0); 12];
+        for _ in 0..iterations {
+            for v in chains.iter_mut() {
+                *v = _mm512_fmadd_ps(*v, a, b);
+            }
+        }
+        chains.iter().map(|&v| _mm512_reduce_add_ps(v)).sum()
+    }
+
+    /// The same on 8 lanes.
+    #[target_feature(enable = "avx2,fma")]
+    pub unsafe fn avx2(iterations: u64) -> f32 {
+        let (a, b) = (
+            _mm256_set1_ps(std::hint::black_box(0.999_999)),
+            _mm256_set1_ps(std::hint::black_box(1e-7)),
+        );
+        let mut chains = [_mm256_set1_ps(1.0); 12];
+        for _ in 0..iterations {
+            for v in chains.iter_mut() {
+                *v = _mm256_fmadd_ps(*v, a, b);
+            }
+        }
+        let mut lanes = [0.0f32; 8];
+        let mut total = 0.0;
+        for v in chains {
+            // SAFETY: `lanes` holds 8 floats.
+            unsafe { _mm256_storeu_ps(lanes.as_mut_ptr(), v) };
+            total += lanes.iter().sum::<f32>();
+        }
+        total
+    }
+}
+
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
+    if args.first().map(String::as_str) == Some("--fma-peak") {
+        // `--fma-peak [--threads N]`: the roofline, as JSON.
+        let threads = match args.get(1..) {
+            Some([flag, n]) if flag == "--threads" => n.parse().unwrap_or(0),
+            Some([]) => 1,
+            _ => 0,
+        };
+        if threads == 0 {
+            eprintln!("usage: bench --fma-peak [--threads N]");
+            std::process::exit(2);
+        }
+        match fma_peak(threads, 100_000_000) {
+            Some(g) => println!("{{\"fma_peak_gflops\":{g:.1},\"threads\":{threads}}}"),
+            None => eprintln!("no FMA instructions on this CPU: no peak to measure"),
+        }
+        return;
+    }
     // The dynamic engine's matrix products: this many threads (compiled models are set
     // per model, below).
     if let Ok(options) = parse(&args) {

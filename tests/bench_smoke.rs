@@ -45,6 +45,15 @@ fn the_compiled_engine_runs_on_two_threads() {
 }
 
 #[test]
+fn the_fma_peak_is_a_positive_rate_where_the_cpu_has_fma() {
+    for threads in [1, 2] {
+        if let Some(gflops) = bench::fma_peak(threads, 1000) {
+            assert!(gflops.is_finite() && gflops > 0.0, "{gflops}");
+        }
+    }
+}
+
+#[test]
 fn bad_flags_are_reported_with_the_usage() {
     for bad in [
         "",
