@@ -11,11 +11,14 @@
 //! ```
 //!
 //! A and B are read through strides, so a transposed operand (`Wᵀ`, `dYᵀ`) costs nothing
-//! extra: packing reads it in whatever order it is stored. The micro-kernel is plain Rust
-//! over fixed-size arrays, compiled three times with the block sizes of a
-//! [`KernelPath`]: for AVX-512 (a 12×32 block of `f32`, 24 of the 32 512-bit registers),
-//! for AVX2 with FMA (6×16, 12 of the 16 256-bit registers) and portable. LLVM turns
-//! each into broadcast + fused multiply-add on that width. The fastest path the CPU has
+//! extra: packing reads it in whatever order it is stored. The driver is compiled three
+//! times with the block sizes of a [`KernelPath`]: for AVX-512 (a 12×32 block of `f32`,
+//! 24 of the 32 512-bit registers; 12×16 of `f64`), for AVX2 with FMA (6×16 and 6×8, 12
+//! of the 16 256-bit registers) and portable. The first two run micro-kernels written
+//! once with intrinsics over the register type (`simd`), which add each block straight
+//! into C and give edge tiles only the registers they need; the portable one is plain
+//! Rust over fixed-size arrays (LLVM does not keep a whole block in registers there, so
+//! the vector paths do not use it). The fastest path the CPU has
 //! is chosen at run time; `NNSCRATCH_GEMM=avx512|avx2|portable` or
 //! [`GemmWorkspace::set_kernel_path`] picks another, which is how every path is tested
 //! against a naive triple loop on any machine that can run it (`tests/kernels.rs`).
@@ -954,71 +957,25 @@ fn gemm_blocked<
                     let (row0, col0) = (ic + ip * MR, jp * NR);
                     let rows = MR.min(m - row0);
                     let cols = NR.min(n - col0);
+                    // The intrinsics kernels add or store their block straight into C
+                    // (no block in memory, no copy loop); a tile at the bottom or right
+                    // edge computes only the registers its rows and columns need.
                     #[cfg(target_arch = "x86_64")]
-                    if SIMD == AVX512
-                        && MR == 12
-                        && NR == 32
-                        && std::any::TypeId::of::<T>() == std::any::TypeId::of::<f32>()
-                    {
-                        // The AVX-512 kernels add or store their block straight into C
-                        // (no block in memory, no copy loop); a tile at the bottom or
-                        // right edge computes only the registers its rows and columns
-                        // need.
+                    if let Some(kernel) = simd::kernel::<T>(SIMD, MR, NR) {
                         let tile = c.tile(row0, col0, rows, cols);
                         let ldc = c.ldc;
-                        assert!(a_panel.len() >= kc * 12 && b_panel.len() >= kc * 32);
-                        let (a_panel, b_panel) = (a_panel.as_ptr().cast(), b_panel.as_ptr().cast());
-                        // SAFETY: T is f32 (checked), so the casts change no layout; the
-                        // tile's `rows` rows of `cols` values (at most 12 and 32), ldc
-                        // apart, are inside C's band (`tile` asserts it); the panels hold
-                        // kc·12 and kc·32 values (asserted); and SIMD == AVX512 only in
-                        // code compiled for, and called on, CPUs with AVX-512F.
+                        assert!(a_panel.len() >= kc * MR && b_panel.len() >= kc * NR);
+                        // SAFETY: `kernel` is for T, MR×NR panels and an instruction set
+                        // the code runs with (SIMD is only AVX512 or AVX2_FMA in code
+                        // compiled for, and called on, CPUs that have it); the tile's
+                        // `rows` rows of `cols` values, ldc apart, are inside C's band
+                        // (`tile` asserts it), the panels hold kc·MR and kc·NR values
+                        // (asserted).
                         unsafe {
-                            if rows == MR && cols == NR {
-                                avx512::kernel_12x32_into(
-                                    kc,
-                                    a_panel,
-                                    b_panel,
-                                    tile.cast(),
-                                    ldc,
-                                    add,
-                                );
-                            } else {
-                                avx512::edge_into(
-                                    kc,
-                                    a_panel,
-                                    b_panel,
-                                    tile.cast(),
-                                    ldc,
-                                    (rows, cols),
-                                    add,
-                                );
-                            }
-                        }
-                        continue;
-                    }
-                    #[cfg(target_arch = "x86_64")]
-                    if SIMD == AVX2_FMA
-                        && MR == 6
-                        && NR == 16
-                        && std::any::TypeId::of::<T>() == std::any::TypeId::of::<f32>()
-                    {
-                        // The AVX2 kernel, the same way (LLVM spills the generic one's
-                        // 6×16 block: 44 GFLOP/s on w3's products on Zen 4).
-                        let tile = c.tile(row0, col0, rows, cols);
-                        let ldc = c.ldc;
-                        assert!(a_panel.len() >= kc * 6 && b_panel.len() >= kc * 16);
-                        let (a_panel, b_panel) = (a_panel.as_ptr().cast(), b_panel.as_ptr().cast());
-                        // SAFETY: T is f32 (checked), so the casts change no layout; the
-                        // tile's `rows` rows of `cols` values (at most 6 and 16), ldc
-                        // apart, are inside C's band (`tile` asserts it); the panels hold
-                        // kc·6 and kc·16 values (asserted); and SIMD == AVX2_FMA only in
-                        // code compiled for, and called on, CPUs with AVX2 and FMA.
-                        unsafe {
-                            avx2::tile_into(
+                            kernel(
                                 kc,
-                                a_panel,
-                                b_panel,
+                                a_panel.as_ptr().cast(),
+                                b_panel.as_ptr().cast(),
                                 tile.cast(),
                                 ldc,
                                 (rows, cols),
@@ -1081,241 +1038,176 @@ fn micro_kernel<T: Float, const MR: usize, const NR: usize, const SIMD: u8>(
     }
 }
 
-/// The AVX-512 micro-kernel for `f32`, written with intrinsics: LLVM does not keep the
-/// generic kernel's 12×32 block in registers, this keeps it in 24 of the 32.
+/// The micro-kernels written with intrinsics (LLVM does not keep the generic kernel's
+/// block in registers: 40-45 GFLOP/s on w3's products where the FMA units do 114), once
+/// over a register type: AVX-512 (12×32 `f32`, 12×16 `f64`) and AVX2+FMA (6×16, 6×8).
+/// A block of `R` rows by two registers sums `kc` rank-1 updates in `2·R` registers (24
+/// and 12 of the 32 and 16), then is added or stored into C; a tile at an edge of C
+/// computes only the rows and registers it needs (a third, two thirds or all of the
+/// rows; one or two registers) and writes the last partial register under a lane mask.
 #[cfg(target_arch = "x86_64")]
-mod avx512 {
-    use std::arch::x86_64::{
-        __m512, __mmask16, _mm512_add_ps, _mm512_fmadd_ps, _mm512_loadu_ps, _mm512_mask_storeu_ps,
-        _mm512_maskz_loadu_ps, _mm512_set1_ps, _mm512_setzero_ps, _mm512_storeu_ps,
-    };
+mod simd {
+    use std::arch::x86_64::*;
 
-    /// `A·B` for packed panels, in 24 registers: `a` holds `kc` columns of 12, `b` `kc`
-    /// rows of 32.
-    ///
-    /// # Safety
-    /// The CPU has AVX-512F; `a` and `b` point to `kc·12` and `kc·32` readable floats.
-    #[inline]
-    #[target_feature(enable = "avx512f")]
-    unsafe fn block(kc: usize, a: *const f32, b: *const f32) -> [[__m512; 2]; 12] {
-        let mut c: [[__m512; 2]; 12] = [[_mm512_setzero_ps(); 2]; 12];
-        for p in 0..kc {
-            // SAFETY: p < kc, within the panels (the function's contract).
-            let (b0, b1, a) = unsafe {
-                (
-                    _mm512_loadu_ps(b.add(p * 32)),
-                    _mm512_loadu_ps(b.add(p * 32 + 16)),
-                    a.add(p * 12),
-                )
-            };
-            for (i, row) in c.iter_mut().enumerate() {
-                // SAFETY: i < 12, within column p of the A panel.
-                let ai = _mm512_set1_ps(unsafe { *a.add(i) });
-                row[0] = _mm512_fmadd_ps(ai, b0, row[0]);
-                row[1] = _mm512_fmadd_ps(ai, b1, row[1]);
-            }
-        }
-        c
+    /// One register of lanes, as the micro-kernels use it.
+    pub(super) trait Vector: Copy {
+        /// The element.
+        type E: Copy;
+        /// Elements per register.
+        const LANES: usize;
+        unsafe fn zero() -> Self;
+        unsafe fn splat(value: Self::E) -> Self;
+        unsafe fn load(from: *const Self::E) -> Self;
+        unsafe fn store(to: *mut Self::E, value: Self);
+        unsafe fn fma(a: Self, b: Self, c: Self) -> Self;
+        unsafe fn add(a: Self, b: Self) -> Self;
+        /// The first `n < LANES` lanes (the others zero and not read).
+        unsafe fn load_first(from: *const Self::E, n: usize) -> Self;
+        /// Writes the first `n < LANES` lanes (the others are not written).
+        unsafe fn store_first(to: *mut Self::E, n: usize, value: Self);
     }
 
-    /// Rows `0..R` and the first `16·H` columns of `A·B` for packed panels (12 rows and
-    /// 32 columns wide, as [`block`]'s): the `R·H` registers an edge tile needs.
-    ///
-    /// # Safety
-    /// As [`block`], and `R ≤ 12`, `H ≤ 2`.
-    #[inline]
-    #[target_feature(enable = "avx512f")]
-    unsafe fn edge_block<const R: usize, const H: usize>(
-        kc: usize,
-        a: *const f32,
-        b: *const f32,
-    ) -> [[__m512; H]; R] {
-        let mut c: [[__m512; H]; R] = [[_mm512_setzero_ps(); H]; R];
-        for p in 0..kc {
-            // SAFETY: p < kc and h < 2, within row p of the B panel (the contract).
-            let columns: [__m512; H] =
-                std::array::from_fn(|h| unsafe { _mm512_loadu_ps(b.add(p * 32 + 16 * h)) });
-            for (i, row) in c.iter_mut().enumerate() {
-                // SAFETY: i < R ≤ 12, within column p of the A panel.
-                let ai = _mm512_set1_ps(unsafe { *a.add(p * 12 + i) });
-                for (sum, &column) in row.iter_mut().zip(&columns) {
-                    *sum = _mm512_fmadd_ps(ai, column, *sum);
+    /// `-1` for the first `n` lanes of an AVX2 mask (64-bit lanes), read from `MASKS[8 - n..]`.
+    const MASKS: [i64; 16] = [-1, -1, -1, -1, -1, -1, -1, -1, 0, 0, 0, 0, 0, 0, 0, 0];
+    /// The same for 32-bit lanes.
+    const MASKS_32: [i32; 16] = [-1, -1, -1, -1, -1, -1, -1, -1, 0, 0, 0, 0, 0, 0, 0, 0];
+
+    macro_rules! vector {
+        ($ty:ty, $e:ty, $lanes:literal, $zero:ident, $splat:ident, $load:ident, $store:ident,
+         $fma:ident, $add:ident, |$from:ident, $to:ident, $n:ident, $value:ident|
+         $load_first:expr, $store_first:expr) => {
+            impl Vector for $ty {
+                type E = $e;
+                const LANES: usize = $lanes;
+                #[inline(always)]
+                unsafe fn zero() -> Self {
+                    unsafe { $zero() }
+                }
+                #[inline(always)]
+                unsafe fn splat(value: $e) -> Self {
+                    unsafe { $splat(value) }
+                }
+                #[inline(always)]
+                unsafe fn load(from: *const $e) -> Self {
+                    unsafe { $load(from) }
+                }
+                #[inline(always)]
+                unsafe fn store(to: *mut $e, value: Self) {
+                    unsafe { $store(to, value) }
+                }
+                #[inline(always)]
+                unsafe fn fma(a: Self, b: Self, c: Self) -> Self {
+                    unsafe { $fma(a, b, c) }
+                }
+                #[inline(always)]
+                unsafe fn add(a: Self, b: Self) -> Self {
+                    unsafe { $add(a, b) }
+                }
+                #[inline(always)]
+                unsafe fn load_first($from: *const $e, $n: usize) -> Self {
+                    unsafe { $load_first }
+                }
+                #[inline(always)]
+                unsafe fn store_first($to: *mut $e, $n: usize, $value: Self) {
+                    unsafe { $store_first }
                 }
             }
-        }
-        c
+        };
     }
 
-    /// `C (+)= A·B` for an edge tile of `rows × cols` (at most 12 × 32), rows `ldc`
-    /// apart from `c`, through the smallest block that covers it (4, 8 or 12 rows; one
-    /// or two registers of columns), the last chunk of each row masked.
-    ///
-    /// # Safety
-    /// As [`block`], and `c` points to `rows` rows of `cols` writable floats, `ldc`
-    /// apart, that nothing else accesses meanwhile.
-    #[target_feature(enable = "avx512f")]
-    pub(super) unsafe fn edge_into(
-        kc: usize,
-        a: *const f32,
-        b: *const f32,
-        c: *mut f32,
-        ldc: usize,
-        (rows, cols): (usize, usize),
-        add: bool,
-    ) {
-        // SAFETY (all): the function's contract.
-        unsafe {
-            match (rows, cols > 16) {
-                (..=4, false) => {
-                    store::<1>(&edge_block::<4, 1>(kc, a, b), c, ldc, (rows, cols), add)
-                }
-                (..=4, true) => {
-                    store::<2>(&edge_block::<4, 2>(kc, a, b), c, ldc, (rows, cols), add)
-                }
-                (..=8, false) => {
-                    store::<1>(&edge_block::<8, 1>(kc, a, b), c, ldc, (rows, cols), add)
-                }
-                (..=8, true) => {
-                    store::<2>(&edge_block::<8, 2>(kc, a, b), c, ldc, (rows, cols), add)
-                }
-                (_, false) => store::<1>(&edge_block::<12, 1>(kc, a, b), c, ldc, (rows, cols), add),
-                (_, true) => store::<2>(&edge_block::<12, 2>(kc, a, b), c, ldc, (rows, cols), add),
-            }
-        }
-    }
-
-    /// Adds or stores the first `rows` rows and `cols` columns of `block` into C.
-    ///
-    /// # Safety
-    /// As [`edge_into`]; `block` has at least `rows` rows and `16·H ≥ cols`.
-    #[inline]
-    #[target_feature(enable = "avx512f")]
-    unsafe fn store<const H: usize>(
-        block: &[[__m512; H]],
-        c: *mut f32,
-        ldc: usize,
-        (rows, cols): (usize, usize),
-        add: bool,
-    ) {
-        for (i, row) in block.iter().enumerate().take(rows) {
-            for (h, &sum) in row.iter().enumerate() {
-                let n = cols.saturating_sub(16 * h).min(16);
-                let mask: __mmask16 = ((1u32 << n) - 1) as u16;
-                // SAFETY: lanes under the mask are columns 16h.. < cols of row i < rows
-                // (the contract); the others are neither read nor written.
-                unsafe {
-                    let out = c.add(i * ldc + 16 * h);
-                    let value = if add {
-                        _mm512_add_ps(_mm512_maskz_loadu_ps(mask, out), sum)
-                    } else {
-                        sum
-                    };
-                    _mm512_mask_storeu_ps(out, mask, value);
-                }
-            }
-        }
-    }
-
-    /// `C (+)= A·B` for one whole 12×32 tile of C, rows `ldc` apart from `c`.
-    ///
-    /// # Safety
-    /// As [`block`], and `c` points to 12 rows of 32 writable floats, `ldc` apart, that
-    /// nothing else accesses meanwhile.
-    #[target_feature(enable = "avx512f")]
-    pub(super) unsafe fn kernel_12x32_into(
-        kc: usize,
-        a: *const f32,
-        b: *const f32,
-        c: *mut f32,
-        ldc: usize,
-        add: bool,
-    ) {
-        // SAFETY: the panels are as `block` needs (the function's contract).
-        let acc = unsafe { block(kc, a, b) };
-        for (i, row) in acc.iter().enumerate() {
-            // SAFETY: row i of the tile is c[i·ldc .. i·ldc + 32] (the contract).
-            unsafe {
-                let out = c.add(i * ldc);
-                if add {
-                    _mm512_storeu_ps(out, _mm512_add_ps(_mm512_loadu_ps(out), row[0]));
-                    let out = out.add(16);
-                    _mm512_storeu_ps(out, _mm512_add_ps(_mm512_loadu_ps(out), row[1]));
-                } else {
-                    _mm512_storeu_ps(out, row[0]);
-                    _mm512_storeu_ps(out.add(16), row[1]);
-                }
-            }
-        }
-    }
-}
-
-/// The AVX2+FMA micro-kernel for `f32`, written with intrinsics as the AVX-512 one: a
-/// 6×16 block in 12 of the 16 registers, added or stored straight into C; edge tiles
-/// compute only the registers they need and write under a lane mask.
-#[cfg(target_arch = "x86_64")]
-mod avx2 {
-    use std::arch::x86_64::{
-        __m256, __m256i, _mm256_add_ps, _mm256_fmadd_ps, _mm256_loadu_ps, _mm256_loadu_si256,
-        _mm256_maskload_ps, _mm256_maskstore_ps, _mm256_set1_ps, _mm256_setzero_ps,
+    vector!(
+        __m512,
+        f32,
+        16,
+        _mm512_setzero_ps,
+        _mm512_set1_ps,
+        _mm512_loadu_ps,
+        _mm512_storeu_ps,
+        _mm512_fmadd_ps,
+        _mm512_add_ps,
+        |from, to, n, value| _mm512_maskz_loadu_ps(((1u32 << n) - 1) as u16, from),
+        _mm512_mask_storeu_ps(to, ((1u32 << n) - 1) as u16, value)
+    );
+    vector!(
+        __m512d,
+        f64,
+        8,
+        _mm512_setzero_pd,
+        _mm512_set1_pd,
+        _mm512_loadu_pd,
+        _mm512_storeu_pd,
+        _mm512_fmadd_pd,
+        _mm512_add_pd,
+        |from, to, n, value| _mm512_maskz_loadu_pd(((1u32 << n) - 1) as u8, from),
+        _mm512_mask_storeu_pd(to, ((1u32 << n) - 1) as u8, value)
+    );
+    vector!(
+        __m256,
+        f32,
+        8,
+        _mm256_setzero_ps,
+        _mm256_set1_ps,
+        _mm256_loadu_ps,
         _mm256_storeu_ps,
-    };
+        _mm256_fmadd_ps,
+        _mm256_add_ps,
+        |from, to, n, value| _mm256_maskload_ps(
+            from,
+            _mm256_loadu_si256(MASKS_32[8 - n..].as_ptr().cast())
+        ),
+        _mm256_maskstore_ps(
+            to,
+            _mm256_loadu_si256(MASKS_32[8 - n..].as_ptr().cast()),
+            value
+        )
+    );
+    vector!(
+        __m256d,
+        f64,
+        4,
+        _mm256_setzero_pd,
+        _mm256_set1_pd,
+        _mm256_loadu_pd,
+        _mm256_storeu_pd,
+        _mm256_fmadd_pd,
+        _mm256_add_pd,
+        |from, to, n, value| _mm256_maskload_pd(
+            from,
+            _mm256_loadu_si256(MASKS[8 - n..].as_ptr().cast())
+        ),
+        _mm256_maskstore_pd(
+            to,
+            _mm256_loadu_si256(MASKS[8 - n..].as_ptr().cast()),
+            value
+        )
+    );
 
-    /// Rows `0..R` and the first `8·H` columns of `A·B` for packed panels (`a`: `kc`
-    /// columns of 6, `b`: `kc` rows of 16), in `R·H` registers.
+    /// Rows `0..R` and the first `H` registers of columns of `A·B` for packed panels
+    /// (`a`: `kc` columns of `MR`, `b`: `kc` rows of two registers).
     ///
     /// # Safety
-    /// The CPU has AVX2 and FMA; `a` and `b` point to `kc·6` and `kc·16` readable
-    /// floats; `R ≤ 6`, `H ≤ 2`.
-    #[inline]
-    #[target_feature(enable = "avx2,fma")]
-    unsafe fn block<const R: usize, const H: usize>(
+    /// The CPU has `V`'s instructions; `a` and `b` point to `kc·MR` and `kc·2·LANES`
+    /// readable values; `R ≤ MR`, `H ≤ 2`.
+    #[inline(always)]
+    unsafe fn block<V: Vector, const MR: usize, const R: usize, const H: usize>(
         kc: usize,
-        a: *const f32,
-        b: *const f32,
-    ) -> [[__m256; H]; R] {
-        let mut c: [[__m256; H]; R] = [[_mm256_setzero_ps(); H]; R];
-        for p in 0..kc {
-            // SAFETY: p < kc and h < 2, within row p of the B panel (the contract).
-            let columns: [__m256; H] =
-                std::array::from_fn(|h| unsafe { _mm256_loadu_ps(b.add(p * 16 + 8 * h)) });
-            for (i, row) in c.iter_mut().enumerate() {
-                // SAFETY: i < R ≤ 6, within column p of the A panel.
-                let ai = _mm256_set1_ps(unsafe { *a.add(p * 6 + i) });
-                for (sum, &column) in row.iter_mut().zip(&columns) {
-                    *sum = _mm256_fmadd_ps(ai, column, *sum);
+        a: *const V::E,
+        b: *const V::E,
+    ) -> [[V; H]; R] {
+        // SAFETY (all): the function's contract; p < kc, i < R ≤ MR, h < 2.
+        unsafe {
+            let mut c: [[V; H]; R] = [[V::zero(); H]; R];
+            for p in 0..kc {
+                let columns: [V; H] =
+                    std::array::from_fn(|h| V::load(b.add((2 * p + h) * V::LANES)));
+                for (i, row) in c.iter_mut().enumerate() {
+                    let ai = V::splat(*a.add(p * MR + i));
+                    for (sum, &column) in row.iter_mut().zip(&columns) {
+                        *sum = V::fma(ai, column, *sum);
+                    }
                 }
             }
-        }
-        c
-    }
-
-    /// `C (+)= A·B` for a tile of `rows × cols` (at most 6 × 16), rows `ldc` apart from
-    /// `c`, through the smallest block that covers it (2, 4 or 6 rows; one or two
-    /// registers of columns).
-    ///
-    /// # Safety
-    /// As [`block`], and `c` points to `rows` rows of `cols` writable floats, `ldc`
-    /// apart, that nothing else accesses meanwhile.
-    #[target_feature(enable = "avx2,fma")]
-    pub(super) unsafe fn tile_into(
-        kc: usize,
-        a: *const f32,
-        b: *const f32,
-        c: *mut f32,
-        ldc: usize,
-        (rows, cols): (usize, usize),
-        add: bool,
-    ) {
-        // SAFETY (all): the function's contract.
-        unsafe {
-            match (rows, cols > 8) {
-                (..=2, false) => store::<1>(&block::<2, 1>(kc, a, b), c, ldc, (rows, cols), add),
-                (..=2, true) => store::<2>(&block::<2, 2>(kc, a, b), c, ldc, (rows, cols), add),
-                (..=4, false) => store::<1>(&block::<4, 1>(kc, a, b), c, ldc, (rows, cols), add),
-                (..=4, true) => store::<2>(&block::<4, 2>(kc, a, b), c, ldc, (rows, cols), add),
-                (_, false) => store::<1>(&block::<6, 1>(kc, a, b), c, ldc, (rows, cols), add),
-                (_, true) => store::<2>(&block::<6, 2>(kc, a, b), c, ldc, (rows, cols), add),
-            }
+            c
         }
     }
 
@@ -1323,44 +1215,112 @@ mod avx2 {
     /// registers with plain loads and stores, a partial one under a lane mask.
     ///
     /// # Safety
-    /// As [`tile_into`]; `block` has at least `rows` rows and `8·H ≥ cols`.
-    #[inline]
-    #[target_feature(enable = "avx2,fma")]
-    unsafe fn store<const H: usize>(
-        block: &[[__m256; H]],
-        c: *mut f32,
+    /// `c` points to `rows` rows of `cols` writable values, `ldc` apart, that nothing
+    /// else accesses meanwhile; `block` has at least `rows` rows and `H·LANES ≥ cols`.
+    #[inline(always)]
+    unsafe fn store<V: Vector, const H: usize>(
+        block: &[[V; H]],
+        c: *mut V::E,
         ldc: usize,
         (rows, cols): (usize, usize),
         add: bool,
     ) {
-        const LANES: [i32; 16] = [-1, -1, -1, -1, -1, -1, -1, -1, 0, 0, 0, 0, 0, 0, 0, 0];
         for (i, row) in block.iter().enumerate().take(rows) {
             for (h, &sum) in row.iter().enumerate() {
-                let n = cols.saturating_sub(8 * h).min(8);
-                // SAFETY: lanes below n are columns 8h.. < cols of row i < rows (the
-                // contract); the others are neither read nor written; `LANES[8 - n..]`
-                // holds 8 values (n ≤ 8).
+                let n = cols.saturating_sub(h * V::LANES).min(V::LANES);
+                // SAFETY: lanes below n are columns of row i < rows (the contract).
                 unsafe {
-                    let out = c.add(i * ldc + 8 * h);
-                    if n == 8 {
-                        let value = if add {
-                            _mm256_add_ps(_mm256_loadu_ps(out), sum)
-                        } else {
-                            sum
-                        };
-                        _mm256_storeu_ps(out, value);
+                    let out = c.add(i * ldc + h * V::LANES);
+                    if n == V::LANES {
+                        let value = if add { V::add(V::load(out), sum) } else { sum };
+                        V::store(out, value);
                     } else if n > 0 {
-                        let mask: __m256i = _mm256_loadu_si256(LANES[8 - n..].as_ptr().cast());
                         let value = if add {
-                            _mm256_add_ps(_mm256_maskload_ps(out, mask), sum)
+                            V::add(V::load_first(out, n), sum)
                         } else {
                             sum
                         };
-                        _mm256_maskstore_ps(out, mask, value);
+                        V::store_first(out, n, value);
                     }
                 }
             }
         }
+    }
+
+    /// `C (+)= A·B` for a tile of at most `MR` rows and two registers of columns.
+    pub(super) type Kernel<E> =
+        unsafe fn(usize, *const E, *const E, *mut E, usize, (usize, usize), bool);
+
+    /// One kernel entry for a register type: the instruction set enabled, the block
+    /// chosen by the tile's size.
+    macro_rules! kernel {
+        ($name:ident, $features:literal, $v:ty, $mr:literal, [$r1:literal, $r2:literal]) => {
+            /// `C (+)= A·B` for a tile of `rows × cols` (at most MR rows, two registers),
+            /// rows `ldc` apart from `c`.
+            ///
+            /// # Safety
+            /// The CPU has the instructions; `a` and `b` point to `kc·MR` and
+            /// `kc·2·LANES` readable values, `c` to `rows` rows of `cols` writable values
+            /// `ldc` apart that nothing else accesses meanwhile.
+            #[target_feature(enable = $features)]
+            unsafe fn $name(
+                kc: usize,
+                a: *const <$v as Vector>::E,
+                b: *const <$v as Vector>::E,
+                c: *mut <$v as Vector>::E,
+                ldc: usize,
+                (rows, cols): (usize, usize),
+                add: bool,
+            ) {
+                let size = (rows, cols);
+                // SAFETY (all): the function's contract.
+                unsafe {
+                    match (rows, cols > <$v>::LANES) {
+                        (..=$r1, false) => {
+                            store::<$v, 1>(&block::<$v, $mr, $r1, 1>(kc, a, b), c, ldc, size, add)
+                        }
+                        (..=$r1, true) => {
+                            store::<$v, 2>(&block::<$v, $mr, $r1, 2>(kc, a, b), c, ldc, size, add)
+                        }
+                        (..=$r2, false) => {
+                            store::<$v, 1>(&block::<$v, $mr, $r2, 1>(kc, a, b), c, ldc, size, add)
+                        }
+                        (..=$r2, true) => {
+                            store::<$v, 2>(&block::<$v, $mr, $r2, 2>(kc, a, b), c, ldc, size, add)
+                        }
+                        (_, false) => {
+                            store::<$v, 1>(&block::<$v, $mr, $mr, 1>(kc, a, b), c, ldc, size, add)
+                        }
+                        (_, true) => {
+                            store::<$v, 2>(&block::<$v, $mr, $mr, 2>(kc, a, b), c, ldc, size, add)
+                        }
+                    }
+                }
+            }
+        };
+    }
+
+    kernel!(avx512_f32, "avx512f", __m512, 12, [4, 8]);
+    kernel!(avx512_f64, "avx512f", __m512d, 12, [4, 8]);
+    kernel!(avx2_f32, "avx2,fma", __m256, 6, [2, 4]);
+    kernel!(avx2_f64, "avx2,fma", __m256d, 6, [2, 4]);
+
+    /// The intrinsics kernel for `T` on MR×NR panels with `simd`'s instructions, if there
+    /// is one (the portable path has none).
+    pub(super) fn kernel<T: 'static>(simd: u8, mr: usize, nr: usize) -> Option<Kernel<T>> {
+        use std::any::TypeId;
+        let f32 = TypeId::of::<T>() == TypeId::of::<f32>();
+        let f64 = TypeId::of::<T>() == TypeId::of::<f64>();
+        let kernel: *const () = match (simd, mr, nr) {
+            (super::AVX512, 12, 32) if f32 => avx512_f32 as Kernel<f32> as *const (),
+            (super::AVX512, 12, 16) if f64 => avx512_f64 as Kernel<f64> as *const (),
+            (super::AVX2_FMA, 6, 16) if f32 => avx2_f32 as Kernel<f32> as *const (),
+            (super::AVX2_FMA, 6, 8) if f64 => avx2_f64 as Kernel<f64> as *const (),
+            _ => return None,
+        };
+        // SAFETY: the kernel chosen takes `T` (f32 or f64, checked by TypeId above), so
+        // this is the function pointer's own type.
+        Some(unsafe { std::mem::transmute::<*const (), Kernel<T>>(kernel) })
     }
 }
 
