@@ -1384,9 +1384,9 @@ fn pack_b<T: Float, const NR: usize>(
     }
 }
 
-/// Packs the first `lines / 8 · 8` of `lines` source lines (each `kc` contiguous values,
+/// Packs the first `lines / 4 · 4` of `lines` source lines (each `kc` contiguous values,
 /// `stride` apart from `data[start]`) across a panel (`panel[p·panel_stride + line]`)
-/// with AVX 8×8 transposes, where they apply (f32 on a CPU with AVX); returns how many
+/// with AVX 8×8 (and 4×8) transposes, where they apply (f32 on a CPU with AVX); returns how many
 /// lines it packed (0 where they do not apply), the caller packing the rest.
 fn transposed_lines<T: Float>(
     data: &[T],
@@ -1401,7 +1401,9 @@ fn transposed_lines<T: Float>(
     if std::any::TypeId::of::<T>() == std::any::TypeId::of::<f32>()
         && std::arch::is_x86_feature_detected!("avx")
     {
-        let full = lines / 8 * 8;
+        // Blocks of 8 lines, then one of 4 (the 12-line panels of AVX-512, the 6-line
+        // ones of AVX2).
+        let full = lines / 8 * 8 + if lines % 8 >= 4 { 4 } else { 0 };
         let needed = (full.max(1) - 1) * stride + kc;
         if full > 0 && data.len() >= start + needed && panel.len() >= kc * panel_stride {
             // SAFETY: T is f32 (checked), so the casts change no layout; the CPU has AVX
@@ -1423,13 +1425,15 @@ fn transposed_lines<T: Float>(
 #[cfg(target_arch = "x86_64")]
 mod transpose {
     use std::arch::x86_64::{
-        __m256, _mm256_loadu_ps, _mm256_permute2f128_ps, _mm256_shuffle_ps, _mm256_storeu_ps,
+        __m128, __m256, _mm_storeu_ps, _mm256_castps256_ps128, _mm256_extractf128_ps,
+        _mm256_loadu_ps, _mm256_permute2f128_ps, _mm256_shuffle_ps, _mm256_storeu_ps,
         _mm256_unpackhi_ps, _mm256_unpacklo_ps,
     };
 
-    /// `out[p·stride_out + j] = src[j·stride_in + p]` for `j < cols` (a multiple of 8)
+    /// `out[p·stride_out + j] = src[j·stride_in + p]` for `j < cols` (a multiple of 4)
     /// and `p < kc`: columns of a column-major B become rows of its packed panel, or
-    /// rows of a row-major A columns of its panel.
+    /// rows of a row-major A columns of its panel. Lines go 8 at a time, the last 4
+    /// together when `cols` is not a multiple of 8.
     ///
     /// # Safety
     /// The CPU has AVX; `src` holds `(cols - 1)·stride_in + kc` elements and `out`
@@ -1444,7 +1448,8 @@ mod transpose {
         stride_out: usize,
     ) {
         let full_p = kc / 8 * 8;
-        for j0 in (0..cols).step_by(8) {
+        let eights = cols / 8 * 8;
+        for j0 in (0..eights).step_by(8) {
             for p0 in (0..full_p).step_by(8) {
                 // SAFETY: rows j0..j0+8 of the tile, 8 values each from p0, lie inside
                 // `src`, and rows p0..p0+8 of 8 values from j0 inside `out` (the
@@ -1473,6 +1478,55 @@ mod transpose {
                 }
             }
         }
+        if cols - eights >= 4 {
+            let j0 = eights;
+            for p0 in (0..full_p).step_by(8) {
+                // SAFETY: lines j0..j0+4, 8 values each from p0, lie inside `src`, and
+                // rows p0..p0+8 of 4 values from j0 inside `out` (the contract).
+                unsafe {
+                    let row =
+                        |q: usize| _mm256_loadu_ps(src.as_ptr().add((j0 + q) * stride_in + p0));
+                    let t = transpose4x8([row(0), row(1), row(2), row(3)]);
+                    for (r, v) in t.into_iter().enumerate() {
+                        _mm_storeu_ps(out.as_mut_ptr().add((p0 + r) * stride_out + j0), v);
+                    }
+                }
+            }
+            for p in full_p..kc {
+                for j in j0..j0 + 4 {
+                    out[p * stride_out + j] = src[j * stride_in + p];
+                }
+            }
+        }
+    }
+
+    /// The transpose of 4 rows of 8: element `r` of the result holds element `r` of
+    /// each row.
+    #[inline]
+    #[target_feature(enable = "avx")]
+    fn transpose4x8(r: [__m256; 4]) -> [__m128; 8] {
+        // Per 128-bit half: interleave pairs of rows, then pairs of pairs; the low half
+        // holds elements 0-3, the high half 4-7.
+        let t0 = _mm256_unpacklo_ps(r[0], r[1]);
+        let t1 = _mm256_unpackhi_ps(r[0], r[1]);
+        let t2 = _mm256_unpacklo_ps(r[2], r[3]);
+        let t3 = _mm256_unpackhi_ps(r[2], r[3]);
+        let u = [
+            _mm256_shuffle_ps::<0x44>(t0, t2),
+            _mm256_shuffle_ps::<0xEE>(t0, t2),
+            _mm256_shuffle_ps::<0x44>(t1, t3),
+            _mm256_shuffle_ps::<0xEE>(t1, t3),
+        ];
+        [
+            _mm256_castps256_ps128(u[0]),
+            _mm256_castps256_ps128(u[1]),
+            _mm256_castps256_ps128(u[2]),
+            _mm256_castps256_ps128(u[3]),
+            _mm256_extractf128_ps::<1>(u[0]),
+            _mm256_extractf128_ps::<1>(u[1]),
+            _mm256_extractf128_ps::<1>(u[2]),
+            _mm256_extractf128_ps::<1>(u[3]),
+        ]
     }
 
     /// The transpose of 8 rows of 8: row `r` of the result holds element `r` of each row.
