@@ -74,9 +74,10 @@ impl<T: Float> Param<'_, T> {
     }
 }
 
-/// Visits one array parameter (what `model!`-generated code calls for each weight and
-/// bias). Arrays are row-major unless a user assigned another layout to a public field,
-/// which is then converted once.
+/// Visits one array parameter: what a `Parameters` impl over arrays calls for each of
+/// them (the dynamic engine's named tensors do; a `model!` struct keeps its parameters in
+/// one slice and visits them with [`crate::compiled::visit_flat`]). An array in another
+/// layout than row-major is converted once.
 pub fn visit_array<T: Float, D: Dimension>(
     name: &str,
     value: &mut Array<T, D>,
