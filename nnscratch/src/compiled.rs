@@ -305,18 +305,6 @@ pub fn check_batch_norm_batch(model: &str, layer: &str, rows: usize) -> Result<(
     Ok(())
 }
 
-/// A parameter's initial value, or a panic with the error (memory for it could not be
-/// allocated: `model!` has already limited every layer's size). What a generated `new`
-/// calls for each tensor.
-#[track_caller]
-#[inline(never)]
-pub fn initialised<A>(value: Result<A>) -> A {
-    match value {
-        Ok(value) => value,
-        Err(error) => panic!("{error}"),
-    }
-}
-
 /// Runs `part`, a segment of a deep model's straight-line `run`, as a function of its
 /// own: LLVM's time grows faster than linearly with a function's size, so a 1000-layer
 /// program compiles faster in segments of a few dozen kernel calls (each closure is
@@ -326,18 +314,12 @@ pub fn segment<R>(part: impl FnOnce() -> R) -> R {
     part()
 }
 
-/// A zero-filled array of `shape`: one out-of-line function for every gradient and
-/// buffer a generated model creates (inlined, 2000 of them made a 1000-layer model's
-/// constructors take seconds of LLVM's time).
+/// A zero-filled array of `shape`: one out-of-line function for every buffer a generated
+/// model creates (inlined, 2000 of them made a 1000-layer model's constructors take
+/// seconds of LLVM's time).
 #[inline(never)]
 pub fn zeros<T: Float, Sh: ndarray::ShapeBuilder>(shape: Sh) -> ndarray::Array<T, Sh::Dim> {
     ndarray::Array::zeros(shape)
-}
-
-/// Sets every element of `array` to zero (`zero_grad`), out of line as [`zeros`].
-#[inline(never)]
-pub fn fill_zero<T: Float, D: ndarray::Dimension>(array: &mut ndarray::Array<T, D>) {
-    array.fill(T::zero());
 }
 
 /// A zero-filled `Vec` of `len` values: a compiled model's parameters and gradients,
@@ -354,8 +336,9 @@ pub fn flat_zeros<T: Float>(len: usize) -> Vec<T> {
 }
 
 /// Copies a parameter's initial value (row-major) into its place in the model's slice,
-/// or panics with the error, as [`initialised`]. What a generated `new` calls for each
-/// tensor, in PyTorch's drawing order.
+/// or panics with the error (memory for it could not be allocated: `model!` has already
+/// limited every layer's size). What a generated `new` calls for each tensor, in
+/// PyTorch's drawing order.
 #[track_caller]
 #[inline(never)]
 pub fn place<T: Float, D: ndarray::Dimension>(
@@ -363,7 +346,10 @@ pub fn place<T: Float, D: ndarray::Dimension>(
     offset: usize,
     value: Result<ndarray::Array<T, D>>,
 ) {
-    let value = initialised(value);
+    let value = match value {
+        Ok(value) => value,
+        Err(error) => panic!("{error}"),
+    };
     let slots = &mut flat[offset..offset + value.len()];
     for (slot, &v) in slots.iter_mut().zip(value.iter()) {
         *slot = v;

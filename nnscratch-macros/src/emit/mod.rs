@@ -84,11 +84,11 @@ pub fn model(input: &ModelInput, model: &Model) -> TokenStream {
     let state_init = params::state_init(model);
     let mode_methods = params::mode_methods(model);
     let seed_dropout = params::seed_dropout(model);
-    let grad_fields = params::grad_fields(model);
-    let grad_init = params::grad_init(model);
+    let grad_fields = params::grad_fields();
+    let grad_init = params::grad_init();
     let grad_bind = params::grad_bindings(model, &internals);
     let param_init = params::init(model, &internals);
-    let param_init_fields = params::init_fields(model);
+    let param_init_fields = params::init_fields();
     let param_consts = params::shapes_const(model);
     let layout_consts = params::layout_consts(model);
     let visitor = params::visitor(model, &internals);
@@ -123,7 +123,7 @@ pub fn model(input: &ModelInput, model: &Model) -> TokenStream {
         #(#attrs)*
         #struct_docs
         #vis struct #ident<T: ::nnscratch::Float = f32> {
-            #(#param_fields)*
+            #param_fields
             #(#state_fields)*
             /// Gradients of the parameters, filled by `loss_backward`.
             grad: #grad_ident<T>,
@@ -139,7 +139,7 @@ pub fn model(input: &ModelInput, model: &Model) -> TokenStream {
             #[doc = concat!("Gradients of [`", #name, "`]'s parameters, laid out as the parameters.")]
             #[derive(Clone, Debug)]
             pub struct Grad<T: ::nnscratch::Float> {
-                #(#grad_fields)*
+                #grad_fields
                 /// Whether `loss_backward` has filled these since the last `zero_grad`
                 /// (a failed step clears it, so an optimizer finds nothing to apply).
                 pub filled: bool,
@@ -164,7 +164,7 @@ pub fn model(input: &ModelInput, model: &Model) -> TokenStream {
                 /// inlined into `new`: one huge initialiser is slow for LLVM to compile.)
                 #[inline(never)]
                 pub fn zeros() -> Self {
-                    Grad { #(#grad_init)* filled: false }
+                    Grad { #grad_init filled: false }
                 }
             }
 
@@ -207,7 +207,7 @@ pub fn model(input: &ModelInput, model: &Model) -> TokenStream {
                 #(#param_init)*
                 #[allow(unused_mut)]
                 let mut model = Self {
-                    #(#param_init_fields)*
+                    #param_init_fields
                     #(#state_init)*
                     grad: #grad_ident::zeros(),
                     workspace: #workspace_ident::empty(),

@@ -28,7 +28,7 @@ fn shape_text(shape: &[usize]) -> String {
 /// and writes them through the checked `Parameters` methods, by PyTorch name), so that
 /// an optimizer can update them all in one pass and dropping a deep model frees one
 /// allocation.
-pub fn fields(model: &Model) -> Vec<TokenStream> {
+pub fn fields(model: &Model) -> TokenStream {
     let entries: Vec<String> = tensors(model)
         .map(|(p, t)| format!("`{}` {}", p.name(t), shape_text(&t.shape)))
         .collect();
@@ -37,10 +37,10 @@ pub fn fields(model: &Model) -> Vec<TokenStream> {
          then rank 2 and up (weights `(out, in, ...)` as in PyTorch). In visiting order: {}.",
         entries.join(", ")
     );
-    vec![quote! {
+    quote! {
         #[doc = #doc]
         params: ::std::vec::Vec<T>,
-    }]
+    }
 }
 
 /// The parameter tensors of each rank, in visiting order: the parameters (and the
@@ -128,17 +128,17 @@ fn part_local(rank: usize) -> Ident {
 
 /// The gradient struct's field: every gradient in one slice, laid out as the
 /// parameters.
-pub fn grad_fields(_model: &Model) -> Vec<TokenStream> {
-    vec![quote! {
+pub fn grad_fields() -> TokenStream {
+    quote! {
         /// Every parameter's gradient, laid out as the parameters (rank by rank, each
         /// tensor row-major).
         pub values: ::std::vec::Vec<T>,
-    }]
+    }
 }
 
 /// Zero gradients, as many as parameters (in the hidden module, beside `TOTAL`).
-pub fn grad_init(_model: &Model) -> Vec<TokenStream> {
-    vec![quote!(values: ::nnscratch::compiled::flat_zeros(TOTAL),)]
+pub fn grad_init() -> TokenStream {
+    quote!(values: ::nnscratch::compiled::flat_zeros(TOTAL),)
 }
 
 /// `run`'s binding of each gradient tensor's name to a view of its place in the
@@ -187,8 +187,8 @@ pub fn init(model: &Model, internals: &Ident) -> Vec<TokenStream> {
 }
 
 /// The struct's parameter slice, which [`init`] filled.
-pub fn init_fields(_model: &Model) -> Vec<TokenStream> {
-    vec![quote!(params,)]
+pub fn init_fields() -> TokenStream {
+    quote!(params,)
 }
 
 /// Binds each parameter tensor's name (`weight_0`) to a view of its place in `params`
