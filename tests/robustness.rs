@@ -2,7 +2,7 @@
 //! what was wrong, never a panic or an abort; a failed step or a killed save loses
 //! nothing. Each test is named for the attack it repels.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use ndarray::{Array2, ArrayView2};
 use nnscratch::io::{load_safetensors, save_safetensors, write_atomic};
@@ -26,14 +26,12 @@ fn rng() -> rand::rngs::StdRng {
     rand::rngs::StdRng::seed_from_u64(7)
 }
 
-fn scratch_dir(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!(
-        "nnscratch-robustness-{name}-{}",
-        std::process::id()
-    ));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
+/// A fresh directory under the system's temporary directory, removed when dropped.
+fn scratch_dir(name: &str) -> tempfile::TempDir {
+    tempfile::Builder::new()
+        .prefix(&format!("nnscratch-robustness-{name}-"))
+        .tempdir()
+        .unwrap()
 }
 
 /// The names of the files in `dir`, sorted.
@@ -79,7 +77,8 @@ fn a_nul_byte_in_a_label_survives_to_dot_and_svg() {
     assert!(dot.contains("\\\\u{0000}"), "{dot}");
     let svg = graph::dot_to_svg(&dot).unwrap();
     assert!(svg.contains("u{0000}"));
-    let dir = scratch_dir("nul");
+    let scratch = scratch_dir("nul");
+    let dir = scratch.path();
     graph::save(&y, dir.join("picture")).unwrap();
 }
 
@@ -348,8 +347,9 @@ fn saved_model(seed: u64) -> Small<f32> {
 fn saving_to_an_empty_path_or_a_directory_says_so() {
     let error = message(save_safetensors(&mut saved_model(0), "").unwrap_err());
     assert!(error.contains("empty path"), "{error}");
-    let dir = scratch_dir("dir-target");
-    let error = message(save_safetensors(&mut saved_model(0), &dir).unwrap_err());
+    let scratch = scratch_dir("dir-target");
+    let dir = scratch.path();
+    let error = message(save_safetensors(&mut saved_model(0), dir).unwrap_err());
     assert!(error.contains("is a directory"), "{error}");
 }
 
@@ -357,7 +357,8 @@ fn saving_to_an_empty_path_or_a_directory_says_so() {
 #[test]
 fn a_save_keeps_permissions_and_writes_through_symlinks() {
     use std::os::unix::fs::PermissionsExt;
-    let dir = scratch_dir("perms");
+    let scratch = scratch_dir("perms");
+    let dir = scratch.path();
     let real = dir.join("real.safetensors");
     std::fs::write(&real, b"old").unwrap();
     std::fs::set_permissions(&real, std::fs::Permissions::from_mode(0o600)).unwrap();
@@ -378,13 +379,14 @@ fn a_save_keeps_permissions_and_writes_through_symlinks() {
         check.parameter("0.weight"),
         saved_model(1).parameter("0.weight")
     );
-    let names = file_names(&dir);
+    let names = file_names(dir);
     assert_eq!(names.len(), 2, "no temporary left: {names:?}");
 }
 
 #[test]
 fn concurrent_saves_to_one_path_never_show_a_reader_half_a_file() {
-    let dir = scratch_dir("threads");
+    let scratch = scratch_dir("threads");
+    let dir = scratch.path();
     let path = dir.join("shared.safetensors");
     save_safetensors(&mut saved_model(0), &path).unwrap();
     let seeds: Vec<u64> = (0..6).collect();
@@ -412,7 +414,7 @@ fn concurrent_saves_to_one_path_never_show_a_reader_half_a_file() {
             }
         });
     });
-    let names = file_names(&dir);
+    let names = file_names(dir);
     assert_eq!(names.len(), 1, "only the target remains: {names:?}");
 }
 
@@ -429,7 +431,8 @@ fn save_loop_child() {
             save_safetensors(&mut model, &path).unwrap();
         }
     }
-    let dir = scratch_dir("child");
+    let scratch = scratch_dir("child");
+    let dir = scratch.path();
     for seed in 0..3 {
         save_safetensors(&mut saved_model(seed), dir.join("m.safetensors")).unwrap();
     }
@@ -443,7 +446,8 @@ fn save_loop_child() {
 
 #[test]
 fn a_save_killed_midway_leaves_the_old_file_and_no_temporary_for_long() {
-    let dir = scratch_dir("kill");
+    let scratch = scratch_dir("kill");
+    let dir = scratch.path();
     let path = dir.join("model.safetensors");
     save_safetensors(&mut saved_model(3), &path).unwrap();
     let big = dir.join("model.bin");
@@ -478,7 +482,7 @@ fn a_save_killed_midway_leaves_the_old_file_and_no_temporary_for_long() {
     // The next save removes what the killed processes left behind.
     save_safetensors(&mut saved_model(3), &path).unwrap();
     write_atomic(&big, b"done").unwrap();
-    let names = file_names(&dir);
+    let names = file_names(dir);
     assert_eq!(names, ["model.bin", "model.safetensors"]);
 }
 
