@@ -59,7 +59,7 @@ fn every_layout_and_edge_size_in<T: Float>(path: KernelPath, tolerance: f64) {
     let mut rng = rand::rngs::StdRng::seed_from_u64(0);
     let mut workspace = workspace_on::<T>(path);
     // Sizes straddle the micro-kernels (6×16, 6×8, 12×32, 12×16) and the blocking (MC 96
-    // and 144, KC 256) boundaries; the last rows and columns leave every size of edge
+    // and 144, KC 256 and 1024) boundaries; the last rows and columns leave every size of edge
     // tile the AVX-512 kernels have (1-4, 5-8 and 9-11 rows; up to 16 and 17-31 columns)
     // and the AVX2 ones (1-2, 3-4 and 5 rows; up to 8 and 9-15 columns).
     for &(m, n, k) in &[
@@ -78,6 +78,8 @@ fn every_layout_and_edge_size_in<T: Float>(path: KernelPath, tolerance: f64) {
         (128, 10, 128),
         (13, 64, 520),
         (145, 65, 300),
+        (13, 33, 1030),
+        (25, 40, 2100),
     ] {
         for (a_t, b_t) in [(false, false), (true, false), (false, true), (true, true)] {
             for accumulate in [false, true] {
