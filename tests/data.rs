@@ -2,16 +2,17 @@
 //! MNIST directory layout, splits and mini-batches.
 
 use std::io::Write;
-use std::path::PathBuf;
 
 use ndarray::arr2;
 use nnscratch::data::{self, MiniBatches, Standardize, idx};
 use rand::SeedableRng;
 
-fn temp_dir(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("nnscratch-data-{name}-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
+/// A fresh directory under the system's temporary directory, removed when dropped.
+fn temp_dir(name: &str) -> tempfile::TempDir {
+    tempfile::Builder::new()
+        .prefix(&format!("nnscratch-data-{name}-"))
+        .tempdir()
+        .unwrap()
 }
 
 fn idx_bytes(dims: &[u32], data: &[u8]) -> Vec<u8> {
@@ -58,15 +59,15 @@ fn write_tiny_mnist(dir: &std::path::Path, compress: bool) {
 #[test]
 fn plain_and_gzip_idx_files_read_the_same() {
     for compress in [false, true] {
-        let dir = temp_dir(if compress { "gz" } else { "plain" });
-        write_tiny_mnist(&dir, compress);
-        let (train, test) = idx::mnist(&dir).unwrap();
+        let scratch = temp_dir(if compress { "gz" } else { "plain" });
+        let dir = scratch.path();
+        write_tiny_mnist(dir, compress);
+        let (train, test) = idx::mnist(dir).unwrap();
         assert_eq!(train.inputs.dim(), (3, 4));
         assert_eq!(train.labels, [7, 0, 9]);
         assert_eq!(train.inputs.row(0).to_vec(), [0.0, 1.0, 0.0, 1.0]);
         assert_eq!(test.labels, [1, 2]);
         assert_eq!(test.inputs[[1, 0]], 0.2);
-        std::fs::remove_dir_all(&dir).unwrap();
     }
 }
 
@@ -100,10 +101,11 @@ fn truncated_and_garbage_idx_files_are_errors_naming_the_file() {
 
 #[test]
 fn a_missing_file_or_bad_labels_say_which_file() {
-    let dir = temp_dir("missing");
-    write_tiny_mnist(&dir, false);
+    let scratch = temp_dir("missing");
+    let dir = scratch.path();
+    write_tiny_mnist(dir, false);
     std::fs::remove_file(dir.join("t10k-labels.idx1-ubyte")).unwrap();
-    let message = idx::mnist(&dir).unwrap_err().to_string();
+    let message = idx::mnist(dir).unwrap_err().to_string();
     assert!(
         message.contains("t10k-labels.idx1-ubyte") && message.contains("missing"),
         "{message}"
@@ -114,7 +116,7 @@ fn a_missing_file_or_bad_labels_say_which_file() {
         idx_bytes(&[2], &[1, 12]),
     )
     .unwrap();
-    let message = idx::mnist(&dir).unwrap_err().to_string();
+    let message = idx::mnist(dir).unwrap_err().to_string();
     assert!(message.contains("label 12 at index 1"), "{message}");
 
     std::fs::write(
@@ -122,9 +124,8 @@ fn a_missing_file_or_bad_labels_say_which_file() {
         idx_bytes(&[3], &[1, 2, 3]),
     )
     .unwrap();
-    let message = idx::mnist(&dir).unwrap_err().to_string();
+    let message = idx::mnist(dir).unwrap_err().to_string();
     assert!(message.contains("3 labels for 2 images"), "{message}");
-    std::fs::remove_dir_all(&dir).unwrap();
 }
 
 #[test]

@@ -96,8 +96,8 @@ fn large_tensors_are_drawn_by_shape() {
 
 #[test]
 fn save_writes_dot_and_svg_atomically() {
-    let dir = std::env::temp_dir().join(format!("nnscratch-graph-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
+    let scratch = tempfile::tempdir().unwrap();
+    let dir = scratch.path();
     let x = Tensor::<f64>::parameter(arr1(&[1.0, 2.0]).into_dyn()).with_label("x");
     let y = x.relu().sum();
     y.backward().unwrap();
@@ -106,13 +106,12 @@ fn save_writes_dot_and_svg_atomically() {
     let dot = std::fs::read_to_string(dir.join("picture.dot")).unwrap();
     let svg = std::fs::read_to_string(dir.join("picture.svg")).unwrap();
     assert!(dot.starts_with("digraph") && svg.contains("</svg>"));
-    let leftovers: Vec<_> = std::fs::read_dir(&dir)
+    let leftovers: Vec<_> = std::fs::read_dir(dir)
         .unwrap()
         .filter_map(|e| e.ok())
         .filter(|e| e.file_name().to_string_lossy().ends_with(".tmp"))
         .collect();
     assert!(leftovers.is_empty(), "no temporary files left behind");
-    std::fs::remove_dir_all(&dir).unwrap();
 }
 
 #[test]

@@ -255,12 +255,12 @@ fn bad_files_are_errors_naming_the_key_and_leave_the_model_unchanged() {
 
 #[test]
 fn saving_over_a_file_replaces_it_whole_and_leaves_no_temporary() {
-    let dir = std::env::temp_dir().join(format!("nnscratch-io-atomic-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
+    let scratch = tempfile::tempdir().unwrap();
+    let dir = scratch.path();
     let path = dir.join("model.safetensors");
     std::fs::write(&path, b"old").unwrap();
     save_safetensors(&mut nnscratch_model(), &path).unwrap();
-    let names: Vec<String> = std::fs::read_dir(&dir)
+    let names: Vec<String> = std::fs::read_dir(dir)
         .unwrap()
         .map(|e| e.unwrap().file_name().to_string_lossy().into())
         .collect();
@@ -281,5 +281,4 @@ fn saving_over_a_file_replaces_it_whole_and_leaves_no_temporary() {
         error.to_string().contains("missing/model.safetensors"),
         "{error}"
     );
-    std::fs::remove_dir_all(&dir).unwrap();
 }

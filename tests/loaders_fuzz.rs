@@ -59,14 +59,11 @@ fn config() -> ProptestConfig {
 }
 
 fn valid_safetensors() -> Vec<u8> {
-    let dir = std::env::temp_dir().join(format!("nnscratch-fuzz-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let path = dir.join("seed.safetensors");
+    let scratch = tempfile::tempdir().unwrap();
+    let path = scratch.path().join("seed.safetensors");
     let mut model = Fuzzed::<f32>::new(&mut rand::rngs::StdRng::seed_from_u64(0));
     io::save_safetensors(&mut model, &path).unwrap();
-    let bytes = std::fs::read(&path).unwrap();
-    std::fs::remove_dir_all(dir).ok();
-    bytes
+    std::fs::read(&path).unwrap()
 }
 
 fn valid_idx(gzip: bool) -> Vec<u8> {
