@@ -61,7 +61,9 @@ fn every_layout_and_edge_size_in<T: Float>(path: KernelPath, tolerance: f64) {
     // Sizes straddle the micro-kernels (6×16, 6×8, 12×32, 12×16) and the blocking (MC 96
     // and 144, KC 256 and 1024) boundaries; the last rows and columns leave every size of edge
     // tile the AVX-512 kernels have (1-4, 5-8 and 9-11 rows; up to 16 and 17-31 columns)
-    // and the AVX2 ones (1-2, 3-4 and 5 rows; up to 8 and 9-15 columns).
+    // and the AVX2 ones (1-2, 3-4 and 5 rows; up to 8 and 9-15 columns). A row-major B is
+    // read in place for slices of k up to 256 where a panel is whole registers wide:
+    // 80 columns are all such panels, 70 end with a packed one.
     for &(m, n, k) in &[
         (1, 1, 1),
         (9, 12, 5),
@@ -80,6 +82,8 @@ fn every_layout_and_edge_size_in<T: Float>(path: KernelPath, tolerance: f64) {
         (145, 65, 300),
         (13, 33, 1030),
         (25, 40, 2100),
+        (40, 80, 100),
+        (30, 70, 64),
     ] {
         for (a_t, b_t) in [(false, false), (true, false), (false, true), (true, true)] {
             for accumulate in [false, true] {

@@ -945,9 +945,16 @@ fn gemm_blocked<
     let n_panels = n.div_ceil(NR);
     // One block for every micro-kernel call (each overwrites it).
     let mut acc = [[T::zero(); NR]; MR];
+    let lanes = NR / 2;
     for pc in (0..k).step_by(KC) {
         let kc = KC.min(k - pc);
-        pack_b::<T, NR>(b, pc, kc, n_panels, packed_b);
+        // A row-major B is read where it lies by the intrinsics kernels, panel by panel
+        // where the panel is whole registers wide: its kc rows are what packing would
+        // copy, and with kc ≤ DIRECT_B_KC they stay in L1 for every row panel of A that
+        // passes (w3's dW1 = dY1ᵀ·X, kc 128: no 400 KB copy of X per step).
+        let direct = has_kernel::<T>(SIMD, MR, NR) && b.col_stride == 1 && kc <= DIRECT_B_KC;
+        let skip = if direct { lanes } else { 0 };
+        pack_b::<T, NR>(b, pc, kc, n_panels, skip, packed_b);
         // The first slice of k overwrites C unless accumulating; later ones add.
         let add = accumulate || pc > 0;
         for ic in (0..m).step_by(MC) {
@@ -956,11 +963,21 @@ fn gemm_blocked<
             pack_a::<T, MR>(a, ic, mc, pc, kc, packed_a);
             for jp in 0..n_panels {
                 let b_panel = &packed_b[jp * kc * NR..(jp + 1) * kc * NR];
+                let col0 = jp * NR;
+                let cols = NR.min(n - col0);
+                let (b_rows, ldb) = if direct && cols % lanes == 0 {
+                    let start = pc * b.row_stride + col0;
+                    (
+                        &b.data[start..start + (kc - 1) * b.row_stride + cols],
+                        b.row_stride,
+                    )
+                } else {
+                    (b_panel, NR)
+                };
                 for ip in 0..m_panels {
                     let a_panel = &packed_a[ip * kc * MR..(ip + 1) * kc * MR];
-                    let (row0, col0) = (ic + ip * MR, jp * NR);
+                    let row0 = ic + ip * MR;
                     let rows = MR.min(m - row0);
-                    let cols = NR.min(n - col0);
                     // The intrinsics kernels add or store their block straight into C
                     // (no block in memory, no copy loop); a tile at the bottom or right
                     // edge computes only the registers its rows and columns need.
@@ -968,18 +985,21 @@ fn gemm_blocked<
                     if let Some(kernel) = simd::kernel::<T>(SIMD, MR, NR) {
                         let tile = c.tile(row0, col0, rows, cols);
                         let ldc = c.ldc;
-                        assert!(a_panel.len() >= kc * MR && b_panel.len() >= kc * NR);
+                        assert!(a_panel.len() >= kc * MR);
+                        assert!(b_rows.len() >= (kc - 1) * ldb + cols.next_multiple_of(lanes));
                         // SAFETY: `kernel` is for T, MR×NR panels and an instruction set
                         // the code runs with (SIMD is only AVX512 or AVX2_FMA in code
                         // compiled for, and called on, CPUs that have it); the tile's
                         // `rows` rows of `cols` values, ldc apart, are inside C's band
-                        // (`tile` asserts it), the panels hold kc·MR and kc·NR values
+                        // (`tile` asserts it), A's panel holds kc·MR values and B's kc
+                        // rows of `cols` rounded up to whole registers, ldb apart
                         // (asserted).
                         unsafe {
                             kernel(
                                 kc,
                                 a_panel.as_ptr().cast(),
-                                b_panel.as_ptr().cast(),
+                                b_rows.as_ptr().cast(),
+                                ldb,
                                 tile.cast(),
                                 ldc,
                                 (rows, cols),
@@ -1011,6 +1031,21 @@ fn gemm_blocked<
 
 /// The instruction sets `gemm_blocked` is compiled for (its `SIMD` parameter).
 const PORTABLE: u8 = 0;
+/// Whether `gemm_blocked` runs an intrinsics kernel (not `micro_kernel`, which reads only
+/// packed panels) for these parameters.
+fn has_kernel<T: 'static>(simd: u8, mr: usize, nr: usize) -> bool {
+    #[cfg(target_arch = "x86_64")]
+    return simd::kernel::<T>(simd, mr, nr).is_some();
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        let _ = (simd, mr, nr);
+        false
+    }
+}
+
+/// The deepest slice of k for which a row-major B is read in place (see `gemm_blocked`):
+/// 256 rows of a 32-wide `f32` panel are 32 KiB, an L1 data cache.
+const DIRECT_B_KC: usize = 256;
 const AVX2_FMA: u8 = 1;
 const AVX512: u8 = 2;
 
@@ -1186,24 +1221,26 @@ mod simd {
         )
     );
 
-    /// Rows `0..R` and the first `H` registers of columns of `A·B` for packed panels
-    /// (`a`: `kc` columns of `MR`, `b`: `kc` rows of two registers).
+    /// Rows `0..R` and the first `H` registers of columns of `A·B` for a packed panel of
+    /// A (`kc` columns of `MR`) and `kc` rows of B, `ldb` apart (a packed panel's two
+    /// registers, or the rows of a row-major B read where it lies).
     ///
     /// # Safety
-    /// The CPU has `V`'s instructions; `a` and `b` point to `kc·MR` and `kc·2·LANES`
-    /// readable values; `R ≤ MR`, `H ≤ 2`.
+    /// The CPU has `V`'s instructions; `a` points to `kc·MR` readable values and `b` to
+    /// `kc` rows of `H·LANES`, `ldb` apart; `R ≤ MR`, `H ≤ 2`.
     #[inline(always)]
     unsafe fn block<V: Vector, const MR: usize, const R: usize, const H: usize>(
         kc: usize,
         a: *const V::E,
         b: *const V::E,
+        ldb: usize,
     ) -> [[V; H]; R] {
-        // SAFETY (all): the function's contract; p < kc, i < R ≤ MR, h < 2.
+        // SAFETY (all): the function's contract; p < kc, i < R ≤ MR, h < H.
         unsafe {
             let mut c: [[V; H]; R] = [[V::zero(); H]; R];
             for p in 0..kc {
                 let columns: [V; H] =
-                    std::array::from_fn(|h| V::load(b.add((2 * p + h) * V::LANES)));
+                    std::array::from_fn(|h| V::load(b.add(p * ldb + h * V::LANES)));
                 for (i, row) in c.iter_mut().enumerate() {
                     let ai = V::splat(*a.add(p * MR + i));
                     for (sum, &column) in row.iter_mut().zip(&columns) {
@@ -1253,7 +1290,7 @@ mod simd {
 
     /// `C (+)= A·B` for a tile of at most `MR` rows and two registers of columns.
     pub(super) type Kernel<E> =
-        unsafe fn(usize, *const E, *const E, *mut E, usize, (usize, usize), bool);
+        unsafe fn(usize, *const E, *const E, usize, *mut E, usize, (usize, usize), bool);
 
     /// One kernel entry for a register type: the instruction set enabled, the block
     /// chosen by the tile's size.
@@ -1263,14 +1300,16 @@ mod simd {
             /// rows `ldc` apart from `c`.
             ///
             /// # Safety
-            /// The CPU has the instructions; `a` and `b` point to `kc·MR` and
-            /// `kc·2·LANES` readable values, `c` to `rows` rows of `cols` writable values
-            /// `ldc` apart that nothing else accesses meanwhile.
+            /// The CPU has the instructions; `a` points to `kc·MR` readable values, `b` to
+            /// `kc` rows, `ldb` apart, of `cols` readable values rounded up to a whole
+            /// register, `c` to `rows` rows of `cols` writable values `ldc` apart that
+            /// nothing else accesses meanwhile.
             #[target_feature(enable = $features)]
             unsafe fn $name(
                 kc: usize,
                 a: *const <$v as Vector>::E,
                 b: *const <$v as Vector>::E,
+                ldb: usize,
                 c: *mut <$v as Vector>::E,
                 ldc: usize,
                 (rows, cols): (usize, usize),
@@ -1280,24 +1319,48 @@ mod simd {
                 // SAFETY (all): the function's contract.
                 unsafe {
                     match (rows, cols > <$v>::LANES) {
-                        (..=$r1, false) => {
-                            store::<$v, 1>(&block::<$v, $mr, $r1, 1>(kc, a, b), c, ldc, size, add)
-                        }
-                        (..=$r1, true) => {
-                            store::<$v, 2>(&block::<$v, $mr, $r1, 2>(kc, a, b), c, ldc, size, add)
-                        }
-                        (..=$r2, false) => {
-                            store::<$v, 1>(&block::<$v, $mr, $r2, 1>(kc, a, b), c, ldc, size, add)
-                        }
-                        (..=$r2, true) => {
-                            store::<$v, 2>(&block::<$v, $mr, $r2, 2>(kc, a, b), c, ldc, size, add)
-                        }
-                        (_, false) => {
-                            store::<$v, 1>(&block::<$v, $mr, $mr, 1>(kc, a, b), c, ldc, size, add)
-                        }
-                        (_, true) => {
-                            store::<$v, 2>(&block::<$v, $mr, $mr, 2>(kc, a, b), c, ldc, size, add)
-                        }
+                        (..=$r1, false) => store::<$v, 1>(
+                            &block::<$v, $mr, $r1, 1>(kc, a, b, ldb),
+                            c,
+                            ldc,
+                            size,
+                            add,
+                        ),
+                        (..=$r1, true) => store::<$v, 2>(
+                            &block::<$v, $mr, $r1, 2>(kc, a, b, ldb),
+                            c,
+                            ldc,
+                            size,
+                            add,
+                        ),
+                        (..=$r2, false) => store::<$v, 1>(
+                            &block::<$v, $mr, $r2, 1>(kc, a, b, ldb),
+                            c,
+                            ldc,
+                            size,
+                            add,
+                        ),
+                        (..=$r2, true) => store::<$v, 2>(
+                            &block::<$v, $mr, $r2, 2>(kc, a, b, ldb),
+                            c,
+                            ldc,
+                            size,
+                            add,
+                        ),
+                        (_, false) => store::<$v, 1>(
+                            &block::<$v, $mr, $mr, 1>(kc, a, b, ldb),
+                            c,
+                            ldc,
+                            size,
+                            add,
+                        ),
+                        (_, true) => store::<$v, 2>(
+                            &block::<$v, $mr, $mr, 2>(kc, a, b, ldb),
+                            c,
+                            ldc,
+                            size,
+                            add,
+                        ),
                     }
                 }
             }
@@ -1329,7 +1392,9 @@ mod simd {
 }
 
 /// Packs `B[pc..pc+kc, ..]` into NR-wide column panels, each `kc × NR` row-major,
-/// zero-padded past the last column. Contiguous rows or columns are copied as slices.
+/// zero-padded past the last column, except panels whose width is a multiple of `skip`
+/// (`skip` 0: none), which the kernels read from B itself. Contiguous rows or columns
+/// are copied as slices.
 // Not inlined into the AVX-512 function: with its features LLVM vectorises the strided
 // stores of a transposed operand into scatter instructions, which cost more than the
 // scalar stores (`perf annotate` on w3: 60% of the time outside the micro-kernel).
@@ -1339,6 +1404,7 @@ fn pack_b<T: Float, const NR: usize>(
     pc: usize,
     kc: usize,
     n_panels: usize,
+    skip: usize,
     packed: &mut Vec<T>,
 ) {
     let size = n_panels * kc * NR;
@@ -1349,6 +1415,9 @@ fn pack_b<T: Float, const NR: usize>(
         let panel = &mut packed[jp * kc * NR..(jp + 1) * kc * NR];
         let col0 = jp * NR;
         let cols = NR.min(b.cols - col0);
+        if skip > 0 && cols % skip == 0 {
+            continue;
+        }
         if cols < NR {
             panel.fill(T::zero());
         }
