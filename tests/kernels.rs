@@ -447,7 +447,15 @@ fn linear_kernels_match_the_reference_on_every_path() {
             (2, 1, 1),
             (20, 30, 30),
             (64, 64, 64),
+            // The GEMM adds the bias as it writes: a partial last panel (70 columns),
+            // two slices of k on the AVX2 and portable paths (300 > KC 256), and bands
+            // of C on two threads: rows for the first, columns (each band with its part
+            // of the bias) for the second.
+            (30, 300, 70),
+            (150, 100, 80),
+            (30, 120, 300),
         ] {
+            workspace.set_threads(if inputs >= 100 { 2 } else { 1 });
             let (x, w, dy) = (
                 matrix(batch, inputs),
                 matrix(outputs, inputs),

@@ -174,6 +174,9 @@ struct COut<'c, T> {
     rows: usize,
     cols: usize,
     ldc: usize,
+    /// A row added to every row of the product (`cols` values: the band's columns of
+    /// it), or null.
+    bias: *const T,
     _c: std::marker::PhantomData<&'c mut [T]>,
 }
 
@@ -181,16 +184,34 @@ struct COut<'c, T> {
 unsafe impl<T: Send> Send for COut<'_, T> {}
 
 impl<'c, T> COut<'c, T> {
-    /// A row-major `rows × cols` matrix filling `c`.
-    fn whole(c: &'c mut [T], rows: usize, cols: usize) -> Self {
+    /// A row-major `rows × cols` matrix filling `c`, with `bias` (`cols` values, or
+    /// empty for none) added to each row of the product.
+    fn whole(c: &'c mut [T], rows: usize, cols: usize, bias: &'c [T]) -> Self {
         assert_eq!(c.len(), rows * cols, "C holds rows × cols values");
+        assert!(
+            bias.is_empty() || bias.len() == cols,
+            "a bias of cols values"
+        );
         COut {
             ptr: c.as_mut_ptr(),
             rows,
             cols,
             ldc: cols,
+            bias: if bias.is_empty() {
+                std::ptr::null()
+            } else {
+                bias.as_ptr()
+            },
             _c: std::marker::PhantomData,
         }
+    }
+
+    /// Values `start..start + len` of the bias row, if there is one.
+    fn bias(&self, start: usize, len: usize) -> Option<&[T]> {
+        assert!(start + len <= self.cols);
+        // SAFETY: a non-null bias holds `cols` values (`whole`, `split_columns`).
+        (!self.bias.is_null())
+            .then(|| unsafe { std::slice::from_raw_parts(self.bias.add(start), len) })
     }
 
     /// Columns `0..end` of each row (`end ≤ cols`) and the rest (`end..cols`): two bands
@@ -202,6 +223,11 @@ impl<'c, T> COut<'c, T> {
             // Never read when the band has no columns (wrapping: no UB to compute).
             ptr: self.ptr.wrapping_add(end),
             cols: self.cols - end,
+            bias: if self.bias.is_null() {
+                self.bias
+            } else {
+                self.bias.wrapping_add(end)
+            },
             ..self
         };
         (left, right)
@@ -276,7 +302,7 @@ impl<T: Float> TaskScratch<T> {
             return;
         }
         let path = self.path;
-        let c = COut::whole(c, a.rows, b.cols);
+        let c = COut::whole(c, a.rows, b.cols, &[]);
         gemm_single(
             path,
             a,
@@ -512,13 +538,41 @@ pub fn try_gemm<T: Float>(
     accumulate: bool,
     workspace: &mut GemmWorkspace<T>,
 ) -> crate::Result<()> {
+    gemm_with_bias(a, b, &[], c, accumulate, workspace)
+}
+
+/// [`try_gemm`] with `bias` (`n` values, or empty for none) added to every row of the
+/// product as the kernels write it: `C (+)= A·B + 1·biasᵀ`, a Linear layer's forward
+/// without a separate pass to lay the bias into C first.
+pub(crate) fn gemm_with_bias<T: Float>(
+    a: MatRef<'_, T>,
+    b: MatRef<'_, T>,
+    bias: &[T],
+    c: &mut [T],
+    accumulate: bool,
+    workspace: &mut GemmWorkspace<T>,
+) -> crate::Result<()> {
     check_gemm(&a, &b, c)?;
+    if !bias.is_empty() && bias.len() != b.cols {
+        return Err(crate::Error::InvalidArgument {
+            what: "gemm bias".into(),
+            expected: format!("{} values, one per column of C", b.cols),
+            found: format!("{} values", bias.len()),
+        });
+    }
     if a.rows == 0 || b.cols == 0 {
         return Ok(());
     }
     if a.cols == 0 {
         if !accumulate {
             c.fill(T::zero());
+        }
+        if !bias.is_empty() {
+            for row in c.chunks_exact_mut(b.cols) {
+                for (v, &b) in row.iter_mut().zip(bias) {
+                    *v += b;
+                }
+            }
         }
         return Ok(());
     }
@@ -531,7 +585,7 @@ pub fn try_gemm<T: Float>(
         ..
     } = workspace;
     let (m, n) = (a.rows, b.cols);
-    let c = COut::whole(c, m, n);
+    let c = COut::whole(c, m, n, bias);
     let (mr, nr) = path.tile::<T>();
     let (row_panels, col_panels) = (m.div_ceil(mr), n.div_ceil(nr));
     if threads == 1 || m * n * a.cols < PARALLEL_WORK || row_panels.max(col_panels) < 2 * threads {
@@ -654,8 +708,8 @@ fn gemm_single<T: Float>(
 struct Job<T> {
     a: (*const T, usize, [usize; 4]),
     b: (*const T, usize, [usize; 4]),
-    /// C's band: pointer, rows, columns, row stride.
-    c: (*mut T, [usize; 3]),
+    /// C's band: pointer, rows, columns, row stride, and its bias row (or null).
+    c: (*mut T, [usize; 3], *const T),
     accumulate: bool,
     path: KernelPath,
 }
@@ -682,7 +736,7 @@ impl<T: Float> Job<T> {
         Job {
             a: raw(a),
             b: raw(b),
-            c: (c.ptr, [c.rows, c.cols, c.ldc]),
+            c: (c.ptr, [c.rows, c.cols, c.ldc], c.bias),
             accumulate,
             path,
         }
@@ -706,12 +760,13 @@ impl<T: Float> Job<T> {
             };
         // The band of C is exclusively this job's (disjoint rows or columns, made by
         // `COut::split_rows`/`split_columns`), alive while the sender waits.
-        let (ptr, [rows, cols, ldc]) = self.c;
+        let (ptr, [rows, cols, ldc], bias) = self.c;
         let c = COut {
             ptr,
             rows,
             cols,
             ldc,
+            bias,
             _c: std::marker::PhantomData,
         };
         gemm_single(
@@ -983,6 +1038,10 @@ fn gemm_blocked<
                     // edge computes only the registers its rows and columns need.
                     #[cfg(target_arch = "x86_64")]
                     if let Some(kernel) = simd::kernel::<T>(SIMD, MR, NR) {
+                        let bias = match c.bias(col0, cols) {
+                            Some(bias) if pc == 0 => bias.as_ptr(),
+                            _ => std::ptr::null(),
+                        };
                         let tile = c.tile(row0, col0, rows, cols);
                         let ldc = c.ldc;
                         assert!(a_panel.len() >= kc * MR);
@@ -993,7 +1052,7 @@ fn gemm_blocked<
                         // `rows` rows of `cols` values, ldc apart, are inside C's band
                         // (`tile` asserts it), A's panel holds kc·MR values and B's kc
                         // rows of `cols` rounded up to whole registers, ldb apart
-                        // (asserted).
+                        // (asserted); `bias` is null or `cols` values (`COut::bias`).
                         unsafe {
                             kernel(
                                 kc,
@@ -1004,11 +1063,19 @@ fn gemm_blocked<
                                 ldc,
                                 (rows, cols),
                                 add,
+                                bias.cast(),
                             );
                         }
                         continue;
                     }
                     micro_kernel::<T, MR, NR, SIMD>(kc, a_panel, b_panel, &mut acc);
+                    if let Some(bias) = c.bias(col0, cols).filter(|_| pc == 0) {
+                        for acc_row in acc.iter_mut().take(rows) {
+                            for (v, &b) in acc_row.iter_mut().zip(bias) {
+                                *v += b;
+                            }
+                        }
+                    }
                     for (i, acc_row) in acc.iter().enumerate().take(rows) {
                         let out = c.row(row0 + i, col0, cols);
                         // Element loops, not copy_from_slice: a memcpy call per 16 values
@@ -1252,12 +1319,14 @@ mod simd {
         }
     }
 
-    /// Adds or stores the first `rows` rows and `cols` columns of `block` into C: whole
-    /// registers with plain loads and stores, a partial one under a lane mask.
+    /// Adds or stores the first `rows` rows and `cols` columns of `block` into C, plus
+    /// the `bias` row unless it is null: whole registers with plain loads and stores, a
+    /// partial one under a lane mask.
     ///
     /// # Safety
     /// `c` points to `rows` rows of `cols` writable values, `ldc` apart, that nothing
-    /// else accesses meanwhile; `block` has at least `rows` rows and `H·LANES ≥ cols`.
+    /// else accesses meanwhile; `bias` is null or points to `cols` readable values;
+    /// `block` has at least `rows` rows and `H·LANES ≥ cols`.
     #[inline(always)]
     unsafe fn store<V: Vector, const H: usize>(
         block: &[[V; H]],
@@ -1265,10 +1334,27 @@ mod simd {
         ldc: usize,
         (rows, cols): (usize, usize),
         add: bool,
+        bias: *const V::E,
     ) {
+        // SAFETY: lanes below n (as below) are columns of the bias row (the contract).
+        let bias: [Option<V>; H] = std::array::from_fn(|h| {
+            let n = cols.saturating_sub(h * V::LANES).min(V::LANES);
+            (!bias.is_null() && n > 0).then(|| unsafe {
+                if n == V::LANES {
+                    V::load(bias.add(h * V::LANES))
+                } else {
+                    V::load_first(bias.add(h * V::LANES), n)
+                }
+            })
+        });
         for (i, row) in block.iter().enumerate().take(rows) {
-            for (h, &sum) in row.iter().enumerate() {
+            for ((h, &sum), bias) in row.iter().enumerate().zip(bias) {
                 let n = cols.saturating_sub(h * V::LANES).min(V::LANES);
+                let sum = match bias {
+                    // SAFETY: `V`'s instructions are there (the caller's contract).
+                    Some(bias) => unsafe { V::add(sum, bias) },
+                    None => sum,
+                };
                 // SAFETY: lanes below n are columns of row i < rows (the contract).
                 unsafe {
                     let out = c.add(i * ldc + h * V::LANES);
@@ -1288,9 +1374,9 @@ mod simd {
         }
     }
 
-    /// `C (+)= A·B` for a tile of at most `MR` rows and two registers of columns.
+    /// `C (+)= A·B (+ bias)` for a tile of at most `MR` rows and two registers of columns.
     pub(super) type Kernel<E> =
-        unsafe fn(usize, *const E, *const E, usize, *mut E, usize, (usize, usize), bool);
+        unsafe fn(usize, *const E, *const E, usize, *mut E, usize, (usize, usize), bool, *const E);
 
     /// One kernel entry for a register type: the instruction set enabled, the block
     /// chosen by the tile's size.
@@ -1303,7 +1389,8 @@ mod simd {
             /// The CPU has the instructions; `a` points to `kc·MR` readable values, `b` to
             /// `kc` rows, `ldb` apart, of `cols` readable values rounded up to a whole
             /// register, `c` to `rows` rows of `cols` writable values `ldc` apart that
-            /// nothing else accesses meanwhile.
+            /// nothing else accesses meanwhile; `bias` is null or points to `cols`
+            /// readable values.
             #[target_feature(enable = $features)]
             unsafe fn $name(
                 kc: usize,
@@ -1314,6 +1401,7 @@ mod simd {
                 ldc: usize,
                 (rows, cols): (usize, usize),
                 add: bool,
+                bias: *const <$v as Vector>::E,
             ) {
                 let size = (rows, cols);
                 // SAFETY (all): the function's contract.
@@ -1325,6 +1413,7 @@ mod simd {
                             ldc,
                             size,
                             add,
+                            bias,
                         ),
                         (..=$r1, true) => store::<$v, 2>(
                             &block::<$v, $mr, $r1, 2>(kc, a, b, ldb),
@@ -1332,6 +1421,7 @@ mod simd {
                             ldc,
                             size,
                             add,
+                            bias,
                         ),
                         (..=$r2, false) => store::<$v, 1>(
                             &block::<$v, $mr, $r2, 1>(kc, a, b, ldb),
@@ -1339,6 +1429,7 @@ mod simd {
                             ldc,
                             size,
                             add,
+                            bias,
                         ),
                         (..=$r2, true) => store::<$v, 2>(
                             &block::<$v, $mr, $r2, 2>(kc, a, b, ldb),
@@ -1346,6 +1437,7 @@ mod simd {
                             ldc,
                             size,
                             add,
+                            bias,
                         ),
                         (_, false) => store::<$v, 1>(
                             &block::<$v, $mr, $mr, 1>(kc, a, b, ldb),
@@ -1353,6 +1445,7 @@ mod simd {
                             ldc,
                             size,
                             add,
+                            bias,
                         ),
                         (_, true) => store::<$v, 2>(
                             &block::<$v, $mr, $mr, 2>(kc, a, b, ldb),
@@ -1360,6 +1453,7 @@ mod simd {
                             ldc,
                             size,
                             add,
+                            bias,
                         ),
                     }
                 }

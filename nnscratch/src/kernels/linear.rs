@@ -17,7 +17,7 @@
 use ndarray::{ArrayView1, ArrayView2, ArrayViewMut1, ArrayViewMut2};
 
 use super::KernelPath;
-use super::gemm::{GemmWorkspace, MatRef, gemm};
+use super::gemm::{GemmWorkspace, MatRef, gemm, gemm_with_bias};
 use super::rows::{has_rows, with_rows};
 use super::{Write, rows, rows_mut};
 use crate::Float;
@@ -68,20 +68,24 @@ pub fn linear_forward<T: Float>(
     });
     let path = workspace.kernel_path();
     let route = route::<T>(batch, outputs, inputs, path);
-    if route != Route::Rows {
+    if route == Route::Tiles {
         if let Some(b) = b {
             for y_row in y.chunks_exact_mut(outputs) {
                 y_row.copy_from_slice(b);
             }
         }
-        if route == Route::Tiles {
-            let w_t = &mut workspace.scratch().buffers[0];
-            w_t.resize(inputs * outputs, T::zero());
-            return product(path, x, w, w_t, y, outputs, b.is_some());
-        }
+        let w_t = &mut workspace.scratch().buffers[0];
+        w_t.resize(inputs * outputs, T::zero());
+        return product(path, x, w, w_t, y, outputs, b.is_some());
+    }
+    if route == Route::Gemm {
+        // The kernels add the bias as they write each tile (no pass laying it into Y).
         let x = MatRef::row_major(x, batch, inputs);
         let w_t = MatRef::row_major(w, outputs, inputs).t();
-        return gemm(x, w_t, y, b.is_some(), workspace);
+        if let Err(error) = gemm_with_bias(x, w_t, b.unwrap_or(&[]), y, false, workspace) {
+            panic!("{error}");
+        }
+        return;
     }
     let b = b.unwrap_or(&[]);
     forward_small(path, x, w, b, y, inputs, outputs);
