@@ -1020,7 +1020,7 @@ fn gemm_blocked<
                 let b_panel = &packed_b[jp * kc * NR..(jp + 1) * kc * NR];
                 let col0 = jp * NR;
                 let cols = NR.min(n - col0);
-                let (b_rows, ldb) = if direct && cols % lanes == 0 {
+                let (b_rows, ldb) = if direct && cols.is_multiple_of(lanes) {
                     let start = pc * b.row_stride + col0;
                     (
                         &b.data[start..start + (kc - 1) * b.row_stride + cols],
@@ -1046,6 +1046,14 @@ fn gemm_blocked<
                         let ldc = c.ldc;
                         assert!(a_panel.len() >= kc * MR);
                         assert!(b_rows.len() >= (kc - 1) * ldb + cols.next_multiple_of(lanes));
+                        let out = simd::TileOut {
+                            c: tile.cast(),
+                            ldc,
+                            rows,
+                            cols,
+                            add,
+                            bias: bias.cast(),
+                        };
                         // SAFETY: `kernel` is for T, MR×NR panels and an instruction set
                         // the code runs with (SIMD is only AVX512 or AVX2_FMA in code
                         // compiled for, and called on, CPUs that have it); the tile's
@@ -1059,11 +1067,7 @@ fn gemm_blocked<
                                 a_panel.as_ptr().cast(),
                                 b_rows.as_ptr().cast(),
                                 ldb,
-                                tile.cast(),
-                                ldc,
-                                (rows, cols),
-                                add,
-                                bias.cast(),
+                                &out,
                             );
                         }
                         continue;
@@ -1324,18 +1328,18 @@ mod simd {
     /// partial one under a lane mask.
     ///
     /// # Safety
-    /// `c` points to `rows` rows of `cols` writable values, `ldc` apart, that nothing
-    /// else accesses meanwhile; `bias` is null or points to `cols` readable values;
+    /// The CPU has `V`'s instructions; `out` keeps its contract (see [`TileOut`]);
     /// `block` has at least `rows` rows and `H·LANES ≥ cols`.
     #[inline(always)]
-    unsafe fn store<V: Vector, const H: usize>(
-        block: &[[V; H]],
-        c: *mut V::E,
-        ldc: usize,
-        (rows, cols): (usize, usize),
-        add: bool,
-        bias: *const V::E,
-    ) {
+    unsafe fn store<V: Vector, const H: usize>(block: &[[V; H]], out: &TileOut<V::E>) {
+        let TileOut {
+            c,
+            ldc,
+            rows,
+            cols,
+            add,
+            bias,
+        } = *out;
         // SAFETY: lanes below n (as below) are columns of the bias row (the contract).
         let bias: [Option<V>; H] = std::array::from_fn(|h| {
             let n = cols.saturating_sub(h * V::LANES).min(V::LANES);
@@ -1374,87 +1378,61 @@ mod simd {
         }
     }
 
-    /// `C (+)= A·B (+ bias)` for a tile of at most `MR` rows and two registers of columns.
-    pub(super) type Kernel<E> =
-        unsafe fn(usize, *const E, *const E, usize, *mut E, usize, (usize, usize), bool, *const E);
+    /// Where a kernel writes its tile of C. Its contract: `c` points to `rows` rows of
+    /// `cols` writable values, `ldc` apart, that nothing else accesses meanwhile; `bias`
+    /// is null or points to `cols` readable values.
+    #[derive(Clone, Copy)]
+    pub(super) struct TileOut<E> {
+        /// The tile's first value; rows `ldc` apart.
+        pub c: *mut E,
+        pub ldc: usize,
+        /// At most MR rows and two registers of columns.
+        pub rows: usize,
+        pub cols: usize,
+        /// Add the product to C's values rather than overwrite them.
+        pub add: bool,
+        /// Null, or `cols` values added to every row (a Linear layer's bias).
+        pub bias: *const E,
+    }
+
+    /// `C (+)= A·B (+ bias)`: `(kc, A's packed panel, B's rows, their distance, the tile)`.
+    pub(super) type Kernel<E> = unsafe fn(usize, *const E, *const E, usize, &TileOut<E>);
 
     /// One kernel entry for a register type: the instruction set enabled, the block
     /// chosen by the tile's size.
     macro_rules! kernel {
         ($name:ident, $features:literal, $v:ty, $mr:literal, [$r1:literal, $r2:literal]) => {
-            /// `C (+)= A·B` for a tile of `rows × cols` (at most MR rows, two registers),
-            /// rows `ldc` apart from `c`.
+            /// `C (+)= A·B (+ bias)` for the tile `out` (at most MR rows, two registers).
             ///
             /// # Safety
             /// The CPU has the instructions; `a` points to `kc·MR` readable values, `b` to
-            /// `kc` rows, `ldb` apart, of `cols` readable values rounded up to a whole
-            /// register, `c` to `rows` rows of `cols` writable values `ldc` apart that
-            /// nothing else accesses meanwhile; `bias` is null or points to `cols`
-            /// readable values.
+            /// `kc` rows, `ldb` apart, of `out.cols` readable values rounded up to a whole
+            /// register; `out` keeps its contract (see [`TileOut`]).
             #[target_feature(enable = $features)]
             unsafe fn $name(
                 kc: usize,
                 a: *const <$v as Vector>::E,
                 b: *const <$v as Vector>::E,
                 ldb: usize,
-                c: *mut <$v as Vector>::E,
-                ldc: usize,
-                (rows, cols): (usize, usize),
-                add: bool,
-                bias: *const <$v as Vector>::E,
+                out: &TileOut<<$v as Vector>::E>,
             ) {
-                let size = (rows, cols);
                 // SAFETY (all): the function's contract.
                 unsafe {
-                    match (rows, cols > <$v>::LANES) {
-                        (..=$r1, false) => store::<$v, 1>(
-                            &block::<$v, $mr, $r1, 1>(kc, a, b, ldb),
-                            c,
-                            ldc,
-                            size,
-                            add,
-                            bias,
-                        ),
-                        (..=$r1, true) => store::<$v, 2>(
-                            &block::<$v, $mr, $r1, 2>(kc, a, b, ldb),
-                            c,
-                            ldc,
-                            size,
-                            add,
-                            bias,
-                        ),
-                        (..=$r2, false) => store::<$v, 1>(
-                            &block::<$v, $mr, $r2, 1>(kc, a, b, ldb),
-                            c,
-                            ldc,
-                            size,
-                            add,
-                            bias,
-                        ),
-                        (..=$r2, true) => store::<$v, 2>(
-                            &block::<$v, $mr, $r2, 2>(kc, a, b, ldb),
-                            c,
-                            ldc,
-                            size,
-                            add,
-                            bias,
-                        ),
-                        (_, false) => store::<$v, 1>(
-                            &block::<$v, $mr, $mr, 1>(kc, a, b, ldb),
-                            c,
-                            ldc,
-                            size,
-                            add,
-                            bias,
-                        ),
-                        (_, true) => store::<$v, 2>(
-                            &block::<$v, $mr, $mr, 2>(kc, a, b, ldb),
-                            c,
-                            ldc,
-                            size,
-                            add,
-                            bias,
-                        ),
+                    match (out.rows, out.cols > <$v>::LANES) {
+                        (..=$r1, false) => {
+                            store::<$v, 1>(&block::<$v, $mr, $r1, 1>(kc, a, b, ldb), out)
+                        }
+                        (..=$r1, true) => {
+                            store::<$v, 2>(&block::<$v, $mr, $r1, 2>(kc, a, b, ldb), out)
+                        }
+                        (..=$r2, false) => {
+                            store::<$v, 1>(&block::<$v, $mr, $r2, 1>(kc, a, b, ldb), out)
+                        }
+                        (..=$r2, true) => {
+                            store::<$v, 2>(&block::<$v, $mr, $r2, 2>(kc, a, b, ldb), out)
+                        }
+                        (_, false) => store::<$v, 1>(&block::<$v, $mr, $mr, 1>(kc, a, b, ldb), out),
+                        (_, true) => store::<$v, 2>(&block::<$v, $mr, $mr, 2>(kc, a, b, ldb), out),
                     }
                 }
             }
@@ -1509,7 +1487,7 @@ fn pack_b<T: Float, const NR: usize>(
         let panel = &mut packed[jp * kc * NR..(jp + 1) * kc * NR];
         let col0 = jp * NR;
         let cols = NR.min(b.cols - col0);
-        if skip > 0 && cols % skip == 0 {
+        if skip > 0 && cols.is_multiple_of(skip) {
             continue;
         }
         if cols < NR {
