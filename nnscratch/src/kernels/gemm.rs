@@ -1009,7 +1009,13 @@ fn gemm_blocked<
         // passes (w3's dW1 = dY1ᵀ·X, kc 128: no 400 KB copy of X per step).
         let direct = has_kernel::<T>(SIMD, MR, NR) && b.col_stride == 1 && kc <= DIRECT_B_KC;
         let skip = if direct { lanes } else { 0 };
-        pack_b::<T, NR>(b, pc, kc, n_panels, skip, packed_b);
+        // With one block of A (m ≤ MC), each panel of B is used by one pass over A's
+        // panels: packed just before that pass, into the same L2-sized place, rather
+        // than all of B first (w3's W1ᵀ, 800 KB of packed panels written out to L3).
+        let panel_by_panel = m <= MC;
+        if !panel_by_panel {
+            pack_b::<T, NR>(b, pc, kc, 0..n_panels, skip, packed_b);
+        }
         // The first slice of k overwrites C unless accumulating; later ones add.
         let add = accumulate || pc > 0;
         for ic in (0..m).step_by(MC) {
@@ -1017,7 +1023,12 @@ fn gemm_blocked<
             let m_panels = mc.div_ceil(MR);
             pack_a::<T, MR>(a, ic, mc, pc, kc, packed_a);
             for jp in 0..n_panels {
-                let b_panel = &packed_b[jp * kc * NR..(jp + 1) * kc * NR];
+                let b_panel = if panel_by_panel {
+                    pack_b::<T, NR>(b, pc, kc, jp..jp + 1, skip, packed_b);
+                    &packed_b[..kc * NR]
+                } else {
+                    &packed_b[jp * kc * NR..(jp + 1) * kc * NR]
+                };
                 let col0 = jp * NR;
                 let cols = NR.min(n - col0);
                 let (b_rows, ldb) = if direct && cols.is_multiple_of(lanes) {
@@ -1475,16 +1486,17 @@ fn pack_b<T: Float, const NR: usize>(
     b: MatRef<'_, T>,
     pc: usize,
     kc: usize,
-    n_panels: usize,
+    panels: std::ops::Range<usize>,
     skip: usize,
     packed: &mut Vec<T>,
 ) {
-    let size = n_panels * kc * NR;
+    let size = panels.len() * kc * NR;
     if packed.len() < size {
         packed.resize(size, T::zero());
     }
-    for jp in 0..n_panels {
-        let panel = &mut packed[jp * kc * NR..(jp + 1) * kc * NR];
+    let first = panels.start;
+    for jp in panels {
+        let panel = &mut packed[(jp - first) * kc * NR..(jp - first + 1) * kc * NR];
         let col0 = jp * NR;
         let cols = NR.min(b.cols - col0);
         if skip > 0 && cols.is_multiple_of(skip) {
