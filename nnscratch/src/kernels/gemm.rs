@@ -11,7 +11,11 @@
 //! ```
 //!
 //! A and B are read through strides, so a transposed operand (`Wᵀ`, `dYᵀ`) costs nothing
-//! extra: packing reads it in whatever order it is stored. The driver is compiled three
+//! extra: packing reads it in whatever order it is stored. A row-major B is not packed at
+//! all for slices of k up to 256: the intrinsics kernels read its rows where they lie,
+//! panel by panel where a panel is whole registers wide. When A is a single block, each
+//! panel of B is packed just before its pass over A, into the same place. A bias row
+//! (a Linear layer's) can be added as each tile is written. The driver is compiled three
 //! times with the block sizes of a [`KernelPath`]: for AVX-512 (a 12×32 block of `f32`,
 //! 24 of the 32 512-bit registers; 12×16 of `f64`), for AVX2 with FMA (6×16 and 6×8, 12
 //! of the 16 256-bit registers) and portable. The first two run micro-kernels written
@@ -1113,6 +1117,9 @@ fn gemm_blocked<
 
 /// The instruction sets `gemm_blocked` is compiled for (its `SIMD` parameter).
 const PORTABLE: u8 = 0;
+const AVX2_FMA: u8 = 1;
+const AVX512: u8 = 2;
+
 /// Whether `gemm_blocked` runs an intrinsics kernel (not `micro_kernel`, which reads only
 /// packed panels) for these parameters.
 fn has_kernel<T: 'static>(simd: u8, mr: usize, nr: usize) -> bool {
@@ -1128,8 +1135,6 @@ fn has_kernel<T: 'static>(simd: u8, mr: usize, nr: usize) -> bool {
 /// The deepest slice of k for which a row-major B is read in place (see `gemm_blocked`):
 /// 256 rows of a 32-wide `f32` panel are 32 KiB, an L1 data cache.
 const DIRECT_B_KC: usize = 256;
-const AVX2_FMA: u8 = 1;
-const AVX512: u8 = 2;
 
 /// `acc = A_panel · B_panel`: `kc` rank-1 updates of the MR×NR block (overwritten).
 #[inline(always)]
