@@ -1588,8 +1588,7 @@ fn transposed_lines<T: Float>(
 mod transpose {
     use std::arch::x86_64::{
         __m128, __m256, _mm_storeu_ps, _mm256_castps256_ps128, _mm256_extractf128_ps,
-        _mm256_loadu_ps, _mm256_permute2f128_ps, _mm256_shuffle_ps, _mm256_storeu_ps,
-        _mm256_unpackhi_ps, _mm256_unpacklo_ps,
+        _mm256_loadu_ps, _mm256_shuffle_ps, _mm256_unpackhi_ps, _mm256_unpacklo_ps,
     };
 
     /// `out[p·stride_out + j] = src[j·stride_in + p]` for `j < cols` (a multiple of 4)
@@ -1619,7 +1618,7 @@ mod transpose {
                 unsafe {
                     let row =
                         |q: usize| _mm256_loadu_ps(src.as_ptr().add((j0 + q) * stride_in + p0));
-                    let t = transpose8([
+                    let u = transpose8([
                         row(0),
                         row(1),
                         row(2),
@@ -1629,8 +1628,13 @@ mod transpose {
                         row(6),
                         row(7),
                     ]);
-                    for (r, v) in t.into_iter().enumerate() {
-                        _mm256_storeu_ps(out.as_mut_ptr().add((p0 + r) * stride_out + j0), v);
+                    for r in 0..4 {
+                        let low = out.as_mut_ptr().add((p0 + r) * stride_out + j0);
+                        let high = out.as_mut_ptr().add((p0 + 4 + r) * stride_out + j0);
+                        _mm_storeu_ps(low, _mm256_castps256_ps128(u[r]));
+                        _mm_storeu_ps(low.add(4), _mm256_castps256_ps128(u[r + 4]));
+                        _mm_storeu_ps(high, _mm256_extractf128_ps::<1>(u[r]));
+                        _mm_storeu_ps(high.add(4), _mm256_extractf128_ps::<1>(u[r + 4]));
                     }
                 }
             }
@@ -1691,11 +1695,13 @@ mod transpose {
         ]
     }
 
-    /// The transpose of 8 rows of 8: row `r` of the result holds element `r` of each row.
+    /// The transpose of 8 rows of 8, but for the exchange of 128-bit halves, which the
+    /// caller's stores do: output row `r` is `[u_r low, u_{r+4} low]` for `r < 4` and
+    /// `[u_{r-4} high, u_r high]` for `r ≥ 4`. (Interleave pairs of rows, then pairs of
+    /// pairs; a lane-crossing permute per row would cost more than two half stores.)
     #[inline]
     #[target_feature(enable = "avx")]
     fn transpose8(r: [__m256; 8]) -> [__m256; 8] {
-        // Interleave pairs of rows, then pairs of pairs, then swap 128-bit halves.
         let t0 = _mm256_unpacklo_ps(r[0], r[1]);
         let t1 = _mm256_unpackhi_ps(r[0], r[1]);
         let t2 = _mm256_unpacklo_ps(r[2], r[3]);
@@ -1704,23 +1710,15 @@ mod transpose {
         let t5 = _mm256_unpackhi_ps(r[4], r[5]);
         let t6 = _mm256_unpacklo_ps(r[6], r[7]);
         let t7 = _mm256_unpackhi_ps(r[6], r[7]);
-        let u0 = _mm256_shuffle_ps::<0x44>(t0, t2);
-        let u1 = _mm256_shuffle_ps::<0xEE>(t0, t2);
-        let u2 = _mm256_shuffle_ps::<0x44>(t1, t3);
-        let u3 = _mm256_shuffle_ps::<0xEE>(t1, t3);
-        let u4 = _mm256_shuffle_ps::<0x44>(t4, t6);
-        let u5 = _mm256_shuffle_ps::<0xEE>(t4, t6);
-        let u6 = _mm256_shuffle_ps::<0x44>(t5, t7);
-        let u7 = _mm256_shuffle_ps::<0xEE>(t5, t7);
         [
-            _mm256_permute2f128_ps::<0x20>(u0, u4),
-            _mm256_permute2f128_ps::<0x20>(u1, u5),
-            _mm256_permute2f128_ps::<0x20>(u2, u6),
-            _mm256_permute2f128_ps::<0x20>(u3, u7),
-            _mm256_permute2f128_ps::<0x31>(u0, u4),
-            _mm256_permute2f128_ps::<0x31>(u1, u5),
-            _mm256_permute2f128_ps::<0x31>(u2, u6),
-            _mm256_permute2f128_ps::<0x31>(u3, u7),
+            _mm256_shuffle_ps::<0x44>(t0, t2),
+            _mm256_shuffle_ps::<0xEE>(t0, t2),
+            _mm256_shuffle_ps::<0x44>(t1, t3),
+            _mm256_shuffle_ps::<0xEE>(t1, t3),
+            _mm256_shuffle_ps::<0x44>(t4, t6),
+            _mm256_shuffle_ps::<0xEE>(t4, t6),
+            _mm256_shuffle_ps::<0x44>(t5, t7),
+            _mm256_shuffle_ps::<0xEE>(t5, t7),
         ]
     }
 }
