@@ -1012,13 +1012,14 @@ fn gemm_blocked<
         // copy, and with kc ≤ DIRECT_B_KC they stay in L1 for every row panel of A that
         // passes (w3's dW1 = dY1ᵀ·X, kc 128: no 400 KB copy of X per step).
         let direct = has_kernel::<T>(SIMD, MR, NR) && b.col_stride == 1 && kc <= DIRECT_B_KC;
-        let skip = if direct { lanes } else { 0 };
+        // The one rule for which panels are read in place (pack_b leaves them out).
+        let in_place = |cols: usize| direct && cols.is_multiple_of(lanes);
         // With one block of A (m ≤ MC), each panel of B is used by one pass over A's
         // panels: packed just before that pass, into the same L2-sized place, rather
         // than all of B first (w3's W1ᵀ, 800 KB of packed panels written out to L3).
         let panel_by_panel = m <= MC;
         if !panel_by_panel {
-            pack_b::<T, NR>(b, pc, kc, 0..n_panels, skip, packed_b);
+            pack_b::<T, NR>(b, pc, kc, 0..n_panels, &in_place, packed_b);
         }
         // The first slice of k overwrites C unless accumulating; later ones add.
         let add = accumulate || pc > 0;
@@ -1028,14 +1029,14 @@ fn gemm_blocked<
             pack_a::<T, MR>(a, ic, mc, pc, kc, packed_a);
             for jp in 0..n_panels {
                 let b_panel = if panel_by_panel {
-                    pack_b::<T, NR>(b, pc, kc, jp..jp + 1, skip, packed_b);
+                    pack_b::<T, NR>(b, pc, kc, jp..jp + 1, &in_place, packed_b);
                     &packed_b[..kc * NR]
                 } else {
                     &packed_b[jp * kc * NR..(jp + 1) * kc * NR]
                 };
                 let col0 = jp * NR;
                 let cols = NR.min(n - col0);
-                let (b_rows, ldb) = if direct && cols.is_multiple_of(lanes) {
+                let (b_rows, ldb) = if in_place(cols) {
                     let start = pc * b.row_stride + col0;
                     (
                         &b.data[start..start + (kc - 1) * b.row_stride + cols],
@@ -1480,8 +1481,8 @@ mod simd {
 }
 
 /// Packs `B[pc..pc+kc, ..]` into NR-wide column panels, each `kc × NR` row-major,
-/// zero-padded past the last column, except panels whose width is a multiple of `skip`
-/// (`skip` 0: none), which the kernels read from B itself. Contiguous rows or columns
+/// zero-padded past the last column, except panels of a width `in_place` accepts, which
+/// the kernels read from B itself. Contiguous rows or columns
 /// are copied as slices.
 // Not inlined into the AVX-512 function: with its features LLVM vectorises the strided
 // stores of a transposed operand into scatter instructions, which cost more than the
@@ -1492,7 +1493,7 @@ fn pack_b<T: Float, const NR: usize>(
     pc: usize,
     kc: usize,
     panels: std::ops::Range<usize>,
-    skip: usize,
+    in_place: &dyn Fn(usize) -> bool,
     packed: &mut Vec<T>,
 ) {
     let size = panels.len() * kc * NR;
@@ -1504,7 +1505,7 @@ fn pack_b<T: Float, const NR: usize>(
         let panel = &mut packed[(jp - first) * kc * NR..(jp - first + 1) * kc * NR];
         let col0 = jp * NR;
         let cols = NR.min(b.cols - col0);
-        if skip > 0 && cols.is_multiple_of(skip) {
+        if in_place(cols) {
             continue;
         }
         if cols < NR {
