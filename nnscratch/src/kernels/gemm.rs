@@ -1395,6 +1395,43 @@ mod simd {
         }
     }
 
+    /// [`store`] for a whole tile: all `R` rows of `H` whole registers. Row and register
+    /// counts known at compile time keep the block in registers; `store`, which loops
+    /// over the rows a tile has, leaves it on the stack and reloads it (a whole tile is
+    /// most tiles: about 1% of w3's training step).
+    ///
+    /// # Safety
+    /// As [`store`], with `out.rows == R` and `out.cols == H·LANES`.
+    #[inline(always)]
+    unsafe fn store_whole<V: Vector, const H: usize, const R: usize>(
+        block: [[V; H]; R],
+        out: &TileOut<V::E>,
+    ) {
+        debug_assert!(out.rows == R && out.cols == H * V::LANES);
+        // SAFETY (all): `bias` is null or `cols` values, and C's tile `R` rows of
+        // `H·LANES` values `ldc` apart (the contract).
+        unsafe {
+            let bias: Option<[V; H]> = (!out.bias.is_null())
+                .then(|| std::array::from_fn(|h| V::load(out.bias.add(h * V::LANES))));
+            for (i, row) in block.into_iter().enumerate() {
+                for (h, mut sum) in row.into_iter().enumerate() {
+                    if let Some(bias) = bias {
+                        sum = V::add(sum, bias[h]);
+                    }
+                    let c = out.c.add(i * out.ldc + h * V::LANES);
+                    V::store(
+                        c,
+                        if out.add {
+                            V::add(V::load(c), sum)
+                        } else {
+                            sum
+                        },
+                    );
+                }
+            }
+        }
+    }
+
     /// Where a kernel writes its tile of C. Its contract: `c` points to `rows` rows of
     /// `cols` writable values, `ldc` apart, that nothing else accesses meanwhile; `bias`
     /// is null or points to `cols` readable values.
@@ -1433,6 +1470,8 @@ mod simd {
                 ldb: usize,
                 out: &TileOut<<$v as Vector>::E>,
             ) {
+                // A whole tile (every row, whole registers) is written by `store_whole`.
+                let whole = out.rows == $mr && out.cols.is_multiple_of(<$v>::LANES);
                 // SAFETY (all): the function's contract.
                 unsafe {
                     match (out.rows, out.cols > <$v>::LANES) {
@@ -1447,6 +1486,12 @@ mod simd {
                         }
                         (..=$r2, true) => {
                             store::<$v, 2>(&block::<$v, $mr, $r2, 2>(kc, a, b, ldb), out)
+                        }
+                        (_, false) if whole => {
+                            store_whole::<$v, 1, $mr>(block::<$v, $mr, $mr, 1>(kc, a, b, ldb), out)
+                        }
+                        (_, true) if whole => {
+                            store_whole::<$v, 2, $mr>(block::<$v, $mr, $mr, 2>(kc, a, b, ldb), out)
                         }
                         (_, false) => store::<$v, 1>(&block::<$v, $mr, $mr, 1>(kc, a, b, ldb), out),
                         (_, true) => store::<$v, 2>(&block::<$v, $mr, $mr, 2>(kc, a, b, ldb), out),
