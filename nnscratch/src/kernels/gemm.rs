@@ -1686,6 +1686,7 @@ mod transpose {
                         row(6),
                         row(7),
                     ]);
+                    // Output rows r and r + 4 from u[r] and u[r + 4] (see transpose8).
                     for r in 0..4 {
                         let low = out.as_mut_ptr().add((p0 + r) * stride_out + j0);
                         let high = out.as_mut_ptr().add((p0 + 4 + r) * stride_out + j0);
@@ -1756,7 +1757,9 @@ mod transpose {
     /// The transpose of 8 rows of 8, but for the exchange of 128-bit halves, which the
     /// caller's stores do: output row `r` is `[u_r low, u_{r+4} low]` for `r < 4` and
     /// `[u_{r-4} high, u_r high]` for `r ≥ 4`. (Interleave pairs of rows, then pairs of
-    /// pairs; a lane-crossing permute per row would cost more than two half stores.)
+    /// pairs.) LLVM joins the caller's two half stores of a row back into one 256-bit
+    /// store: a `vinsertf128` for rows 0-3 and a `vperm2f128` for rows 4-7, where the
+    /// exchange done here would take a lane-crossing `vperm2f128` for every row.
     #[inline]
     #[target_feature(enable = "avx")]
     fn transpose8(r: [__m256; 8]) -> [__m256; 8] {
